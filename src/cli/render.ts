@@ -1,0 +1,64 @@
+import yaml from 'js-yaml';
+import { configSourceFor } from '../config/sources/directory.js';
+import { isTaskTriggered } from '../keptn/event.js';
+import { answerType } from '../keptn/responses.js';
+import { matchActions } from '../matching/match.js';
+import { checkPolicy } from '../policy/checks.js';
+import { imagePolicy } from '../policy/images.js';
+import { templateContext } from '../render/context.js';
+import { renderTask } from '../render/task-spec.js';
+import { loadSettings, settingFlags } from '../settings/settings.js';
+import { EXIT, parse, readEventFile, type Io } from './common.js';
+
+/**
+ * `job-executor render --event FILE --config FILE|DIR`: what would run, without running it: the matched
+ * actions, every task with its templates rendered and its environment resolved (Secrets by reference only),
+ * the answers that would be sent, and whether the policy lets it run. YAML on stdout.
+ */
+export async function renderCommand(argv: string[], io: Io): Promise<number> {
+  const { values } = parse(argv, {
+    event: { type: 'string' },
+    ...settingFlags(['config', 'runner', 'allowedImages', 'jobNamespace', 'allowedNamespaces', 'allowPrivileged']),
+  });
+  if (!values.event) {
+    io.err('usage: job-executor render --event FILE [--config FILE|DIR] [--allowed-images LIST]\n');
+    return EXIT.usage;
+  }
+  const settings = loadSettings(values, io.env);
+  const event = await readEventFile(values.event);
+  const source = await configSourceFor(settings.config);
+  const loaded = await source.load({ ...event.data, ...(event.gitcommitid ? { gitcommitid: event.gitcommitid } : {}) });
+  const matched = matchActions(loaded.config, event);
+  const ctx = templateContext(event);
+  const actions = matched.map((m) => ({
+    index: m.index,
+    name: m.action.name,
+    silent: m.action.silent,
+    tasks: m.action.tasks.map((t, taskIndex) => renderTask(t, event, ctx, { actionIndex: m.index, taskIndex, actionName: m.action.name })),
+  }));
+  let policy = 'allowed';
+  try {
+    checkPolicy(
+      actions.flatMap((a) => a.tasks),
+      {
+        images: imagePolicy(settings.allowedImages),
+        allowedNamespaces: settings.allowedNamespaces,
+        defaultNamespace: settings.jobNamespace,
+        allowPrivileged: settings.allowPrivileged,
+      },
+    );
+  } catch (e) {
+    policy = (e as Error).message;
+  }
+  const answers =
+    isTaskTriggered(event.type) && matched.some((m) => !m.action.silent)
+      ? [answerType(event.type, 'started'), answerType(event.type, 'finished')]
+      : [];
+  io.out(
+    yaml.dump(
+      { config: loaded.origin, level: loaded.level, event: { id: event.id, type: event.type }, runner: settings.runner, policy, answers, actions },
+      { lineWidth: -1, noRefs: true },
+    ),
+  );
+  return policy === 'allowed' ? EXIT.ok : EXIT.failed;
+}

@@ -1,0 +1,60 @@
+import { createLogger } from '../logger.js';
+import { StdoutSink } from '../keptn/sinks/stream-sinks.js';
+import { createSinks } from '../keptn/sinks/create.js';
+import { createService } from '../service.js';
+import { loadSettings, settingFlags, type SettingKey } from '../settings/settings.js';
+import { EXIT, parse, readEventFile, type Io } from './common.js';
+import { reportProgress } from './progress.js';
+
+export const RUN_SETTINGS: SettingKey[] = [
+  'config', 'runner', 'sink', 'keptnApiEndpoint', 'keptnApiToken', 'pubsubUrl', 'allowedImages', 'jobNamespace',
+  'allowedNamespaces', 'allowPrivileged', 'messageLogBytes', 'runLogBytes', 'secretsDir', 'workDir', 'keepWorkDirs',
+  'passEnv', 'alwaysSendFinished', 'eventSource', 'deliveryAttempts', 'logLevel', 'logFormat',
+];
+
+/**
+ * `job-executor run --event FILE`: one event, one run. Each outgoing event is one JSON line on stdout (and goes
+ * to `--sink` too when one is named); progress and logs go to stderr. Exit 0 when every answer is
+ * succeeded (pass or warning) or nothing matched, 1 when the run failed, 2 for usage or config errors.
+ */
+export async function runCommand(argv: string[], io: Io): Promise<number> {
+  const parsed = parse(argv, { event: { type: 'string' }, ...settingFlags(RUN_SETTINGS) });
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  if (typeof values.event !== 'string') {
+    io.err('usage: job-executor run --event FILE [--config FILE|DIR] [--sink SINK] [--allowed-images LIST] ...\n');
+    return EXIT.usage;
+  }
+  const explicitSink = values.sink !== undefined || io.env.JOB_EXECUTOR_SINK !== undefined;
+  // The progress report is the interactive view; service logs default to warnings, pretty on a terminal.
+  const defaults: Record<string, string> = {};
+  if (values['log-level'] === undefined && !io.env.LOG_LEVEL) defaults['log-level'] = 'warn';
+  if (values['log-format'] === undefined && !io.env.LOG_FORMAT) defaults['log-format'] = io.isTTY ? 'pretty' : 'json';
+  const settings = loadSettings({ ...defaults, ...values }, io.env);
+  const event = await readEventFile(values.event);
+  const logger = createLogger(settings.logLevel, settings.logFormat);
+  const print = new StdoutSink(io.out);
+  const sinks = explicitSink ? createSinks(settings).map((s) => (s.name === 'stdout' ? print : s)) : [print];
+  if (!sinks.includes(print)) sinks.unshift(print);
+  const service = await createService(settings, logger, { sinks });
+  const stop = reportProgress(service.store, io.err, io.isTTY);
+  const submitted = service.executor.submit(event);
+  if (submitted.status !== 'accepted') throw new Error(`unexpected: ${submitted.status}`);
+  const run = await submitted.done;
+  await service.executor.close(1000);
+  stop();
+  switch (run.status) {
+    case 'no-match':
+      io.err(`no action in ${run.configOrigin ?? 'the config'} matches ${event.type}; nothing ran\n`);
+      return EXIT.ok;
+    case 'no-config':
+      io.err(`${run.error}\n`);
+      return EXIT.usage;
+    case 'errored':
+      io.err(`${run.error}\n`);
+      return run.configOrigin === undefined ? EXIT.usage : EXIT.failed;
+    case 'failed':
+      return EXIT.failed;
+    default:
+      return run.answers.some((a) => a.status === 'failed') ? EXIT.failed : EXIT.ok;
+  }
+}

@@ -1,0 +1,24 @@
+import { createLogger } from '../logger.js';
+import { createService, startServer } from '../service.js';
+import { SETTINGS, loadSettings, settingFlags, type SettingKey } from '../settings/settings.js';
+import { parse, type Io } from './common.js';
+
+/** `job-executor serve`: the long-running service. Every flag mirrors an environment variable. */
+export async function serveCommand(argv: string[], io: Io): Promise<number> {
+  const { values } = parse(argv, settingFlags(Object.keys(SETTINGS) as SettingKey[]));
+  const settings = loadSettings(values, io.env);
+  const logger = createLogger(settings.logLevel, settings.logFormat);
+  const service = await createService(settings, logger);
+  const running = await startServer(settings, logger, service);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'shutting down: no new events; running tasks get the grace period');
+      void running.close().then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  logger.info('stopped');
+  logger.flush();
+  return 0;
+}

@@ -1,0 +1,44 @@
+import type { JobConfig } from './schema.js';
+
+/** Where an event's config is looked up: the event's scope (and commit, where the source has history). */
+export interface ConfigScope {
+  readonly project: string;
+  readonly stage: string;
+  readonly service: string;
+  readonly gitcommitid?: string;
+}
+
+/** A file delivered to a task under `/keptn/<path>`. */
+export interface TaskFile {
+  /** Relative path below `/keptn`, with `/` separators and no leading slash. */
+  readonly path: string;
+  readonly content: Buffer;
+}
+
+/** The files that travel with a config: looked up in the same place the config came from. */
+export interface FileSource {
+  /**
+   * One `files` entry: a file, or a folder whose files are all returned. Throws FILE_NOT_FOUND naming the
+   * entry when there is neither.
+   */
+  read(entry: string, signal?: AbortSignal): Promise<TaskFile[]>;
+}
+
+export type ConfigLevel = 'service' | 'stage' | 'project' | 'global' | 'file';
+
+export interface LoadedConfig {
+  readonly config: JobConfig;
+  /** SHA3-224 of the raw file, as JES labels its Jobs. */
+  readonly hash: string;
+  /** Where it came from, for messages: a path or a resource address. */
+  readonly origin: string;
+  readonly level: ConfigLevel;
+  readonly files: FileSource;
+}
+
+export interface ConfigSource {
+  /** Throws CONFIG_NOT_FOUND when no level has a config, CONFIG_INVALID (naming every problem) when it is bad. */
+  load(scope: ConfigScope, signal?: AbortSignal): Promise<LoadedConfig>;
+  /** One line for logs and the README's startup banner. */
+  describe(): string;
+}

@@ -1,0 +1,334 @@
+import type { Logger } from 'pino';
+import { v4 as uuidv4 } from 'uuid';
+import type { ConfigSource, LoadedConfig } from '../config/source.js';
+import { errorMessage, isJobExecutorError } from '../errors.js';
+import { isTaskTriggered, type KeptnEvent } from '../keptn/event.js';
+import {
+  buildFinished,
+  buildStarted,
+  composeMessage,
+  isTestTriggered,
+  type FinishedInput,
+  type OutgoingEvent,
+  type TaskMessagePart,
+} from '../keptn/responses.js';
+import { matchActions, type MatchedAction } from '../matching/match.js';
+import { checkPolicy, type PolicySettings } from '../policy/checks.js';
+import { templateContext } from '../render/context.js';
+import { renderTask, type TaskSpec } from '../render/task-spec.js';
+import type { Runner } from '../runners/runner.js';
+import { deepMerge } from '../util/objects.js';
+import { DedupWindow } from './dedup.js';
+import type { Outbox } from './outbox.js';
+import type { RunRecord, RunStore, TaskRecord } from './run-store.js';
+
+export interface ExecutorOptions {
+  readonly configSource: ConfigSource;
+  readonly runner: Runner;
+  readonly outbox: Outbox;
+  readonly store: RunStore;
+  readonly policy: PolicySettings;
+  readonly logger: Logger;
+  readonly concurrency: number;
+  readonly queueSize: number;
+  readonly dedupWindowMs: number;
+  /** Budget for all task logs in one `.finished` message. */
+  readonly messageLogBytes: number;
+  /** `source` of the events we send. */
+  readonly eventSource: string;
+  /** Answer errored when the config is missing or invalid, instead of only logging it. */
+  readonly alwaysSendFinished: boolean;
+  /** Where a run can be looked at, for messages that were cut. */
+  readonly runUrl?: (runId: string) => string;
+}
+
+export type SubmitResult =
+  | { readonly status: 'accepted'; readonly runId: string; readonly done: Promise<RunRecord> }
+  | { readonly status: 'duplicate'; readonly runId: string; readonly done?: Promise<RunRecord> }
+  | { readonly status: 'queue-full' }
+  | { readonly status: 'closed' };
+
+interface Queued {
+  readonly run: RunRecord;
+  readonly resolve: (run: RunRecord) => void;
+}
+
+/**
+ * One run per event: config, matching, rendering, policy, then the tasks in order, answering `.started` and
+ * `.finished` through the outbox. A bounded queue feeds at most `concurrency` runs at a time.
+ */
+export class Executor {
+  private readonly queue: Queued[] = [];
+  private readonly dedup: DedupWindow;
+  private readonly done = new Map<string, Promise<RunRecord>>();
+  private readonly controller = new AbortController();
+  private active = 0;
+  private closing = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: ExecutorOptions) {
+    this.dedup = new DedupWindow(options.dedupWindowMs);
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  get inFlight(): number {
+    return this.active;
+  }
+
+  get accepting(): boolean {
+    return !this.closing;
+  }
+
+  submit(event: KeptnEvent): SubmitResult {
+    if (this.closing) return { status: 'closed' };
+    const previous = this.dedup.lookup(event.id);
+    if (previous) {
+      const done = this.done.get(previous);
+      return done ? { status: 'duplicate', runId: previous, done } : { status: 'duplicate', runId: previous };
+    }
+    if (this.queue.length >= this.options.queueSize && this.active >= this.options.concurrency) {
+      return { status: 'queue-full' };
+    }
+    const run: RunRecord = {
+      id: uuidv4(),
+      event,
+      receivedAt: Date.now(),
+      status: 'queued',
+      actions: [],
+      tasks: [],
+      answers: [],
+      logBytes: 0,
+    };
+    this.dedup.remember(event.id, run.id);
+    this.options.store.add(run);
+    let resolve!: (r: RunRecord) => void;
+    const done = new Promise<RunRecord>((r) => (resolve = r));
+    this.done.set(run.id, done);
+    this.queue.push({ run, resolve });
+    this.pump();
+    return { status: 'accepted', runId: run.id, done };
+  }
+
+  private pump(): void {
+    while (this.active < this.options.concurrency && this.queue.length > 0) {
+      const next = this.queue.shift() as Queued;
+      this.active++;
+      void this.execute(next.run)
+        .catch((e: unknown) => {
+          // execute() handles every expected failure; this is the last line against a bug taking the process down.
+          next.run.status = 'errored';
+          next.run.error = `internal error: ${errorMessage(e)}`;
+          this.options.logger.error({ err: e, runId: next.run.id }, 'run failed unexpectedly');
+        })
+        .finally(() => {
+          this.active--;
+          next.run.finishedAt ??= Date.now();
+          this.options.store.update(next.run);
+          next.resolve(next.run);
+          // Keep the promise only while the event id can still be deduplicated against it.
+          setTimeout(() => this.done.delete(next.run.id), Math.min(this.options.dedupWindowMs, 60_000)).unref();
+          this.pump();
+          if (this.active === 0 && this.queue.length === 0) {
+            for (const w of this.idleWaiters.splice(0)) w();
+          }
+        });
+    }
+  }
+
+  private async answer(run: RunRecord, event: OutgoingEvent, log: Logger): Promise<void> {
+    const record = { type: event.type, id: event.id, time: event.time, status: 'pending' as const, event };
+    run.answers.push(record);
+    this.options.store.update(run);
+    const result = await this.options.outbox.send(run.id, event);
+    const stored = run.answers.find((a) => a.id === event.id);
+    if (stored) {
+      stored.status = result.delivered ? 'delivered' : 'failed';
+      stored.attempts = result.attempts;
+      if (result.error) stored.error = result.error;
+    }
+    log.info({ type: event.type, answerId: event.id, delivered: result.delivered, status: event.data.status, result: event.data.result }, 'answer sent');
+    this.options.store.update(run);
+  }
+
+  private async execute(run: RunRecord): Promise<void> {
+    const { event } = run;
+    const o = this.options;
+    const log = o.logger.child({ shkeptncontext: event.shkeptncontext, eventId: event.id, runId: run.id, type: event.type });
+    run.status = 'running';
+    run.startedAt = Date.now();
+    o.store.update(run);
+    const answerable = isTaskTriggered(event.type);
+    const answers: Array<Promise<void>> = [];
+    const send = (e: OutgoingEvent) => answers.push(this.answer(run, e, log));
+
+    let loaded: LoadedConfig;
+    try {
+      loaded = await o.configSource.load(
+        { project: event.data.project, stage: event.data.stage, service: event.data.service, gitcommitid: event.gitcommitid },
+        this.controller.signal,
+      );
+      run.configOrigin = loaded.origin;
+    } catch (e) {
+      const missing = isJobExecutorError(e) && e.code === 'CONFIG_NOT_FOUND';
+      run.status = missing ? 'no-config' : 'errored';
+      run.error = `could not retrieve config for job-executor: ${errorMessage(e)}`;
+      if (o.alwaysSendFinished && answerable) {
+        send(buildStarted(event, o.eventSource));
+        send(this.finished(event, { status: 'errored', result: 'fail', message: run.error }, run.startedAt));
+        log.warn({ err: run.error }, 'config problem answered as errored (ALWAYS_SEND_FINISHED_EVENT)');
+      } else if (missing) {
+        log.info({ err: run.error }, 'no config for this event; not answered (set ALWAYS_SEND_FINISHED_EVENT=true to answer errored)');
+      } else {
+        log.error({ err: run.error }, 'invalid config; not answered (set ALWAYS_SEND_FINISHED_EVENT=true to answer errored)');
+      }
+      await Promise.all(answers);
+      return;
+    }
+
+    const matched = matchActions(loaded.config, event);
+    if (matched.length === 0) {
+      run.status = 'no-match';
+      log.debug('No match found for event');
+      return;
+    }
+    run.actions = matched.map((m) => ({ index: m.index, name: m.action.name, silent: m.action.silent }));
+    const answering = answerable && matched.some((m) => !m.action.silent);
+    if (!answerable && matched.some((m) => !m.action.silent)) {
+      log.info('actions matched an event that is not a task .triggered event; they run without answers');
+    }
+    log.info({ actions: run.actions.map((a) => a.name), config: loaded.origin }, 'event matched');
+    if (answering) send(buildStarted(event, o.eventSource));
+    const testStart = run.startedAt;
+
+    // Render and check every task before the first one starts: a refused run starts nothing.
+    let plan: Array<{ matched: MatchedAction; specs: TaskSpec[] }>;
+    try {
+      const ctx = templateContext(event);
+      plan = matched.map((m) => ({
+        matched: m,
+        specs: m.action.tasks.map((t, taskIndex) =>
+          renderTask(t, event, ctx, { actionIndex: m.index, taskIndex, actionName: m.action.name }),
+        ),
+      }));
+      checkPolicy(
+        plan.flatMap((p) => p.specs),
+        o.policy,
+      );
+    } catch (e) {
+      run.status = 'errored';
+      run.error = errorMessage(e);
+      log.warn({ err: run.error, code: isJobExecutorError(e) ? e.code : undefined }, 'run refused before any task started');
+      if (answering) send(this.finished(event, { status: 'errored', result: 'fail', message: run.error }, testStart));
+      await Promise.all(answers);
+      return;
+    }
+
+    for (const { specs } of plan) {
+      for (const s of specs) {
+        run.tasks.push({ actionIndex: s.actionIndex, taskIndex: s.taskIndex, actionName: s.actionName, name: s.name, image: s.image, status: 'pending', logs: [] });
+      }
+    }
+    o.store.update(run);
+
+    const parts: TaskMessagePart[] = [];
+    // `failed` decides the answer; a silent action's failure shows only in the run store.
+    let failed = false;
+    let silentFailed = false;
+    let warned = false;
+    let output: Record<string, unknown> = {};
+    for (const { matched: m, specs } of plan) {
+      let actionStopped = false;
+      for (const spec of specs) {
+        const record = run.tasks.find((t) => t.actionIndex === spec.actionIndex && t.taskIndex === spec.taskIndex) as TaskRecord;
+        if (failed || actionStopped) {
+          if (!m.action.silent) parts.push({ name: spec.name, outcome: 'not run', reason: 'an earlier task failed', logs: '' });
+          continue;
+        }
+        const taskLog = log.child({ task: spec.name, actionIndex: spec.actionIndex, taskIndex: spec.taskIndex });
+        record.status = 'running';
+        record.startedAt = Date.now();
+        o.store.update(run);
+        taskLog.info({ image: spec.image }, 'task started');
+        const result = await o.runner.run(spec, {
+          runId: run.id,
+          event,
+          files: loaded.files,
+          signal: this.controller.signal,
+          onLog: (line) => o.store.appendLog(run, record, line),
+        });
+        record.status = result.outcome;
+        record.finishedAt = Date.now();
+        if (result.reason) record.reason = result.reason;
+        if (result.exitCode !== undefined) record.exitCode = result.exitCode;
+        o.store.update(run);
+        taskLog.info({ outcome: result.outcome, reason: result.reason, durationMs: record.finishedAt - record.startedAt }, 'task ended');
+        if (result.output) output = deepMerge(output, result.output);
+
+        if (result.outcome === 'succeeded') {
+          if (!m.action.silent) parts.push({ name: spec.name, outcome: 'succeeded', logs: result.logs });
+          continue;
+        }
+        // A cancelled task (shutdown) always fails the run: its work did not happen.
+        const onError = result.outcome === 'cancelled' ? 'fail' : spec.onError;
+        const reason = result.reason ?? result.outcome;
+        if (onError === 'fail') {
+          if (!m.action.silent) {
+            parts.push({ name: spec.name, outcome: 'failed', reason, logs: result.logs });
+            failed = true;
+          } else {
+            silentFailed = true;
+          }
+          actionStopped = true;
+        } else if (!m.action.silent) {
+          parts.push({ name: spec.name, outcome: onError === 'warn' ? 'warned' : 'ignored', reason, logs: result.logs });
+          if (onError === 'warn') warned = true;
+        }
+      }
+    }
+    const testEnd = Date.now();
+    run.status = failed || silentFailed ? 'failed' : 'succeeded';
+    run.result = failed ? 'fail' : warned ? 'warning' : 'pass';
+    if (answering) {
+      const message = composeMessage(parts, o.messageLogBytes, o.runUrl?.(run.id));
+      send(
+        this.finished(
+          event,
+          { status: failed ? 'errored' : 'succeeded', result: run.result, message, ...(Object.keys(output).length > 0 ? { output } : {}) },
+          testStart,
+          testEnd,
+        ),
+      );
+    }
+    await Promise.all(answers);
+  }
+
+  private finished(event: KeptnEvent, input: Omit<FinishedInput, 'test'>, start: number, end = Date.now()): OutgoingEvent {
+    return buildFinished(event, this.options.eventSource, { ...input, ...(isTestTriggered(event) ? { test: { start, end } } : {}) });
+  }
+
+  /** Stops taking events, lets running runs finish for up to `graceMs`, then cancels them and drains answers. */
+  async close(graceMs: number): Promise<void> {
+    this.closing = true;
+    for (const q of this.queue.splice(0)) {
+      q.run.status = 'errored';
+      q.run.error = 'not run: the service stopped before the run started';
+      this.options.logger.error({ runId: q.run.id, eventId: q.run.event.id, shkeptncontext: q.run.event.shkeptncontext }, q.run.error);
+      q.resolve(q.run);
+    }
+    if (this.active > 0) {
+      const idle = new Promise<void>((r) => this.idleWaiters.push(r));
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([idle.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)))]);
+      clearTimeout(timer);
+      if (timedOut) {
+        this.controller.abort();
+        await idle;
+      }
+    }
+    await this.options.outbox.close(graceMs);
+    await this.options.runner.close?.();
+  }
+}

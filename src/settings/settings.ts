@@ -1,0 +1,128 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { JobExecutorError } from '../errors.js';
+
+/**
+ * The service's settings: each has a CLI flag and environment variables (JES names where JES had them),
+ * one default, one description, one parser. The README's settings table is generated from this list
+ * (`job-executor settings --markdown`), and a test keeps them in step.
+ */
+interface SettingDef<T> {
+  readonly flag: string;
+  readonly env: readonly string[];
+  readonly default?: string;
+  readonly description: string;
+  /** Never printed: tokens. */
+  readonly secret?: boolean;
+  /** A switch: `--flag` alone means true. */
+  readonly boolean?: boolean;
+  readonly schema: z.ZodType<T>;
+}
+
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+const posInt = z.coerce.number().int().positive();
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== ''),
+);
+
+/** Keeps each entry's own type (its schema's output, whether it has a default) for `Settings`. */
+function def<const D extends SettingDef<unknown>>(d: D): D {
+  return d;
+}
+
+export const SETTINGS = {
+  host: def({ flag: 'host', env: ['JOB_EXECUTOR_HOST'], default: '127.0.0.1', description: 'Address the HTTP server listens on (use 0.0.0.0 in a container)', schema: z.string().min(1) }),
+  port: def({ flag: 'port', env: ['JOB_EXECUTOR_PORT', 'RCV_PORT'], default: '8080', description: 'HTTP port for events, health and the API', schema: z.coerce.number().int().min(0).max(65535) }),
+  config: def({ flag: 'config', env: ['JOB_CONFIG'], default: 'job-config', description: 'A job/config.yaml file, or a directory laid out by scope (<project>/<stage>/<service>/job/config.yaml)', schema: z.string().min(1) }),
+  runner: def({ flag: 'runner', env: ['JOB_RUNNER'], default: 'local', description: 'Where tasks run: `local` (child processes)', schema: z.enum(['local']) }),
+  sink: def({ flag: 'sink', env: ['JOB_EXECUTOR_SINK'], default: 'stdout', description: 'Where answers go, comma-separated: `stdout`, `file:PATH`, `keptn-api`, `distributor`, `http:URL`', schema: list.pipe(z.array(z.string()).min(1)) }),
+  keptnApiEndpoint: def({ flag: 'keptn-api-endpoint', env: ['KEPTN_API_ENDPOINT'], description: 'Keptn API base, e.g. http://api-gateway-nginx.keptn/api (for the keptn-api sink)', schema: z.url() }),
+  keptnApiToken: def({ flag: 'keptn-api-token', env: ['KEPTN_API_TOKEN'], description: 'Keptn API token, sent as x-token', secret: true, schema: z.string() }),
+  pubsubUrl: def({ flag: 'pubsub-url', env: ['PUBSUB_URL'], default: 'http://localhost:8081/event', description: "The distributor's event endpoint (for the distributor sink)", schema: z.url() }),
+  allowedImages: def({ flag: 'allowed-images', env: ['JOB_ALLOWED_IMAGE_LIST', 'ALLOWED_IMAGE_LIST'], default: '', description: 'Comma-separated image globs that may run; `*` allows all; empty allows none', schema: list }),
+  jobNamespace: def({ flag: 'job-namespace', env: ['JOB_NAMESPACE'], default: 'default', description: 'Default namespace of jobs', schema: z.string().min(1) }),
+  allowedNamespaces: def({ flag: 'allowed-namespaces', env: ['JOB_ALLOWED_NAMESPACES'], default: '', description: 'Other namespaces a task may name (`*` for any); the default namespace is always allowed', schema: list }),
+  allowPrivileged: def({ flag: 'allow-privileged', boolean: true, env: ['ALLOW_PRIVILEGED_JOBS'], default: 'false', description: 'Allow tasks with securityContext.privileged: true', schema: bool }),
+  concurrency: def({ flag: 'concurrency', env: ['JOB_CONCURRENCY'], default: '4', description: 'Runs carried out at the same time', schema: posInt }),
+  queueSize: def({ flag: 'queue-size', env: ['JOB_QUEUE_SIZE'], default: '100', description: 'Runs waiting beyond that; more are refused with 503', schema: posInt }),
+  dedupWindow: def({ flag: 'dedup-window', env: ['JOB_DEDUP_WINDOW_SECONDS'], default: '600', description: 'Seconds an event id is remembered so a redelivery is answered once', schema: posInt }),
+  messageLogBytes: def({ flag: 'log-max-bytes', env: ['JOB_LOG_MAX_BYTES'], default: '65536', description: 'Bytes of task logs in one .finished message (the tail is kept, cut on a UTF-8 boundary)', schema: posInt }),
+  runLogBytes: def({ flag: 'run-log-max-bytes', env: ['JOB_RUN_LOG_MAX_BYTES'], default: String(16 * 1024 * 1024), description: 'Bytes of log lines the run store keeps per run', schema: posInt }),
+  history: def({ flag: 'history', env: ['JOB_RUN_HISTORY'], default: '200', description: 'Finished runs kept in memory for the API', schema: posInt }),
+  bodyLimit: def({ flag: 'body-limit', env: ['JOB_EXECUTOR_BODY_LIMIT'], default: '1mb', description: 'Largest event body accepted (413 above)', schema: z.string().regex(/^\d+(b|kb|mb)?$/i) }),
+  authToken: def({ flag: 'auth-token', env: ['JOB_EXECUTOR_AUTH_TOKEN'], description: 'If set, POST / requires Authorization: Bearer <token>', secret: true, schema: z.string().min(1) }),
+  secretsDir: def({ flag: 'secrets-dir', env: ['JOB_SECRETS_DIR'], description: 'Local runner: secrets as files, <dir>/<secret-name>/<key>', schema: z.string().min(1) }),
+  workDir: def({ flag: 'work-dir', env: ['JOB_WORK_DIR'], default: path.join(os.tmpdir(), 'job-executor'), description: 'Local runner: where per-run directories (the /keptn of each task) are made', schema: z.string().min(1) }),
+  keepWorkDirs: def({ flag: 'keep-work-dirs', boolean: true, env: ['JOB_KEEP_WORK_DIRS'], default: 'false', description: 'Local runner: keep per-run directories after the run, for debugging', schema: bool }),
+  passEnv: def({ flag: 'pass-env', env: ['JOB_LOCAL_PASS_ENV'], default: 'PATH,HOME,LANG,LC_ALL,TZ,TMPDIR', description: "Local runner: variables of the service's environment a task inherits", schema: list }),
+  alwaysSendFinished: def({ flag: 'always-send-finished', boolean: true, env: ['ALWAYS_SEND_FINISHED_EVENT'], default: 'false', description: 'Answer .started/.finished errored when the config is missing or invalid, instead of only logging', schema: bool }),
+  eventSource: def({ flag: 'event-source', env: ['JOB_EXECUTOR_EVENT_SOURCE'], default: 'job-executor-service', description: '`source` of the events sent (JES\'s name by default, so Keptn views keep working)', schema: z.string().min(1) }),
+  deliveryAttempts: def({ flag: 'delivery-attempts', env: ['JOB_DELIVERY_MAX_ATTEMPTS'], default: '10', description: 'Attempts to deliver one answer (backoff from 200 ms to 30 s) before it is logged as lost', schema: posInt }),
+  shutdownGrace: def({ flag: 'shutdown-grace', env: ['JOB_SHUTDOWN_GRACE_SECONDS'], default: '30', description: 'On SIGTERM: seconds running tasks may finish before they are stopped', schema: posInt }),
+  publicUrl: def({ flag: 'public-url', env: ['JOB_EXECUTOR_PUBLIC_URL'], description: 'Base URL of this service, for links to runs in messages', schema: z.url() }),
+  logLevel: def({ flag: 'log-level', env: ['LOG_LEVEL'], default: 'info', description: 'trace, debug, info, warn, error', schema: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']) }),
+  logFormat: def({ flag: 'log-format', env: ['LOG_FORMAT'], default: 'json', description: '`json` (one object per line on stderr) or `pretty`', schema: z.enum(['json', 'pretty']) }),
+} as const;
+
+export type SettingKey = keyof typeof SETTINGS;
+type Out<K extends SettingKey> = z.output<(typeof SETTINGS)[K]['schema']>;
+type WithDefault = { [K in SettingKey]: (typeof SETTINGS)[K] extends { default: string } ? K : never }[SettingKey];
+export type Settings = Readonly<{ [K in WithDefault]: Out<K> } & { [K in Exclude<SettingKey, WithDefault>]?: Out<K> }>;
+
+/**
+ * Settings from flags (which win) and the environment, validated; throws SETTINGS_INVALID naming the flag
+ * and variable at fault. The result is frozen.
+ */
+export function loadSettings(
+  flags: Readonly<Record<string, string | boolean | undefined>>,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Settings {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, d] of Object.entries(SETTINGS) as Array<[SettingKey, SettingDef<unknown>]>) {
+    const flag = flags[d.flag];
+    let raw: string | undefined;
+    let from = `--${d.flag}`;
+    if (flag !== undefined) raw = typeof flag === 'boolean' ? String(flag) : flag;
+    else {
+      const name = d.env.find((n) => env[n] !== undefined && env[n] !== '');
+      if (name) {
+        raw = env[name];
+        from = name;
+      }
+    }
+    raw ??= d.default;
+    if (raw === undefined) continue;
+    const parsed = d.schema.safeParse(raw);
+    if (parsed.success) out[key] = parsed.data;
+    else {
+      const shown = d.secret ? '(hidden)' : JSON.stringify(raw);
+      problems.push(`${from} (${[`--${d.flag}`, ...d.env].filter((n) => n !== from).join(', ')}): ${parsed.error.issues[0]?.message ?? 'invalid'}, got ${shown}`);
+    }
+  }
+  if (problems.length > 0) throw new JobExecutorError('SETTINGS_INVALID', `invalid settings:\n  ${problems.join('\n  ')}`);
+  return Object.freeze(out) as Settings;
+}
+
+/** The flags for node:util parseArgs. */
+export function settingFlags(keys: readonly SettingKey[]): Record<string, { type: 'string' | 'boolean' }> {
+  return Object.fromEntries(
+    keys.map((k) => {
+      const d: SettingDef<unknown> = SETTINGS[k];
+      return [d.flag, { type: d.boolean ? ('boolean' as const) : ('string' as const) }];
+    }),
+  );
+}
+
+/** The README table. */
+export function settingsMarkdown(): string {
+  const defs: SettingDef<unknown>[] = Object.values(SETTINGS);
+  const rows = defs.map(
+    (d) => `| \`--${d.flag}\` | ${d.env.map((e) => `\`${e}\``).join(', ')} | ${d.default === undefined ? '' : `\`${d.default.includes(os.tmpdir()) ? d.default.replace(os.tmpdir(), '$TMPDIR') : d.default}\``} | ${d.description} |`,
+  );
+  return ['| flag | environment | default | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
