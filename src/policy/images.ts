@@ -40,7 +40,8 @@ function normalizePattern(pattern: string): string {
   const first = slash === -1 ? pattern : pattern.slice(0, slash);
   let out = pattern;
   if (slash === -1) {
-    if (!first.includes('*')) out = `docker.io/library/${pattern}`;
+    // `alpine:*` is an official image with any tag; `alp*` could be anything, so it is left alone.
+    if (!(first.split(':')[0] ?? '').includes('*')) out = `docker.io/library/${pattern}`;
   } else if (!isRegistryLike(first) && !first.includes('*')) {
     out = `docker.io/${pattern}`;
   }

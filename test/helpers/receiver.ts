@@ -1,0 +1,53 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Received {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+/**
+ * A real HTTP server on 127.0.0.1 that records what it is sent: stands in for a CloudEvents receiver, the
+ * distributor's /event or the Keptn API's /v1/event. `failFirst` answers 503 to that many requests first.
+ */
+export async function startReceiver(options: { failFirst?: number; status?: number } = {}) {
+  const received: Received[] = [];
+  let failures = options.failFirst ?? 0;
+  const waiters: Array<() => void> = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      if (failures > 0) {
+        failures--;
+        res.writeHead(503).end('try later');
+        return;
+      }
+      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      res.writeHead(options.status ?? 200, { 'content-type': 'application/json' }).end('{}');
+      for (const w of waiters.splice(0)) w();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    received,
+    /** Resolves once at least n requests were recorded (or rejects after timeoutMs). */
+    async waitFor(n: number, timeoutMs = 10_000): Promise<Received[]> {
+      const deadline = Date.now() + timeoutMs;
+      while (received.length < n) {
+        if (Date.now() > deadline) throw new Error(`expected ${n} requests, got ${received.length}`);
+        await new Promise<void>((r) => {
+          waiters.push(r);
+          setTimeout(r, 50);
+        });
+      }
+      return received;
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}

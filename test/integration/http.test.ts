@@ -1,0 +1,160 @@
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createService, startServer, type RunningServer } from '../../src/service.js';
+import { loadSettings } from '../../src/settings/settings.js';
+import { startReceiver } from '../helpers/receiver.js';
+import { silentLogger, tempTree } from '../helpers/service.js';
+
+const CONFIG = `apiVersion: v2
+actions:
+  - events: [{ name: "sh.keptn.event.deployment.triggered" }]
+    tasks: [{ name: hello, image: alpine, cmd: [echo, "Hello {{data.who}}"] }]
+  - events: [{ name: "sh.keptn.event.slow.triggered" }]
+    tasks: [{ name: slow, image: alpine, cmd: [sleep, "1"] }]
+`;
+
+function event(over: Record<string, unknown> = {}, data: Record<string, unknown> = {}) {
+  return {
+    specversion: '1.0',
+    id: `id-${Math.random().toString(36).slice(2)}`,
+    source: 'test',
+    type: 'sh.keptn.event.deployment.triggered',
+    shkeptncontext: 'ctx-1',
+    datacontenttype: 'application/json',
+    data: { project: 'p', stage: 's', service: 'svc', who: 'http', ...data },
+    ...over,
+  };
+}
+
+describe('HTTP intake over a real socket, answers to a real CloudEvents receiver (binary mode)', () => {
+  let server: RunningServer;
+  let base: string;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+    const dir = await tempTree({ 'job/config.yaml': CONFIG });
+    const settings = loadSettings(
+      {
+        config: dir,
+        port: '0',
+        sink: `http:${receiver.url}/events`,
+        'allowed-images': 'alpine:*',
+        'work-dir': await mkdtemp(path.join(os.tmpdir(), 'je-http-')),
+        concurrency: '1',
+        'queue-size': '1',
+        'body-limit': '4kb',
+        'auth-token': 's3cret',
+      },
+      {},
+    );
+    server = await startServer(settings, silentLogger, await createService(settings, silentLogger));
+    base = `http://127.0.0.1:${server.port}`;
+  });
+  afterAll(async () => {
+    await server.close();
+    await receiver.close();
+  });
+
+  /** Earlier tests' runs must be done before a test that counts queue slots. */
+  const idle = async () => {
+    for (let i = 0; i < 100; i++) {
+      const ready = (await (await fetch(`${base}/readyz`)).json()) as { queued: number; inFlight: number };
+      if (ready.queued === 0 && ready.inFlight === 0) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('the service did not become idle');
+  };
+
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${base}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/cloudevents+json', authorization: 'Bearer s3cret', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+
+  it('answers 202 with a run id, then .started and .finished reach the receiver in binary mode', async () => {
+    const ev = event();
+    const res = await post(ev);
+    expect(res.status).toBe(202);
+    const body = (await res.json()) as { runId: string };
+    expect(body.runId).toMatch(/^[0-9a-f-]{36}$/);
+    const got = await receiver.waitFor(2);
+    const mine = got.filter((r) => r.headers['ce-triggeredid'] === ev.id);
+    expect(mine.map((r) => r.headers['ce-type'])).toEqual(['sh.keptn.event.deployment.started', 'sh.keptn.event.deployment.finished']);
+    expect(mine[1]?.headers['ce-shkeptncontext']).toBe('ctx-1');
+    expect(JSON.parse(mine[1]?.body ?? '{}')).toMatchObject({ status: 'succeeded', result: 'pass', message: expect.stringContaining('Hello http') });
+    const run = (await (await fetch(`${base}/api/runs/${body.runId}`)).json()) as { status: string; tasks: Array<{ logs: string }> };
+    expect(run.status).toBe('succeeded');
+    expect(run.tasks[0]?.logs).toBe('Hello http');
+  });
+
+  it('takes binary-mode events too', async () => {
+    const ev = event();
+    const res = await fetch(`${base}/`, {
+      method: 'POST',
+      headers: {
+        authorization: 'Bearer s3cret',
+        'content-type': 'application/json',
+        'ce-specversion': '1.0',
+        'ce-id': ev.id,
+        'ce-source': 'test',
+        'ce-type': 'sh.keptn.event.deployment.triggered',
+        'ce-shkeptncontext': 'ctx-2',
+      },
+      body: JSON.stringify(ev.data),
+    });
+    expect(res.status).toBe(202);
+  });
+
+  it.each([
+    ['not JSON', '{nope', 'EVENT_INVALID', /^body: not valid JSON/],
+    ['no project', event({}, { project: undefined }), 'EVENT_INVALID', /^data\.project: required/],
+    ['not a Keptn type', event({ type: 'com.example.x' }), 'EVENT_NOT_KEPTN', /^type: "com.example.x" is not a Keptn event type/],
+    ['no shkeptncontext', event({ shkeptncontext: undefined }), 'EVENT_NOT_KEPTN', /^shkeptncontext: required/],
+  ])('refuses %s with 400 and the reason', async (_name, body, code, message) => {
+    const res = await post(body);
+    expect(res.status).toBe(400);
+    const json = (await res.json()) as { error: { code: string; message: string } };
+    expect(json.error.code).toBe(code);
+    expect(json.error.message).toMatch(message);
+  });
+
+  it('answers 413 over the body limit', async () => {
+    const res = await post(event({}, { big: 'x'.repeat(8000) }));
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/larger than the body limit of 4kb/);
+  });
+
+  it('answers 401 without the bearer token', async () => {
+    const res = await post(event(), { authorization: 'Bearer wrong' });
+    expect(res.status).toBe(401);
+  });
+
+  it('answers 503 when the queue is full, and a duplicate is taken once', async () => {
+    await idle();
+    const first = event({ type: 'sh.keptn.event.slow.triggered' });
+    const codes = [];
+    codes.push((await post(first)).status);
+    const dup = await post(first);
+    codes.push(dup.status);
+    expect(((await dup.json()) as { status: string }).status).toBe('duplicate');
+    codes.push((await post(event({ type: 'sh.keptn.event.slow.triggered' }))).status);
+    const full = await post(event({ type: 'sh.keptn.event.slow.triggered' }));
+    codes.push(full.status);
+    expect(codes).toEqual([202, 202, 202, 503]);
+    expect(full.headers.get('retry-after')).toBe('5');
+  });
+
+  it('keeps serving after all that: health, readiness, run list', async () => {
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const list = (await (await fetch(`${base}/api/runs`)).json()) as { runs: unknown[] };
+    expect(list.runs.length).toBeGreaterThan(0);
+    await idle();
+    const res = await post(event());
+    expect(res.status).toBe(202);
+  });
+});
