@@ -37,24 +37,20 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
   if (!sinks.includes(print)) sinks.unshift(print);
   const service = await createService(settings, logger, { sinks });
   const stop = reportProgress(service.store, io.err, io.isTTY);
-  const submitted = service.executor.submit(event);
-  if (submitted.status !== 'accepted') throw new Error(`unexpected: ${submitted.status}`);
-  const run = await submitted.done;
-  await service.executor.close(1000);
-  stop();
-  switch (run.status) {
-    case 'no-match':
-      io.err(`no action in ${run.configOrigin ?? 'the config'} matches ${event.type}; nothing ran\n`);
-      return EXIT.ok;
-    case 'no-config':
-      io.err(`${run.error}\n`);
-      return EXIT.usage;
-    case 'errored':
-      io.err(`${run.error}\n`);
-      return run.configOrigin === undefined ? EXIT.usage : EXIT.failed;
-    case 'failed':
-      return EXIT.failed;
-    default:
-      return run.answers.some((a) => a.status === 'failed') ? EXIT.failed : EXIT.ok;
+  const submitted = await service.executor.submit(event);
+  try {
+    if (submitted.status === 'ignored') {
+      io.err(`${submitted.message}${submitted.reason === 'no-match' ? '; nothing ran' : ''}\n`);
+      return submitted.reason === 'no-match' ? EXIT.ok : EXIT.usage;
+    }
+    if (submitted.status !== 'accepted') throw new Error(`the event was not taken: ${submitted.status}`);
+    const run = await submitted.done;
+    if (run.error) io.err(`${run.error}\n`);
+    if (run.status === 'no-config' || (run.status === 'errored' && run.configOrigin === undefined)) return EXIT.usage;
+    if (run.status === 'errored' || run.status === 'failed') return EXIT.failed;
+    return run.answers.some((a) => a.status === 'failed') ? EXIT.failed : EXIT.ok;
+  } finally {
+    await service.executor.close(1000);
+    stop();
   }
 }

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { v4 as uuidv4 } from 'uuid';
 import type { ConfigSource, LoadedConfig } from '../config/source.js';
@@ -42,24 +43,41 @@ export interface ExecutorOptions {
   readonly runUrl?: (runId: string) => string;
 }
 
+export type IgnoredReason = 'no-match' | 'no-config' | 'config-invalid';
+
 export type SubmitResult =
   | { readonly status: 'accepted'; readonly runId: string; readonly done: Promise<RunRecord> }
-  | { readonly status: 'duplicate'; readonly runId: string; readonly done?: Promise<RunRecord> }
+  | { readonly status: 'duplicate'; readonly runId?: string; readonly done?: Promise<RunRecord> }
+  | { readonly status: 'ignored'; readonly reason: IgnoredReason; readonly message: string }
   | { readonly status: 'queue-full' }
   | { readonly status: 'closed' };
 
+export interface ExecutorEvents {
+  /** Every submitted event, with what became of it. */
+  submitted: [SubmitResult, KeptnEvent];
+}
+
 interface Queued {
   readonly run: RunRecord;
+  readonly loaded: LoadedConfig;
+  readonly matched: MatchedAction[];
+  readonly answering: boolean;
+  /** Answers already on their way (the `.started`); `.finished` waits behind them in the outbox. */
+  readonly answers: Array<Promise<void>>;
   readonly resolve: (run: RunRecord) => void;
 }
 
 /**
- * One run per event: config, matching, rendering, policy, then the tasks in order, answering `.started` and
- * `.finished` through the outbox. A bounded queue feeds at most `concurrency` runs at a time.
+ * One run per event. Intake decides at once, in the caller's request: config, matching, dedup, room in the
+ * queue; a matched event is answered `.started` right away (Keptn waits for it) and queued. A bounded queue
+ * feeds at most `concurrency` runs at a time; each renders and checks all its tasks, runs them in order and
+ * answers `.finished`. Events that match nothing leave no run behind.
  */
-export class Executor {
+export class Executor extends EventEmitter<ExecutorEvents> {
   private readonly queue: Queued[] = [];
   private readonly dedup: DedupWindow;
+  /** Event ids between arrival and decision, so two copies arriving together run once. */
+  private readonly deciding = new Set<string>();
   private readonly done = new Map<string, Promise<RunRecord>>();
   private readonly controller = new AbortController();
   private active = 0;
@@ -67,6 +85,7 @@ export class Executor {
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly options: ExecutorOptions) {
+    super();
     this.dedup = new DedupWindow(options.dedupWindowMs);
   }
 
@@ -82,33 +101,87 @@ export class Executor {
     return !this.closing;
   }
 
-  submit(event: KeptnEvent): SubmitResult {
+  async submit(event: KeptnEvent): Promise<SubmitResult> {
+    const result = await this.decide(event);
+    this.emit('submitted', result, event);
+    return result;
+  }
+
+  private async decide(event: KeptnEvent): Promise<SubmitResult> {
+    const o = this.options;
     if (this.closing) return { status: 'closed' };
     const previous = this.dedup.lookup(event.id);
     if (previous) {
       const done = this.done.get(previous);
       return done ? { status: 'duplicate', runId: previous, done } : { status: 'duplicate', runId: previous };
     }
-    if (this.queue.length >= this.options.queueSize && this.active >= this.options.concurrency) {
-      return { status: 'queue-full' };
+    if (this.deciding.has(event.id)) return { status: 'duplicate' };
+    this.deciding.add(event.id);
+    try {
+      const log = o.logger.child({ shkeptncontext: event.shkeptncontext, eventId: event.id, type: event.type });
+      const answerable = isTaskTriggered(event.type);
+      let loaded: LoadedConfig;
+      try {
+        loaded = await o.configSource.load(
+          { project: event.data.project, stage: event.data.stage, service: event.data.service, gitcommitid: event.gitcommitid },
+          this.controller.signal,
+        );
+      } catch (e) {
+        const missing = isJobExecutorError(e) && e.code === 'CONFIG_NOT_FOUND';
+        const message = `could not retrieve config for job-executor: ${errorMessage(e)}`;
+        if (o.alwaysSendFinished && answerable) {
+          log.warn({ err: message }, 'config problem answered as errored (ALWAYS_SEND_FINISHED_EVENT)');
+          return this.answerConfigProblem(event, missing ? 'no-config' : 'errored', message, log);
+        }
+        if (missing) log.debug({ err: message }, 'no config for this event; not answered (ALWAYS_SEND_FINISHED_EVENT=true answers errored)');
+        else log.error({ err: message }, 'invalid config; not answered (ALWAYS_SEND_FINISHED_EVENT=true answers errored)');
+        return { status: 'ignored', reason: missing ? 'no-config' : 'config-invalid', message };
+      }
+      const matched = matchActions(loaded.config, event);
+      if (matched.length === 0) {
+        log.debug('No match found for event');
+        return { status: 'ignored', reason: 'no-match', message: `no action in ${loaded.origin} matches ${event.type}` };
+      }
+      if (this.queue.length >= o.queueSize && this.active >= o.concurrency) return { status: 'queue-full' };
+      const run = this.newRun(event);
+      run.configOrigin = loaded.origin;
+      run.actions = matched.map((m) => ({ index: m.index, name: m.action.name, silent: m.action.silent }));
+      const answering = answerable && matched.some((m) => !m.action.silent);
+      if (!answerable && matched.some((m) => !m.action.silent)) {
+        log.info('actions matched an event that is not a task .triggered event; they run without answers');
+      }
+      log.info({ runId: run.id, actions: run.actions.map((a) => a.name), config: loaded.origin }, 'event matched');
+      // .started goes out now, not when a slot frees up: Keptn gives up on a task that is not started in time.
+      const answers = answering ? [this.answer(run, buildStarted(event, o.eventSource), log)] : [];
+      const done = new Promise<RunRecord>((resolve) => this.queue.push({ run, loaded, matched, answering, answers, resolve }));
+      this.done.set(run.id, done);
+      this.pump();
+      return { status: 'accepted', runId: run.id, done };
+    } finally {
+      this.deciding.delete(event.id);
     }
-    const run: RunRecord = {
-      id: uuidv4(),
-      event,
-      receivedAt: Date.now(),
-      status: 'queued',
-      actions: [],
-      tasks: [],
-      answers: [],
-      logBytes: 0,
-    };
+  }
+
+  private newRun(event: KeptnEvent): RunRecord {
+    const run: RunRecord = { id: uuidv4(), event, receivedAt: Date.now(), status: 'queued', actions: [], tasks: [], answers: [], logBytes: 0 };
     this.dedup.remember(event.id, run.id);
     this.options.store.add(run);
-    let resolve!: (r: RunRecord) => void;
-    const done = new Promise<RunRecord>((r) => (resolve = r));
-    this.done.set(run.id, done);
-    this.queue.push({ run, resolve });
-    this.pump();
+    return run;
+  }
+
+  /** ALWAYS_SEND_FINISHED_EVENT: a config that cannot be used still gets `.started` and an errored `.finished`. */
+  private answerConfigProblem(event: KeptnEvent, status: 'no-config' | 'errored', message: string, log: Logger): SubmitResult {
+    const run = this.newRun(event);
+    run.status = status;
+    run.error = message;
+    run.startedAt = run.receivedAt;
+    const done = (async () => {
+      await this.answer(run, buildStarted(event, this.options.eventSource), log);
+      await this.answer(run, this.finished(event, { status: 'errored', result: 'fail', message }, run.receivedAt), log);
+      run.finishedAt = Date.now();
+      this.options.store.update(run);
+      return run;
+    })();
     return { status: 'accepted', runId: run.id, done };
   }
 
@@ -116,7 +189,7 @@ export class Executor {
     while (this.active < this.options.concurrency && this.queue.length > 0) {
       const next = this.queue.shift() as Queued;
       this.active++;
-      void this.execute(next.run)
+      void this.execute(next)
         .catch((e: unknown) => {
           // execute() handles every expected failure; this is the last line against a bug taking the process down.
           next.run.status = 'errored';
@@ -153,55 +226,16 @@ export class Executor {
     this.options.store.update(run);
   }
 
-  private async execute(run: RunRecord): Promise<void> {
+  private async execute(job: Queued): Promise<void> {
+    const { run, loaded, matched, answering, answers } = job;
     const { event } = run;
     const o = this.options;
     const log = o.logger.child({ shkeptncontext: event.shkeptncontext, eventId: event.id, runId: run.id, type: event.type });
     run.status = 'running';
     run.startedAt = Date.now();
     o.store.update(run);
-    const answerable = isTaskTriggered(event.type);
-    const answers: Array<Promise<void>> = [];
     const send = (e: OutgoingEvent) => answers.push(this.answer(run, e, log));
-
-    let loaded: LoadedConfig;
-    try {
-      loaded = await o.configSource.load(
-        { project: event.data.project, stage: event.data.stage, service: event.data.service, gitcommitid: event.gitcommitid },
-        this.controller.signal,
-      );
-      run.configOrigin = loaded.origin;
-    } catch (e) {
-      const missing = isJobExecutorError(e) && e.code === 'CONFIG_NOT_FOUND';
-      run.status = missing ? 'no-config' : 'errored';
-      run.error = `could not retrieve config for job-executor: ${errorMessage(e)}`;
-      if (o.alwaysSendFinished && answerable) {
-        send(buildStarted(event, o.eventSource));
-        send(this.finished(event, { status: 'errored', result: 'fail', message: run.error }, run.startedAt));
-        log.warn({ err: run.error }, 'config problem answered as errored (ALWAYS_SEND_FINISHED_EVENT)');
-      } else if (missing) {
-        log.info({ err: run.error }, 'no config for this event; not answered (set ALWAYS_SEND_FINISHED_EVENT=true to answer errored)');
-      } else {
-        log.error({ err: run.error }, 'invalid config; not answered (set ALWAYS_SEND_FINISHED_EVENT=true to answer errored)');
-      }
-      await Promise.all(answers);
-      return;
-    }
-
-    const matched = matchActions(loaded.config, event);
-    if (matched.length === 0) {
-      run.status = 'no-match';
-      log.debug('No match found for event');
-      return;
-    }
-    run.actions = matched.map((m) => ({ index: m.index, name: m.action.name, silent: m.action.silent }));
-    const answering = answerable && matched.some((m) => !m.action.silent);
-    if (!answerable && matched.some((m) => !m.action.silent)) {
-      log.info('actions matched an event that is not a task .triggered event; they run without answers');
-    }
-    log.info({ actions: run.actions.map((a) => a.name), config: loaded.origin }, 'event matched');
-    if (answering) send(buildStarted(event, o.eventSource));
-    const testStart = run.startedAt;
+    const testStart = run.receivedAt;
 
     // Render and check every task before the first one starts: a refused run starts nothing.
     let plan: Array<{ matched: MatchedAction; specs: TaskSpec[] }>;

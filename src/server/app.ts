@@ -90,7 +90,7 @@ export function createApp(options: AppOptions): express.Express {
     }
     next();
   });
-  app.post('/', express.text({ type: () => true, limit: options.bodyLimit }), (req: Request, res: Response) => {
+  app.post('/', express.text({ type: () => true, limit: options.bodyLimit }), async (req: Request, res: Response) => {
     const body = typeof req.body === 'string' ? req.body : '';
     let event;
     try {
@@ -102,14 +102,18 @@ export function createApp(options: AppOptions): express.Express {
       problem(res, 400, code, message);
       return;
     }
-    const result = executor.submit(event);
+    const result = await executor.submit(event);
     switch (result.status) {
+      case 'ignored':
+        // Not an error: the event is valid, this service just has nothing to do for it.
+        res.status(200).json({ status: 'ignored', reason: result.reason, message: result.message });
+        return;
       case 'accepted':
         res.status(202).json({ runId: result.runId, status: 'accepted' });
         return;
       case 'duplicate':
         logger.info({ eventId: event.id, shkeptncontext: event.shkeptncontext, runId: result.runId }, 'duplicate event; already taken');
-        res.status(202).json({ runId: result.runId, status: 'duplicate' });
+        res.status(202).json({ ...(result.runId ? { runId: result.runId } : {}), status: 'duplicate' });
         return;
       case 'queue-full':
         logger.warn({ eventId: event.id, shkeptncontext: event.shkeptncontext }, 'queue full; event refused with 503');

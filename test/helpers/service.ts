@@ -59,7 +59,7 @@ export function keptnEvent(type: string, data: Record<string, unknown> = {}, ext
 
 /** Submits and waits for the run and its answers. */
 export async function runEvent(service: Service, event: KeptnEvent) {
-  const r = service.executor.submit(event);
+  const r = await service.executor.submit(event);
   if (r.status !== 'accepted') throw new Error(`not accepted: ${r.status}`);
   const run = await r.done;
   return run;

@@ -10,7 +10,7 @@ import { keptnEvent, runEvent, tempTree, testService } from '../helpers/service.
  * processes, real files, the answers as Keptn would receive them.
  */
 
-const finished = (events: Array<{ type: string }>) => events.filter((e) => e.type.endsWith('.finished'));
+const finished = <T extends { type: string }>(events: T[]) => events.filter((e) => e.type.endsWith('.finished'));
 
 describe('JES e2e scenarios on the local runner', () => {
   it('hello world: .started then .finished succeeded/pass with the output in the message', async () => {
@@ -307,8 +307,8 @@ actions:
   it('a broken config is answered errored only when ALWAYS_SEND_FINISHED_EVENT is on', async () => {
     const dir = await tempTree({ 'job/config.yaml': 'apiVersion: v2\nactions:\n  - evnts: []\n' });
     const quiet = await testService(dir);
-    const r1 = await runEvent(quiet.service, keptnEvent('sh.keptn.event.deployment.triggered'));
-    expect(r1.status).toBe('errored');
+    const r1 = await quiet.service.executor.submit(keptnEvent('sh.keptn.event.deployment.triggered'));
+    expect(r1).toMatchObject({ status: 'ignored', reason: 'config-invalid' });
     expect(quiet.sink.events).toEqual([]);
     const loud = await testService(dir, { 'always-send-finished': true });
     await runEvent(loud.service, keptnEvent('sh.keptn.event.deployment.triggered'));
@@ -327,10 +327,9 @@ actions:
     });
     const { service, sink } = await testService(dir, { concurrency: '1', 'queue-size': '1' });
     const a = keptnEvent('sh.keptn.event.deployment.triggered');
-    const r1 = service.executor.submit(a);
-    const dup = service.executor.submit(a);
-    const r2 = service.executor.submit(keptnEvent('sh.keptn.event.deployment.triggered'));
-    const r3 = service.executor.submit(keptnEvent('sh.keptn.event.deployment.triggered'));
+    const [r1, dup] = await Promise.all([service.executor.submit(a), service.executor.submit(a)]);
+    const r2 = await service.executor.submit(keptnEvent('sh.keptn.event.deployment.triggered'));
+    const r3 = await service.executor.submit(keptnEvent('sh.keptn.event.deployment.triggered'));
     expect([r1.status, dup.status, r2.status, r3.status]).toEqual(['accepted', 'duplicate', 'accepted', 'queue-full']);
     expect(service.executor.inFlight).toBe(1);
     if (r2.status === 'accepted') await r2.done;

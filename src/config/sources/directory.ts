@@ -57,27 +57,40 @@ interface CacheEntry {
 }
 
 /**
- * Re-reads a file only when its mtime or size changed, so editing a config takes effect on the next event
- * while a busy service does not parse YAML for every event.
+ * Parsed configs by path. A file is looked at again (stat) at most once per `recheckMs`, and re-parsed only
+ * when its mtime or size changed: editing a config takes effect within a second, while a busy service does
+ * not touch the disk for every event. Missing files are remembered the same way.
  */
 export class ParsedFileCache {
-  private readonly cache = new Map<string, CacheEntry>();
+  private readonly parsed = new Map<string, CacheEntry>();
+  private readonly checked = new Map<string, { at: number; found: CacheEntry | undefined }>();
 
-  /** Returns undefined when the file does not exist. */
+  constructor(private readonly recheckMs = 1000) {}
+
+  /** Returns undefined when the file does not exist. Throws CONFIG_INVALID when it does but is bad. */
   async get(file: string): Promise<{ config: JobConfig; hash: string } | undefined> {
+    const now = Date.now();
+    const recent = this.checked.get(file);
+    if (recent && now - recent.at < this.recheckMs) return recent.found;
+    let found: CacheEntry | undefined;
     let info;
     try {
       info = await stat(file);
     } catch {
-      this.cache.delete(file);
-      return undefined;
+      info = undefined;
     }
-    if (!info.isFile()) return undefined;
-    const hit = this.cache.get(file);
-    if (hit && hit.mtimeMs === info.mtimeMs && hit.size === info.size) return hit;
-    const parsed = parseJobConfigOrThrow(await readFile(file, 'utf8'), file);
-    this.cache.set(file, { mtimeMs: info.mtimeMs, size: info.size, ...parsed });
-    return parsed;
+    if (info?.isFile()) {
+      const hit = this.parsed.get(file);
+      if (hit && hit.mtimeMs === info.mtimeMs && hit.size === info.size) found = hit;
+      else {
+        // A bad file is not cached: it throws on every look until it is fixed.
+        this.checked.delete(file);
+        found = { mtimeMs: info.mtimeMs, size: info.size, ...parseJobConfigOrThrow(await readFile(file, 'utf8'), file) };
+        this.parsed.set(file, found);
+      }
+    } else this.parsed.delete(file);
+    this.checked.set(file, { at: now, found });
+    return found;
   }
 }
 

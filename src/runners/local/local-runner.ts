@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -8,6 +7,7 @@ import type { TaskSpec } from '../../render/task-spec.js';
 import { isPlainObject } from '../../util/objects.js';
 import { TailBuffer } from '../../util/tail-buffer.js';
 import type { LogStream, Runner, TaskContext, TaskResult } from '../runner.js';
+import { ProcessLauncher } from './launcher.js';
 import type { DirectorySecretStore } from './secrets.js';
 
 export interface LocalRunnerOptions {
@@ -40,6 +40,7 @@ function safeSegment(value: string): string {
 export class LocalRunner implements Runner {
   readonly name = 'local';
   private saidNoPull = false;
+  private readonly launcher = new ProcessLauncher();
 
   constructor(private readonly options: LocalRunnerOptions) {}
 
@@ -87,6 +88,10 @@ export class LocalRunner implements Runner {
     }
   }
 
+  async close(): Promise<void> {
+    await this.launcher.close();
+  }
+
   private async deliverFiles(task: TaskSpec, ctx: TaskContext, keptnDir: string): Promise<void> {
     for (const entry of task.files) {
       let files;
@@ -130,12 +135,13 @@ export class LocalRunner implements Runner {
   ): Promise<Omit<TaskResult, 'logs'>> {
     return new Promise((resolve) => {
       const [file, ...rest] = argv as [string, ...string[]];
-      const child = spawn(file, rest, { cwd, env: Object.fromEntries(env), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = this.launcher.launch({ file, args: rest, cwd, env: Object.fromEntries(env) });
       let stopping: 'timeout' | 'cancelled' | undefined;
       let killTimer: NodeJS.Timeout | undefined;
       const stop = (why: 'timeout' | 'cancelled') => {
-        if (stopping || child.pid === undefined) return;
+        if (stopping) return;
         stopping = why;
+        if (child.pid === undefined) return;
         const group = -child.pid;
         try {
           process.kill(group, 'SIGTERM');
@@ -157,18 +163,21 @@ export class LocalRunner implements Runner {
       if (ctx.signal.aborted) onAbort();
 
       const pending = { stdout: '', stderr: '' };
-      const pipe = (stream: 'stdout' | 'stderr') => {
-        child[stream].setEncoding('utf8');
-        child[stream].on('data', (chunk: string) => {
-          const lines = (pending[stream] + chunk).split('\n');
-          pending[stream] = lines.pop() ?? '';
-          for (const l of lines) emit(stream, l.endsWith('\r') ? l.slice(0, -1) : l);
-        });
-      };
-      pipe('stdout');
-      pipe('stderr');
+      child.on('data', (stream, chunk) => {
+        const lines = (pending[stream] + chunk).split('\n');
+        pending[stream] = lines.pop() ?? '';
+        for (const l of lines) emit(stream, l.endsWith('\r') ? l.slice(0, -1) : l);
+      });
+      // A stop asked for before the process was up is carried out as soon as it is.
+      child.on('spawn', () => {
+        if (stopping) {
+          const why = stopping;
+          stopping = undefined;
+          stop(why);
+        }
+      });
 
-      let spawnError: Error | undefined;
+      let spawnError: { code?: string; message: string } | undefined;
       child.on('error', (e) => {
         spawnError = e;
       });
@@ -178,8 +187,7 @@ export class LocalRunner implements Runner {
         ctx.signal.removeEventListener('abort', onAbort);
         for (const s of ['stdout', 'stderr'] as const) if (pending[s] !== '') emit(s, pending[s]);
         if (spawnError) {
-          const code = (spawnError as NodeJS.ErrnoException).code;
-          const why = code === 'ENOENT' ? 'command not found' : errorMessage(spawnError);
+          const why = spawnError.code === 'ENOENT' ? 'command not found' : spawnError.message;
           resolve({ outcome: 'failed', reason: `could not start "${file}": ${why}` });
         } else if (stopping === 'timeout') {
           resolve({ outcome: 'timeout', reason: `task exceeded maxPollDuration of ${task.maxPollDuration}s and was stopped` });

@@ -1,0 +1,186 @@
+// Intake benchmark: the built service in its own process, driven over loopback.
+//   1. events that match nothing: throughput (autocannon, keep-alive connections);
+//   2. events that run a trivial task on the local runner at a fixed rate: time from sending an event to
+//      receiving its .started at a CloudEvents receiver (binary mode), and that every .finished arrives;
+// resident memory (VmRSS) of the service is sampled every 50 ms throughout.
+// Usage: npm run bench   (writes bench/results/<date>.json and prints a summary)
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+
+const BIN = path.resolve('dist/src/cli/main.js');
+const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10);
+const RATE = Number(process.env.BENCH_RATE ?? 200);
+
+function configDir() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'je-bench-'));
+  mkdirSync(path.join(dir, 'job'));
+  writeFileSync(
+    path.join(dir, 'job', 'config.yaml'),
+    `apiVersion: v2
+actions:
+  - name: trivial
+    events: [{ name: "sh.keptn.event.bench.triggered" }]
+    tasks: ${process.env.BENCH_NO_TASK ? "[]" : `[{ name: "true", image: "alpine", cmd: ["true"] }]`}
+`,
+  );
+  return dir;
+}
+
+function event(type, i) {
+  return JSON.stringify({
+    specversion: '1.0',
+    id: `bench-${process.pid}-${type}-${i}`,
+    source: 'bench',
+    type,
+    shkeptncontext: '11111111-2222-4333-8444-555555555555',
+    datacontenttype: 'application/json',
+    data: { project: 'bench', stage: 'dev', service: 'svc' },
+  });
+}
+
+async function startService(port, sinkUrl) {
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', '--port', String(port), '--config', configDir(), '--allowed-images', 'alpine:*', '--sink', `http:${sinkUrl}`,
+      '--log-level', 'warn', '--concurrency', process.env.BENCH_CONCURRENCY ?? '16', '--queue-size', '5000', '--dedup-window', '600'],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  for (let i = 0; i < 200; i++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  let maxRss = 0;
+  const sampler = setInterval(() => {
+    try {
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
+      maxRss = Math.max(maxRss, kb * 1024);
+    } catch {
+      /* exited */
+    }
+  }, 50);
+  return {
+    child,
+    maxRssMb: () => maxRss / 1024 / 1024,
+    stop: () => {
+      clearInterval(sampler);
+      child.kill('SIGTERM');
+      return new Promise((r) => child.on('exit', r));
+    },
+  };
+}
+
+function startReceiver() {
+  const startedAt = new Map();
+  let finished = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const type = req.headers['ce-type'];
+      if (type?.endsWith('.started')) startedAt.set(req.headers['ce-triggeredid'], performance.now());
+      else if (type?.endsWith('.finished')) finished++;
+      res.writeHead(200).end();
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${server.address().port}/`, startedAt, finishedCount: () => finished, close: () => server.close() })),
+  );
+}
+
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+
+async function main() {
+  const receiver = await startReceiver();
+  const port = 18000 + (process.pid % 1000);
+  const svc = await startService(port, receiver.url);
+  const target = `http://127.0.0.1:${port}/`;
+
+  // 1. Non-matching events: throughput.
+  let n = 0;
+  const cannon = process.env.BENCH_ONLY_TASKS ? { requests: { total: 0, average: 0 }, latency: {}, '2xx': 0 } : await autocannon({
+    url: target,
+    connections: 32,
+    pipelining: 1,
+    duration: DURATION_S,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/cloudevents+json' },
+        setupRequest: (req) => ({ ...req, body: event('sh.keptn.event.nomatch.triggered', n++) }),
+      },
+    ],
+  });
+  const rssAfterIntake = svc.maxRssMb();
+
+  // 2. Trivial task at a fixed rate: .started latency.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const sentAt = new Map();
+  const total = RATE * DURATION_S;
+  const codes = {};
+  const t0 = performance.now();
+  await new Promise((resolve) => {
+    let i = 0;
+    let inflight = 0;
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * RATE));
+      while (i < due) {
+        const id = `bench-${process.pid}-sh.keptn.event.bench.triggered-${i}`;
+        const body = event('sh.keptn.event.bench.triggered', i);
+        i++;
+        inflight++;
+        sentAt.set(id, performance.now());
+        const req = http.request(target, { method: 'POST', agent, headers: { 'content-type': 'application/cloudevents+json' } }, (res) => {
+          codes[res.statusCode] = (codes[res.statusCode] ?? 0) + 1;
+          res.resume();
+          res.on('end', () => {
+            inflight--;
+            if (i >= total && inflight === 0) resolve();
+          });
+        });
+        req.end(body);
+      }
+      if (i < total) setTimeout(tick, 2);
+    };
+    tick();
+  });
+  for (let w = 0; w < 200 && receiver.finishedCount() < total; w++) await new Promise((r) => setTimeout(r, 100));
+  const latencies = [...sentAt].map(([id, t]) => (receiver.startedAt.get(id) ?? Infinity) - t).sort((a, b) => a - b);
+  const result = {
+    date: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` },
+    nonMatching: {
+      connections: 32,
+      seconds: DURATION_S,
+      requests: cannon.requests.total,
+      eventsPerSecond: Math.round(cannon.requests.average),
+      status2xx: cannon['2xx'],
+      non2xx: cannon.non2xx,
+      errors: cannon.errors,
+      latencyP99Ms: cannon.latency.p99,
+      maxRssMb: Math.round(rssAfterIntake),
+    },
+    trivialTask: {
+      rate: RATE,
+      events: total,
+      httpStatus: codes,
+      startedReceived: receiver.startedAt.size,
+      finishedReceived: receiver.finishedCount(),
+      startedLatencyMs: { p50: +percentile(latencies, 50).toFixed(2), p90: +percentile(latencies, 90).toFixed(2), p99: +percentile(latencies, 99).toFixed(2), max: +latencies.at(-1).toFixed(2) },
+    },
+    maxRssMb: Math.round(svc.maxRssMb()),
+  };
+  await svc.stop();
+  receiver.close();
+  agent.destroy();
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync(`bench/results/${result.date.slice(0, 10)}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(JSON.stringify(result, null, 2));
+  const ok = result.nonMatching.eventsPerSecond >= 3000 && result.trivialTask.startedLatencyMs.p99 <= 20 && result.maxRssMb < 120;
+  console.log(ok ? 'targets met' : 'TARGETS MISSED');
+}
+
+await main();
