@@ -24,7 +24,13 @@ if [ "${JOB_EXECUTOR_TESTENV:-}" = external ]; then
   exec npx vitest run --config test/cluster/vitest.config.ts "$@"
 fi
 
+VITEST_PID=
 down() {
+  trap '' INT TERM # a second signal (timeout(1) signals the child and then its group) must not cut the cleanup short
+  if [ -n "$VITEST_PID" ] && kill -0 "$VITEST_PID" 2>/dev/null; then
+    kill -TERM -- "-$VITEST_PID" 2>/dev/null # its own process group: npx, vitest and its workers
+    wait "$VITEST_PID" 2>/dev/null
+  fi
   "$TESTENV" down || echo "test-cluster: WARNING: scripts/testenv down failed" >&2
 }
 trap down EXIT
@@ -39,6 +45,11 @@ fi
 echo "test-cluster: control plane ready in $((SECONDS - start))s" >&2
 eval "$("$TESTENV" env)"
 
-npx vitest run --config test/cluster/vitest.config.ts "$@"
+# in the background and in its own process group, so that INT/TERM reach the trap at once and the trap
+# can stop vitest with all its workers, then the cluster
+setsid npx vitest run --config test/cluster/vitest.config.ts "$@" &
+VITEST_PID=$!
+wait "$VITEST_PID"
 rc=$?
+VITEST_PID=
 exit $rc
