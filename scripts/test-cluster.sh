@@ -25,6 +25,7 @@ if [ "${JOB_EXECUTOR_TESTENV:-}" = external ]; then
 fi
 
 VITEST_PID=
+# shellcheck disable=SC2317 # called by the EXIT trap
 down() {
   trap '' INT TERM # a second signal (timeout(1) signals the child and then its group) must not cut the cleanup short
   if [ -n "$VITEST_PID" ] && kill -0 "$VITEST_PID" 2>/dev/null; then
