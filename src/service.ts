@@ -7,6 +7,7 @@ import { Executor } from './executor/executor.js';
 import { Outbox } from './executor/outbox.js';
 import { RunStore } from './executor/run-store.js';
 import { createSinks } from './keptn/sinks/create.js';
+import { Metrics } from './metrics/metrics.js';
 import type { Sink } from './keptn/sinks/sink.js';
 import { imagePolicy } from './policy/images.js';
 import type { Runner } from './runners/runner.js';
@@ -21,6 +22,8 @@ export interface Service {
   readonly outbox: Outbox;
   readonly configSource: ConfigSource;
   readonly runner: Runner;
+  /** This service's own Prometheus registry and counters (also handed to runners that report API errors). */
+  readonly metrics: Metrics;
 }
 
 export interface ServiceOverrides {
@@ -52,6 +55,8 @@ export async function createService(settings: Settings, logger: Logger, override
     maxDelayMs: 30_000,
     logger,
   });
+  // Made before the runner so a runner can report into it (kubernetes_api_errors_total).
+  const metrics = new Metrics();
   const runner = createRunner(settings, logger);
   const publicUrl = settings.publicUrl?.replace(/\/+$/, '');
   const executor = new Executor({
@@ -74,7 +79,8 @@ export async function createService(settings: Settings, logger: Logger, override
     alwaysSendFinished: settings.alwaysSendFinished,
     ...(publicUrl ? { runUrl: (id: string) => `${publicUrl}/api/runs/${id}` } : {}),
   });
-  return { executor, store, outbox, configSource, runner };
+  metrics.watch({ executor, store, outbox });
+  return { executor, store, outbox, configSource, runner, metrics };
 }
 
 export interface RunningServer {
@@ -90,6 +96,7 @@ export async function startServer(settings: Settings, logger: Logger, service: S
     store: service.store,
     logger,
     bodyLimit: settings.bodyLimit,
+    metrics: service.metrics,
     ...(settings.authToken ? { authToken: settings.authToken } : {}),
   });
   const server = await new Promise<Server>((resolve, reject) => {

@@ -3,8 +3,14 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import { isJobExecutorError } from '../errors.js';
 import type { Executor } from '../executor/executor.js';
-import type { RunRecord, RunStore } from '../executor/run-store.js';
+import type { RunStore } from '../executor/run-store.js';
+import type { Metrics, RejectReason } from '../metrics/metrics.js';
 import { eventFromHttp } from './intake.js';
+import { LIVE_DEFAULTS, streamRun, streamRuns, type LiveOptions } from './live.js';
+import { runDetail, runSummary } from './runs.js';
+import { APP_CSS, APP_JS, INDEX_HTML } from './ui/assets.js';
+
+export { runDetail, runSummary } from './runs.js';
 
 export interface AppOptions {
   readonly executor: Executor;
@@ -12,6 +18,20 @@ export interface AppOptions {
   readonly logger: Logger;
   readonly bodyLimit: string;
   readonly authToken?: string;
+  /** Counts intake rejections and serves `/metrics`; without it `/metrics` answers 404. */
+  readonly metrics?: Metrics;
+  /** Server-Sent Events heartbeat and per-client buffer (tests shorten the heartbeat). */
+  readonly live?: Partial<LiveOptions>;
+}
+
+/**
+ * The page may only load its own script and style and talk to its own origin: a log line that slipped
+ * through as markup still could not run.
+ */
+const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+function rejectReason(code: string): RejectReason {
+  return code === 'EVENT_NOT_KEPTN' ? 'event_not_keptn' : 'event_invalid';
 }
 
 function sameSecret(given: string, expected: string): boolean {
@@ -24,49 +44,13 @@ function problem(res: Response, status: number, code: string, message: string): 
   res.status(status).json({ error: { code, message } });
 }
 
-/** A run as the API shows it; the event's data is included, answers without their full bodies. */
-export function runSummary(run: RunRecord): Record<string, unknown> {
-  return {
-    id: run.id,
-    status: run.status,
-    result: run.result,
-    eventId: run.event.id,
-    type: run.event.type,
-    shkeptncontext: run.event.shkeptncontext,
-    project: run.event.data.project,
-    stage: run.event.data.stage,
-    service: run.event.data.service,
-    receivedAt: new Date(run.receivedAt).toISOString(),
-    startedAt: run.startedAt ? new Date(run.startedAt).toISOString() : undefined,
-    finishedAt: run.finishedAt ? new Date(run.finishedAt).toISOString() : undefined,
-    durationMs: run.startedAt && run.finishedAt ? run.finishedAt - run.startedAt : undefined,
-    error: run.error,
-  };
-}
-
-export function runDetail(run: RunRecord): Record<string, unknown> {
-  return {
-    ...runSummary(run),
-    event: run.event,
-    config: run.configOrigin,
-    actions: run.actions,
-    tasks: run.tasks.map((t) => ({
-      ...t,
-      startedAt: t.startedAt ? new Date(t.startedAt).toISOString() : undefined,
-      finishedAt: t.finishedAt ? new Date(t.finishedAt).toISOString() : undefined,
-      durationMs: t.startedAt && t.finishedAt ? t.finishedAt - t.startedAt : undefined,
-      logs: t.logs.map((l) => l.text).join('\n'),
-    })),
-    answers: run.answers,
-  };
-}
-
 /**
  * The HTTP face of the service: `POST /` takes one CloudEvent (structured or binary), answers 202 with the
  * run id, 400 naming what is wrong, 401 without the token, 413 over the body limit, 503 when the queue is full.
  */
 export function createApp(options: AppOptions): express.Express {
-  const { executor, store, logger } = options;
+  const { executor, store, logger, metrics } = options;
+  const live: LiveOptions = { ...LIVE_DEFAULTS, ...options.live };
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -84,6 +68,7 @@ export function createApp(options: AppOptions): express.Express {
       const header = req.get('authorization') ?? '';
       const token = header.startsWith('Bearer ') ? header.slice(7) : '';
       if (!sameSecret(token, options.authToken)) {
+        metrics?.intakeRejected('unauthorized');
         problem(res, 401, 'UNAUTHORIZED', 'Authorization: Bearer <token> required (JOB_EXECUTOR_AUTH_TOKEN)');
         return;
       }
@@ -99,6 +84,7 @@ export function createApp(options: AppOptions): express.Express {
       const code = isJobExecutorError(e) ? e.code : 'EVENT_INVALID';
       const message = e instanceof Error ? e.message : String(e);
       logger.info({ code, err: message }, 'event rejected');
+      metrics?.intakeRejected(rejectReason(code));
       problem(res, 400, code, message);
       return;
     }
@@ -135,11 +121,36 @@ export function createApp(options: AppOptions): express.Express {
     if (!run) problem(res, 404, 'NOT_FOUND', `no run ${req.params.id} (it may have left the history)`);
     else res.json(runDetail(run));
   });
+  app.get('/api/runs/:id/events', (req, res) => {
+    const run = store.get(req.params.id);
+    if (!run) problem(res, 404, 'NOT_FOUND', `no run ${req.params.id} (it may have left the history)`);
+    else streamRun(store, run, req, res, live);
+  });
+  app.get('/api/events', (req, res) => {
+    const limit = Math.min(Number(req.query.limit ?? 200) || 200, 1000);
+    streamRuns(store, limit, req, res, live);
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    if (!metrics) {
+      problem(res, 404, 'NOT_FOUND', 'metrics are not enabled in this server');
+      return;
+    }
+    res.set('content-type', metrics.contentType).send(await metrics.text());
+  });
+
+  const page = (type: string, body: string) => (_req: Request, res: Response) => {
+    res.set({ 'content-type': type, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff', 'content-security-policy': PAGE_CSP }).send(body);
+  };
+  app.get('/', page('text/html; charset=utf-8', INDEX_HTML));
+  app.get('/ui/app.js', page('text/javascript; charset=utf-8', APP_JS));
+  app.get('/ui/app.css', page('text/css; charset=utf-8', APP_CSS));
 
   app.use((_req: Request, res: Response) => problem(res, 404, 'NOT_FOUND', 'no such endpoint'));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const e = err as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.too.large') {
+      metrics?.intakeRejected('body_too_large');
       problem(res, 413, 'BODY_TOO_LARGE', `the event is larger than the body limit of ${options.bodyLimit} (JOB_EXECUTOR_BODY_LIMIT)`);
       return;
     }

@@ -1,0 +1,172 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Executor, SubmitResult } from '../executor/executor.js';
+import type { Outbox } from '../executor/outbox.js';
+import type { AnswerRecord, RunRecord, RunStore, TaskRecord } from '../executor/run-store.js';
+
+export const METRIC_PREFIX = 'job_executor_';
+
+/**
+ * Why an event was not taken. A closed set on purpose: label values come from here, never from the event,
+ * so a flood of odd events cannot grow the registry.
+ */
+export type RejectReason =
+  | 'event_invalid' // 400 EVENT_INVALID
+  | 'event_not_keptn' // 400 EVENT_NOT_KEPTN
+  | 'unauthorized' // 401
+  | 'body_too_large' // 413
+  | 'no_match'
+  | 'no_config'
+  | 'config_invalid'
+  | 'queue_full' // 503
+  | 'shutting_down'; // 503
+
+const REJECT_REASONS: readonly RejectReason[] = [
+  'event_invalid', 'event_not_keptn', 'unauthorized', 'body_too_large', 'no_match', 'no_config', 'config_invalid', 'queue_full', 'shutting_down',
+];
+
+/** What the Kubernetes runner needs, and nothing more: it must not depend on the whole metrics module. */
+export interface KubernetesApiErrorCounter {
+  /**
+   * One failed call to the Kubernetes API. `operation` is a fixed word chosen by the caller (`create_job`,
+   * `watch`, `logs`, `delete`, `list`, ...), `status` the HTTP status when there was one.
+   */
+  kubernetesApiError(operation: string, status?: number): void;
+}
+
+const TERMINAL_RUN = new Set(['succeeded', 'failed', 'errored', 'no-config', 'no-match']);
+const TERMINAL_TASK = new Set(['succeeded', 'failed', 'timeout', 'cancelled']);
+
+/**
+ * The service's Prometheus metrics, in a registry of its own (not prom-client's global one) so that several
+ * services in one process, as in the tests, each count their own events.
+ */
+export class Metrics implements KubernetesApiErrorCounter {
+  readonly registry = new Registry();
+  private readonly received: Counter<never>;
+  private readonly matched: Counter<never>;
+  private readonly duplicates: Counter<never>;
+  private readonly rejected: Counter<'reason'>;
+  private readonly runs: Counter<'outcome'>;
+  private readonly runDuration: Histogram<'outcome'>;
+  private readonly taskDuration: Histogram<'outcome'>;
+  private readonly answers: Counter<'outcome'>;
+  private readonly k8sErrors: Counter<'operation' | 'status'>;
+  // Weak: what was counted is forgotten with the record itself, so the store alone bounds memory.
+  private readonly countedRuns = new WeakSet<RunRecord>();
+  private readonly countedTasks = new WeakSet<TaskRecord>();
+  private readonly countedAnswers = new WeakSet<AnswerRecord>();
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    const p = METRIC_PREFIX;
+    this.received = new Counter({ name: `${p}events_received_total`, help: 'Events received: taken, duplicates and rejected ones', registers });
+    this.matched = new Counter({ name: `${p}events_matched_total`, help: 'Events that matched at least one action and started a run', registers });
+    this.duplicates = new Counter({ name: `${p}events_duplicate_total`, help: 'Events received again within the dedup window (answered once)', registers });
+    this.rejected = new Counter({
+      name: `${p}events_rejected_total`,
+      help: 'Events not taken, by reason: event_invalid, event_not_keptn, unauthorized, body_too_large, no_match, no_config, config_invalid, queue_full, shutting_down',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.runs = new Counter({ name: `${p}runs_total`, help: 'Finished runs by outcome: succeeded, failed, errored, no_config', labelNames: ['outcome'], registers });
+    this.runDuration = new Histogram({
+      name: `${p}run_duration_seconds`,
+      help: 'Run duration from start of the first task to the end of the run, by outcome',
+      labelNames: ['outcome'],
+      buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+      registers,
+    });
+    this.taskDuration = new Histogram({
+      name: `${p}task_duration_seconds`,
+      help: 'Task duration by outcome: succeeded, failed, timeout, cancelled',
+      labelNames: ['outcome'],
+      buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+      registers,
+    });
+    this.answers = new Counter({ name: `${p}answers_total`, help: 'Answers (.started/.finished) by delivery outcome: delivered, failed', labelNames: ['outcome'], registers });
+    this.k8sErrors = new Counter({
+      name: `${p}kubernetes_api_errors_total`,
+      help: 'Failed calls to the Kubernetes API by operation and HTTP status (empty when there was no response)',
+      labelNames: ['operation', 'status'],
+      registers,
+    });
+    // Series that exist from the start at 0, so rate() and alerts work before the first rejection or failure.
+    for (const reason of REJECT_REASONS) this.rejected.inc({ reason }, 0);
+    for (const outcome of ['succeeded', 'failed', 'errored', 'no_config']) this.runs.inc({ outcome }, 0);
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: p });
+  }
+
+  /**
+   * Follows a service's parts: counts what the executor decides and what the store records, and reads the
+   * queue, in-flight and outbox sizes when scraped.
+   */
+  watch(parts: { executor: Executor; store: RunStore; outbox: Outbox }): void {
+    const { executor, store, outbox } = parts;
+    const registers = [this.registry];
+    new Gauge({ name: `${METRIC_PREFIX}queue_depth`, help: 'Runs waiting for a free slot', registers, collect() { this.set(executor.queued); } });
+    new Gauge({ name: `${METRIC_PREFIX}runs_in_flight`, help: 'Runs being carried out now', registers, collect() { this.set(executor.inFlight); } });
+    new Gauge({ name: `${METRIC_PREFIX}answers_pending`, help: 'Answers waiting for delivery (including retries)', registers, collect() { this.set(outbox.pending); } });
+    new Gauge({ name: `${METRIC_PREFIX}runs_stored`, help: 'Runs kept in the in-memory history (JOB_RUN_HISTORY)', registers, collect() { this.set(store.size); } });
+    executor.on('submitted', (result) => this.submitted(result));
+    store.on('update', (run) => this.observeRun(run));
+  }
+
+  /** An event refused before it reached the executor (400, 401, 413). */
+  intakeRejected(reason: RejectReason): void {
+    this.received.inc();
+    this.rejected.inc({ reason });
+  }
+
+  kubernetesApiError(operation: string, status?: number): void {
+    this.k8sErrors.inc({ operation, status: status === undefined ? '' : String(status) });
+  }
+
+  /** The Prometheus text exposition. */
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  private submitted(result: SubmitResult): void {
+    this.received.inc();
+    switch (result.status) {
+      case 'accepted':
+        this.matched.inc();
+        return;
+      case 'duplicate':
+        this.duplicates.inc();
+        return;
+      case 'ignored':
+        this.rejected.inc({ reason: result.reason === 'no-match' ? 'no_match' : result.reason === 'no-config' ? 'no_config' : 'config_invalid' });
+        return;
+      case 'queue-full':
+        this.rejected.inc({ reason: 'queue_full' });
+        return;
+      case 'closed':
+        this.rejected.inc({ reason: 'shutting_down' });
+        return;
+    }
+  }
+
+  private observeRun(run: RunRecord): void {
+    for (const task of run.tasks) {
+      if (this.countedTasks.has(task) || !TERMINAL_TASK.has(task.status) || task.startedAt === undefined || task.finishedAt === undefined) continue;
+      this.countedTasks.add(task);
+      this.taskDuration.observe({ outcome: task.status }, (task.finishedAt - task.startedAt) / 1000);
+    }
+    for (const answer of run.answers) {
+      if (this.countedAnswers.has(answer) || answer.status === 'pending') continue;
+      this.countedAnswers.add(answer);
+      this.answers.inc({ outcome: answer.status });
+    }
+    // A run is over when it has an end time and a final status; the store says so in several updates.
+    if (this.countedRuns.has(run) || run.finishedAt === undefined || !TERMINAL_RUN.has(run.status)) return;
+    this.countedRuns.add(run);
+    const outcome = run.status.replace('-', '_');
+    this.runs.inc({ outcome });
+    this.runDuration.observe({ outcome }, (run.finishedAt - (run.startedAt ?? run.receivedAt)) / 1000);
+  }
+}
