@@ -10,7 +10,13 @@ import { createSinks } from './keptn/sinks/create.js';
 import { Metrics } from './metrics/metrics.js';
 import type { Sink } from './keptn/sinks/sink.js';
 import { imagePolicy } from './policy/images.js';
+import os from 'node:os';
+import type { RunClaims } from './executor/claims.js';
 import type { Runner } from './runners/runner.js';
+import { KubernetesClaims } from './runners/kubernetes/claims.js';
+import type { JobDefaults } from './runners/kubernetes/job-spec.js';
+import { apiStatus, kubeClients } from './runners/kubernetes/kube-client.js';
+import { KubernetesRunner } from './runners/kubernetes/kubernetes-runner.js';
 import { LocalRunner } from './runners/local/local-runner.js';
 import { DirectorySecretStore } from './runners/local/secrets.js';
 import { createApp } from './server/app.js';
@@ -30,8 +36,37 @@ export interface ServiceOverrides {
   readonly sinks?: Sink[];
 }
 
-export function createRunner(settings: Settings, logger: Logger): Runner {
-  return new LocalRunner({
+export interface RunnerParts {
+  readonly runner: Runner;
+  readonly claims?: RunClaims;
+}
+
+export function createRunner(settings: Settings, logger: Logger, metrics?: Metrics): RunnerParts {
+  if (settings.runner === 'kubernetes') {
+    const clients = kubeClients();
+    const onApiError = (operation: string, e: unknown) => metrics?.kubernetesApiError(operation, apiStatus(e));
+    const runner = new KubernetesRunner({
+      clients,
+      defaults: jobDefaults(settings),
+      deleteOnTimeout: settings.deleteOnTimeout,
+      maxLogBytes: settings.runLogBytes,
+      logger,
+      onApiError,
+    });
+    const claims = new KubernetesClaims({
+      core: clients.core,
+      namespace: settings.jobNamespace,
+      managedBy: settings.managedBy,
+      identity: settings.instanceId ?? os.hostname(),
+      renewMs: 10_000,
+      staleMs: 45_000,
+      retentionMs: settings.dedupWindow * 1000,
+      logger,
+      onApiError,
+    });
+    return { runner, claims };
+  }
+  const runner = new LocalRunner({
     workDir: settings.workDir,
     secrets: new DirectorySecretStore(settings.secretsDir),
     passEnv: settings.passEnv,
@@ -40,6 +75,23 @@ export function createRunner(settings: Settings, logger: Logger): Runner {
     keepWorkDirs: settings.keepWorkDirs,
     logger,
   });
+  return { runner };
+}
+
+/** The service's defaults for Jobs, from its settings. */
+export function jobDefaults(settings: Settings): JobDefaults {
+  return {
+    namespace: settings.jobNamespace,
+    managedBy: settings.managedBy,
+    ...(settings.jobServiceAccount ? { serviceAccount: settings.jobServiceAccount } : {}),
+    resources: {
+      limits: { cpu: settings.limitsCpu, memory: settings.limitsMemory },
+      requests: { cpu: settings.requestsCpu, memory: settings.requestsMemory },
+    },
+    ttlSecondsAfterFinished: settings.jobTtl,
+    keptnVolumeSize: settings.keptnVolumeSize,
+    imagePullSecrets: settings.imagePullSecrets,
+  };
 }
 
 /** Everything but the HTTP server: used by `serve` and by `run`. */
@@ -57,7 +109,7 @@ export async function createService(settings: Settings, logger: Logger, override
   });
   // Made before the runner so a runner can report into it (kubernetes_api_errors_total).
   const metrics = new Metrics();
-  const runner = createRunner(settings, logger);
+  const { runner, claims } = createRunner(settings, logger, metrics);
   const publicUrl = settings.publicUrl?.replace(/\/+$/, '');
   const executor = new Executor({
     configSource,
@@ -77,6 +129,8 @@ export async function createService(settings: Settings, logger: Logger, override
     messageLogBytes: settings.messageLogBytes,
     eventSource: settings.eventSource,
     alwaysSendFinished: settings.alwaysSendFinished,
+    taskDeadlineSeconds: settings.taskDeadline,
+    ...(claims ? { claims } : {}),
     ...(publicUrl ? { runUrl: (id: string) => `${publicUrl}/api/runs/${id}` } : {}),
   });
   metrics.watch({ executor, store, outbox });
@@ -107,12 +161,23 @@ export async function startServer(settings: Settings, logger: Logger, service: S
     { host: settings.host, port, config: service.configSource.describe(), runner: service.runner.name, sinks: service.outbox.sinkNames },
     `job-executor listening on http://${settings.host}:${port}`,
   );
+  // Runs claimed but not carried out by anyone (this instance before a restart, or a peer that went away)
+  // are taken over now and then every 15 s.
+  const resume = () =>
+    void service.executor.resume().then(
+      (n) => n > 0 && logger.info({ runs: n }, 'took over runs left unanswered'),
+      (e: unknown) => logger.warn({ err: (e as Error).message }, 'taking over runs failed'),
+    );
+  resume();
+  const resumeTimer = setInterval(resume, 15_000);
+  resumeTimer.unref();
   let closing: Promise<void> | undefined;
   return {
     server,
     port,
     close() {
       closing ??= (async () => {
+        clearInterval(resumeTimer);
         await service.executor.close(settings.shutdownGrace * 1000);
         const closed = new Promise<void>((r) => server.close(() => r()));
         server.closeIdleConnections();

@@ -7,6 +7,8 @@ import { checkPolicy } from '../policy/checks.js';
 import { imagePolicy } from '../policy/images.js';
 import { templateContext } from '../render/context.js';
 import { renderTask } from '../render/task-spec.js';
+import { buildJob } from '../runners/kubernetes/job-spec.js';
+import { jobDefaults } from '../service.js';
 import { loadSettings, settingFlags } from '../settings/settings.js';
 import { EXIT, parse, readEventFile, type Io } from './common.js';
 
@@ -18,7 +20,10 @@ import { EXIT, parse, readEventFile, type Io } from './common.js';
 export async function renderCommand(argv: string[], io: Io): Promise<number> {
   const { values } = parse(argv, {
     event: { type: 'string' },
-    ...settingFlags(['config', 'runner', 'allowedImages', 'jobNamespace', 'allowedNamespaces', 'allowPrivileged']),
+    ...settingFlags([
+      'config', 'runner', 'allowedImages', 'jobNamespace', 'allowedNamespaces', 'allowPrivileged', 'managedBy', 'jobServiceAccount',
+      'limitsCpu', 'limitsMemory', 'requestsCpu', 'requestsMemory', 'jobTtl', 'keptnVolumeSize', 'imagePullSecrets', 'taskDeadline',
+    ]),
   });
   if (!values.event) {
     io.err('usage: job-executor render --event FILE [--config FILE|DIR] [--allowed-images LIST]\n');
@@ -49,6 +54,21 @@ export async function renderCommand(argv: string[], io: Io): Promise<number> {
     );
   } catch (e) {
     policy = (e as Error).message;
+  }
+  if (settings.runner === 'kubernetes') {
+    // The exact objects the Kubernetes runner would create, in order: each Job (suspended when it has
+    // files), then its ConfigMaps (owned by the Job once it exists).
+    const docs: string[] = [];
+    for (const t of actions.flatMap((a) => a.tasks)) {
+      const files = [];
+      for (const entry of t.files) files.push(...(await loaded.files.read(entry)));
+      const cap = settings.taskDeadline;
+      const task = cap > 0 && t.maxPollDuration > cap ? { ...t, maxPollDuration: cap } : t;
+      const { job, configMaps } = buildJob({ task, event, configHash: loaded.hash, files, defaults: jobDefaults(settings) });
+      docs.push(yaml.dump(job, { lineWidth: -1, noRefs: true }), ...configMaps.map((c) => yaml.dump(c, { lineWidth: -1, noRefs: true })));
+    }
+    io.out(`# config: ${loaded.origin}\n# policy: ${policy}\n${docs.map((d) => `---\n${d}`).join('')}`);
+    return policy === 'allowed' ? EXIT.ok : EXIT.failed;
   }
   const answers =
     isTaskTriggered(event.type) && matched.some((m) => !m.action.silent)

@@ -9,7 +9,9 @@ import { reportProgress } from './progress.js';
 export const RUN_SETTINGS: SettingKey[] = [
   'config', 'runner', 'sink', 'keptnApiEndpoint', 'keptnApiToken', 'pubsubUrl', 'allowedImages', 'jobNamespace',
   'allowedNamespaces', 'allowPrivileged', 'messageLogBytes', 'runLogBytes', 'secretsDir', 'workDir', 'keepWorkDirs',
-  'passEnv', 'alwaysSendFinished', 'eventSource', 'deliveryAttempts', 'logLevel', 'logFormat',
+  'passEnv', 'alwaysSendFinished', 'eventSource', 'deliveryAttempts', 'logLevel', 'logFormat', 'managedBy',
+  'jobServiceAccount', 'limitsCpu', 'limitsMemory', 'requestsCpu', 'requestsMemory', 'jobTtl', 'keptnVolumeSize',
+  'imagePullSecrets', 'deleteOnTimeout', 'taskDeadline', 'instanceId', 'dedupWindow',
 ];
 
 /**

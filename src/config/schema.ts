@@ -103,6 +103,28 @@ export const TaskSchema = z
       .optional()
       .describe('Seconds a finished Job is kept (minimum 60, default 21600)'),
     annotations: z.record(z.string(), z.string()).optional().describe('Annotations on the Job and its pod'),
+    labels: z.record(z.string(), z.string()).optional().describe('Kubernetes: extra labels on the Job and its pod'),
+    imagePullSecrets: z.array(z.string().min(1)).optional().describe('Kubernetes: Secrets to pull a private image with'),
+    nodeSelector: z.record(z.string(), z.string()).optional().describe('Kubernetes: node labels the pod must run on'),
+    tolerations: z
+      .array(
+        z
+          .object({
+            key: z.string().optional(),
+            operator: z.enum(['Exists', 'Equal']).optional(),
+            value: z.string().optional(),
+            effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+            tolerationSeconds: z.number().int().optional(),
+          })
+          .strict(),
+      )
+      .optional()
+      .describe('Kubernetes: taints the pod tolerates'),
+    keptnVolumeSize: z
+      .string()
+      .regex(/^\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/, 'a Kubernetes quantity such as 20Mi or 1Gi')
+      .optional()
+      .describe('Kubernetes: size limit of the writable /keptn volume (default from the service, 20Mi)'),
     onError: z
       .enum(['fail', 'warn', 'ignore'])
       .default('fail')

@@ -19,6 +19,7 @@ import { templateContext } from '../render/context.js';
 import { renderTask, type TaskSpec } from '../render/task-spec.js';
 import type { Runner } from '../runners/runner.js';
 import { deepMerge } from '../util/objects.js';
+import { MemoryClaims, type RunClaims } from './claims.js';
 import { DedupWindow } from './dedup.js';
 import type { Outbox } from './outbox.js';
 import type { RunRecord, RunStore, TaskRecord } from './run-store.js';
@@ -41,6 +42,10 @@ export interface ExecutorOptions {
   readonly alwaysSendFinished: boolean;
   /** Where a run can be looked at, for messages that were cut. */
   readonly runUrl?: (runId: string) => string;
+  /** Upper bound for every task's maxPollDuration (JES's TASK_DEADLINE_SECONDS); 0 for none. */
+  readonly taskDeadlineSeconds?: number;
+  /** Who answers an event across replicas and restarts; in memory when there is nothing durable. */
+  readonly claims?: RunClaims;
 }
 
 export type IgnoredReason = 'no-match' | 'no-config' | 'config-invalid';
@@ -83,10 +88,12 @@ export class Executor extends EventEmitter<ExecutorEvents> {
   private active = 0;
   private closing = false;
   private idleWaiters: Array<() => void> = [];
+  private readonly claims: RunClaims;
 
   constructor(private readonly options: ExecutorOptions) {
     super();
     this.dedup = new DedupWindow(options.dedupWindowMs);
+    this.claims = options.claims ?? new MemoryClaims();
   }
 
   get queued(): number {
@@ -143,23 +150,73 @@ export class Executor extends EventEmitter<ExecutorEvents> {
         return { status: 'ignored', reason: 'no-match', message: `no action in ${loaded.origin} matches ${event.type}` };
       }
       if (this.queue.length >= o.queueSize && this.active >= o.concurrency) return { status: 'queue-full' };
-      const run = this.newRun(event);
-      run.configOrigin = loaded.origin;
-      run.actions = matched.map((m) => ({ index: m.index, name: m.action.name, silent: m.action.silent }));
-      const answering = answerable && matched.some((m) => !m.action.silent);
-      if (!answerable && matched.some((m) => !m.action.silent)) {
-        log.info('actions matched an event that is not a task .triggered event; they run without answers');
+      if ((await this.claims.claim(event)) === 'taken') {
+        log.info('another instance (or an earlier run) has claimed this event; not running it again');
+        return { status: 'duplicate' };
       }
-      log.info({ runId: run.id, actions: run.actions.map((a) => a.name), config: loaded.origin }, 'event matched');
-      // .started goes out now, not when a slot frees up: Keptn gives up on a task that is not started in time.
-      const answers = answering ? [this.answer(run, buildStarted(event, o.eventSource), log)] : [];
-      const done = new Promise<RunRecord>((resolve) => this.queue.push({ run, loaded, matched, answering, answers, resolve }));
-      this.done.set(run.id, done);
-      this.pump();
-      return { status: 'accepted', runId: run.id, done };
+      return this.enqueue(event, loaded, matched, { log, sendStarted: true });
     } finally {
       this.deciding.delete(event.id);
     }
+  }
+
+  /** Queues a claimed event; sends `.started` first when it is to be answered and has not been yet. */
+  private enqueue(
+    event: KeptnEvent,
+    loaded: LoadedConfig,
+    matched: MatchedAction[],
+    how: { log: Logger; sendStarted: boolean; resumed?: boolean },
+  ): SubmitResult {
+    const o = this.options;
+    const { log } = how;
+    const answerable = isTaskTriggered(event.type);
+    const run = this.newRun(event);
+    if (how.resumed) run.resumed = true;
+    run.configOrigin = loaded.origin;
+    run.actions = matched.map((m) => ({ index: m.index, name: m.action.name, silent: m.action.silent }));
+    const answering = answerable && matched.some((m) => !m.action.silent);
+    if (!answerable && matched.some((m) => !m.action.silent)) {
+      log.info('actions matched an event that is not a task .triggered event; they run without answers');
+    }
+    log.info({ runId: run.id, actions: run.actions.map((a) => a.name), config: loaded.origin, resumed: how.resumed ?? false }, 'event matched');
+    // .started goes out now, not when a slot frees up: Keptn gives up on a task that is not started in time.
+    const answers =
+      answering && how.sendStarted
+        ? [this.answer(run, buildStarted(event, o.eventSource), log).then(() => this.claims.started(event))]
+        : [];
+    const done = new Promise<RunRecord>((resolve) => this.queue.push({ run, loaded, matched, answering, answers, resolve }));
+    this.done.set(run.id, done);
+    this.pump();
+    return { status: 'accepted', runId: run.id, done };
+  }
+
+  /**
+   * Takes over claimed runs that no instance carries out any more (this one before a restart, or a peer that
+   * went away) and carries them on: their Jobs are adopted by name, and they are answered once.
+   */
+  async resume(): Promise<number> {
+    if (this.closing) return 0;
+    const taken = await this.claims.takeOver();
+    for (const { event, startedDelivered } of taken) {
+      const log = this.options.logger.child({ shkeptncontext: event.shkeptncontext, eventId: event.id, type: event.type });
+      if (this.dedup.lookup(event.id)) continue;
+      let loaded: LoadedConfig;
+      try {
+        loaded = await this.options.configSource.load(
+          { project: event.data.project, stage: event.data.stage, service: event.data.service, gitcommitid: event.gitcommitid },
+          this.controller.signal,
+        );
+      } catch (e) {
+        log.error({ err: errorMessage(e) }, 'a run taken over after a restart has no usable config any more');
+        const result = this.answerConfigProblem(event, 'errored', `could not retrieve config for job-executor after a restart: ${errorMessage(e)}`, log, !startedDelivered);
+        if (result.status === 'accepted') void result.done.then(() => this.claims.answered(event));
+        continue;
+      }
+      const matched = matchActions(loaded.config, event);
+      log.info({ actions: matched.length }, 'resuming a run after a restart');
+      this.enqueue(event, loaded, matched, { log, sendStarted: !startedDelivered, resumed: true });
+    }
+    return taken.length;
   }
 
   private newRun(event: KeptnEvent): RunRecord {
@@ -170,13 +227,19 @@ export class Executor extends EventEmitter<ExecutorEvents> {
   }
 
   /** ALWAYS_SEND_FINISHED_EVENT: a config that cannot be used still gets `.started` and an errored `.finished`. */
-  private answerConfigProblem(event: KeptnEvent, status: 'no-config' | 'errored', message: string, log: Logger): SubmitResult {
+  private answerConfigProblem(
+    event: KeptnEvent,
+    status: 'no-config' | 'errored',
+    message: string,
+    log: Logger,
+    sendStarted = true,
+  ): SubmitResult {
     const run = this.newRun(event);
     run.status = status;
     run.error = message;
     run.startedAt = run.receivedAt;
     const done = (async () => {
-      await this.answer(run, buildStarted(event, this.options.eventSource), log);
+      if (sendStarted) await this.answer(run, buildStarted(event, this.options.eventSource), log);
       await this.answer(run, this.finished(event, { status: 'errored', result: 'fail', message }, run.receivedAt), log);
       run.finishedAt = Date.now();
       this.options.store.update(run);
@@ -236,6 +299,9 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     o.store.update(run);
     const send = (e: OutgoingEvent) => answers.push(this.answer(run, e, log));
     const testStart = run.receivedAt;
+    // The first task starts once `.started` is delivered and recorded in the claim: a Job that exists then
+    // proves to a restarted instance that `.started` went out, so it is never sent twice.
+    await Promise.all(answers);
 
     // Render and check every task before the first one starts: a refused run starts nothing.
     let plan: Array<{ matched: MatchedAction; specs: TaskSpec[] }>;
@@ -243,9 +309,11 @@ export class Executor extends EventEmitter<ExecutorEvents> {
       const ctx = templateContext(event);
       plan = matched.map((m) => ({
         matched: m,
-        specs: m.action.tasks.map((t, taskIndex) =>
-          renderTask(t, event, ctx, { actionIndex: m.index, taskIndex, actionName: m.action.name }),
-        ),
+        specs: m.action.tasks.map((t, taskIndex) => {
+          const spec = renderTask(t, event, ctx, { actionIndex: m.index, taskIndex, actionName: m.action.name });
+          const cap = o.taskDeadlineSeconds ?? 0;
+          return cap > 0 && spec.maxPollDuration > cap ? { ...spec, maxPollDuration: cap } : spec;
+        }),
       }));
       checkPolicy(
         plan.flatMap((p) => p.specs),
@@ -257,6 +325,7 @@ export class Executor extends EventEmitter<ExecutorEvents> {
       log.warn({ err: run.error, code: isJobExecutorError(e) ? e.code : undefined }, 'run refused before any task started');
       if (answering) send(this.finished(event, { status: 'errored', result: 'fail', message: run.error }, testStart));
       await Promise.all(answers);
+      await this.claims.answered(event);
       return;
     }
 
@@ -290,6 +359,7 @@ export class Executor extends EventEmitter<ExecutorEvents> {
           runId: run.id,
           event,
           files: loaded.files,
+          configHash: loaded.hash,
           signal: this.controller.signal,
           onLog: (line) => o.store.appendLog(run, record, line),
         });
@@ -300,6 +370,14 @@ export class Executor extends EventEmitter<ExecutorEvents> {
         o.store.update(run);
         taskLog.info({ outcome: result.outcome, reason: result.reason, durationMs: record.finishedAt - record.startedAt }, 'task ended');
         if (result.output) output = deepMerge(output, result.output);
+        if (result.outcome === 'detached') {
+          // The service is stopping and the task goes on (a Kubernetes Job): whoever takes the claim over
+          // after the restart answers. Nothing is sent now, and the claim stays open.
+          run.status = 'detached';
+          taskLog.info('run detached: it is answered after a restart');
+          await Promise.all(answers);
+          return;
+        }
 
         if (result.outcome === 'succeeded') {
           if (!m.action.silent) parts.push({ name: spec.name, outcome: 'succeeded', logs: result.logs });
@@ -337,6 +415,7 @@ export class Executor extends EventEmitter<ExecutorEvents> {
       );
     }
     await Promise.all(answers);
+    await this.claims.answered(event);
   }
 
   private finished(event: KeptnEvent, input: Omit<FinishedInput, 'test'>, start: number, end = Date.now()): OutgoingEvent {
@@ -364,5 +443,6 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     }
     await this.options.outbox.close(graceMs);
     await this.options.runner.close?.();
+    await this.claims.close();
   }
 }

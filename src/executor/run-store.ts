@@ -10,7 +10,8 @@ export type RunStatus =
   | 'failed' // a task failed
   | 'errored' // the run could not be carried out: config, template, policy
   | 'no-match' // no action matched
-  | 'no-config'; // no config for the event's scope
+  | 'no-config' // no config for the event's scope
+  | 'detached'; // the service stopped while a Kubernetes Job ran; answered after a restart
 
 export interface TaskRecord {
   readonly actionIndex: number;

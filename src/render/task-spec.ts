@@ -35,6 +35,11 @@ export interface TaskSpec {
   readonly serviceAccount?: string;
   readonly ttlSecondsAfterFinished?: number;
   readonly annotations?: Readonly<Record<string, string>>;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly imagePullSecrets?: readonly string[];
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  readonly tolerations?: Task['tolerations'];
+  readonly keptnVolumeSize?: string;
   readonly onError: Task['onError'];
 }
 
@@ -132,6 +137,11 @@ export function renderTask(
     serviceAccount: opt(task.serviceAccount, 'serviceAccount') || undefined,
     ttlSecondsAfterFinished: task.ttlSecondsAfterFinished,
     annotations: task.annotations,
+    labels: task.labels,
+    imagePullSecrets: task.imagePullSecrets,
+    nodeSelector: task.nodeSelector,
+    tolerations: task.tolerations,
+    keptnVolumeSize: task.keptnVolumeSize,
     onError: task.onError,
   };
   return Object.freeze(spec);

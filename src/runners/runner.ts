@@ -16,13 +16,19 @@ export interface TaskContext {
   readonly event: KeptnEvent;
   /** Where the task's `files` are read from: the same place its config came from. */
   readonly files: FileSource;
+  /** Hash of the config the task came from (JES labels Jobs with it). */
+  readonly configHash: string;
   /** Aborted when the run is cancelled (shutdown); the runner stops the task and answers `cancelled`. */
   readonly signal: AbortSignal;
   /** Called for every log line as it arrives. */
   readonly onLog: (line: LogLine) => void;
 }
 
-export type TaskOutcome = 'succeeded' | 'failed' | 'timeout' | 'cancelled';
+/**
+ * `detached`: the service is stopping and the task goes on without it (a Kubernetes Job); the run is not
+ * answered now but by the instance that adopts it after a restart.
+ */
+export type TaskOutcome = 'succeeded' | 'failed' | 'timeout' | 'cancelled' | 'detached';
 
 export interface TaskResult {
   readonly outcome: TaskOutcome;

@@ -27,7 +27,7 @@ function spec(partial: Partial<TaskSpec>): TaskSpec {
 }
 
 function ctx(lines: LogLine[] = [], files = new DirectoryFileSource(os.tmpdir()), signal = new AbortController().signal) {
-  return { runId: 'run-1', event: keptnEvent('sh.keptn.event.x.triggered'), files, signal, onLog: (l: LogLine) => lines.push(l) };
+  return { runId: 'run-1', event: keptnEvent('sh.keptn.event.x.triggered'), files, configHash: 'h', signal, onLog: (l: LogLine) => lines.push(l) };
 }
 
 /** Running, not a zombie (in a container, PID 1 may never reap orphans). */
