@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { v4 as uuidv4 } from 'uuid';
 import type { ConfigSource, LoadedConfig } from '../config/source.js';
@@ -94,6 +94,8 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     super();
     this.dedup = new DedupWindow(options.dedupWindowMs);
     this.claims = options.claims ?? new MemoryClaims();
+    // Every running task listens for the shutdown on this one signal.
+    setMaxListeners(0, this.controller.signal);
   }
 
   get queued(): number {
