@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, existsSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubernetesRunner } from '../../src/runners/kubernetes/kubernetes-runner.js';
 import { jobName } from '../../src/runners/kubernetes/naming.js';
 import { createNamespace, deleteNamespaces, makeClients, type Clients } from './helpers/kube.js';
-import { FAIL_ANNOTATIONS, FAIL_LABEL, HOLD_LABEL, POD_COMPLETE_DELAY_ANNOTATION, POD_COMPLETE_MESSAGE_ANNOTATION } from './helpers/kwok.js';
+import { FAIL_ANNOTATIONS, FAIL_LABEL, HOLD_LABEL, POD_COMPLETE_DELAY_ANNOTATION, POD_COMPLETE_MESSAGE_ANNOTATION, criLine, setPodLog } from './helpers/kwok.js';
 import { configDir, event, kubeService, runToEnd } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -319,6 +319,38 @@ describe('Kubernetes runner', () => {
     expect((await clients.batch.listNamespacedJob({ namespace: ns })).items).toHaveLength(1);
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
+  });
+});
+
+describe('logs', () => {
+  it('streams log lines while the pod runs, before the Job completes', async () => {
+    const ns = await restrictedNamespace();
+    const dir = await configDir({
+      'job/config.yaml': config(`      - { name: chatty, image: alpine, cmd: [sh, -c, "echo one; sleep 10; echo two"], annotations: { "${POD_COMPLETE_DELAY_ANNOTATION}": "10000ms" } }`),
+    });
+    const { service } = await kubeService(dir, ns);
+    const ev = event('sh.keptn.event.deployment.triggered');
+    const submitted = await service.executor.submit(ev);
+    if (submitted.status !== 'accepted') throw new Error(submitted.status);
+    const name = jobName(ev.id, 0, 0);
+    const pod = await waitFor('the running pod', async () => {
+      const pods = (await clients.core.listNamespacedPod({ namespace: ns, labelSelector: `batch.kubernetes.io/job-name=${name}` })).items;
+      return pods.find((p) => p.status?.phase === 'Running')?.metadata?.name;
+    });
+    const file = await setPodLog(clients, ns, pod, ['live line one']);
+    const run = service.store.get(submitted.runId);
+    await waitFor('the first line in the run store while the Job runs', async () =>
+      run?.tasks[0]?.logs.some((l) => l.text === 'live line one') ? true : undefined,
+    );
+    const job = await clients.batch.readNamespacedJob({ name, namespace: ns });
+    expect(job.status?.conditions?.some((c) => c.type === 'Complete')).toBeFalsy();
+    appendFileSync(file, criLine('live line two'));
+    await waitFor('the second line, appended later', async () => (run?.tasks[0]?.logs.some((l) => l.text === 'live line two') ? true : undefined));
+    const done = await submitted.done;
+    expect(done.status).toBe('succeeded');
+    // Read whole at the end too, and no line twice.
+    expect(done.tasks[0]?.logs.filter((l) => l.stream === 'stdout').map((l) => l.text)).toEqual(['live line one', 'live line two']);
+    await service.executor.close(1000);
   });
 });
 

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import yaml from 'js-yaml';
 import { tempTree } from '../helpers/service.js';
 
 /** The built CLI (npm test builds first), as a user runs it. */
@@ -103,6 +104,20 @@ describe('job-executor render', () => {
     expect(r.stdout).toContain('name: Scale helloservice in fulltour-production to 2 replicas');
     expect(r.stdout).toContain('- replicaCount=2');
     expect(r.stdout).toMatch(/answers:\n {2}- sh.keptn.event.action.started\n {2}- sh.keptn.event.action.finished/);
+  });
+
+  it('with --runner kubernetes prints the exact manifests: the Job (suspended) and the ConfigMap with its files', () => {
+    const r = cli([
+      'render', '--runner', 'kubernetes', '--config', 'job-config', '--event', 'job-config/events/action.triggered.json',
+      '--allowed-images', 'alpine/helm:*', '--job-namespace', 'keptn-jes',
+    ]);
+    expect(r.code).toBe(0);
+    const docs = r.stdout.split(/^---$/m).slice(1).map((d) => yaml.load(d) as { kind: string; metadata: { name: string; namespace: string }; spec?: { suspend?: boolean } });
+    expect(docs.map((d) => d.kind)).toEqual(['Job', 'ConfigMap']);
+    expect(docs[0]?.metadata.namespace).toBe('keptn-jes');
+    expect(docs[0]?.spec?.suspend).toBe(true);
+    expect(docs[1]?.metadata.name).toBe(`${docs[0]?.metadata.name}-files-0`);
+    expect(r.stdout).toContain('mountPath: /keptn/charts/helloservice.tgz');
   });
 
   it('exits 1 and says why when the policy refuses', () => {
