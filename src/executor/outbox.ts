@@ -63,7 +63,8 @@ export class Outbox {
   }
 
   private async deliver(sink: Sink, event: OutgoingEvent): Promise<DeliveryResult> {
-    const log = this.options.logger.child({ shkeptncontext: event.shkeptncontext, triggeredid: event.triggeredid, sink: sink.name });
+    // eventId as well as triggeredid: the same key as every other line of the run, so one filter finds them all.
+    const log = this.options.logger.child({ shkeptncontext: event.shkeptncontext, eventId: event.triggeredid, triggeredid: event.triggeredid, sink: sink.name });
     let lastError = '';
     for (let attempt = 1; attempt <= this.options.maxAttempts; attempt++) {
       if (this.controller.signal.aborted) {

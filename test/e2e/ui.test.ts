@@ -8,6 +8,8 @@ import { createService, startServer, type RunningServer } from '../../src/servic
 import { loadSettings } from '../../src/settings/settings.js';
 import { CollectingSink, silentLogger, tempTree } from '../helpers/service.js';
 
+/** A busy CI machine (the whole suite runs in parallel) may take seconds for a run to finish. */
+const POLL = { timeout: 15_000 };
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const OUT = path.resolve('test-output');
 /** The README's screenshot; rewritten only when asked (UPDATE_SCREENSHOTS=1), so a test run leaves git clean. */
@@ -105,8 +107,8 @@ describe('the web page in headless Chromium', () => {
     const ok = await send('deployment', 'helloservice');
     const failed = await send('test', 'checkout');
     await page.goto(base);
-    await expect.poll(() => row(failed).getAttribute('data-status')).toBe('failed');
-    await expect.poll(() => row(ok).getAttribute('data-status')).toBe('succeeded');
+    await expect.poll(() => row(failed).getAttribute('data-status'), POLL).toBe('failed');
+    await expect.poll(() => row(ok).getAttribute('data-status'), POLL).toBe('succeeded');
     const ids = await page.locator('tr.run').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run-id')));
     expect(ids.slice(0, 2)).toEqual([failed, ok]);
     const cells = await row(ok).locator('td').allInnerTexts();
@@ -118,7 +120,7 @@ describe('the web page in headless Chromium', () => {
   it('shows a new run appear while it runs, then its log lines arriving live in its detail view', async () => {
     const runId = await send('load', 'carts');
     // No reload: the list stream brings the new run in.
-    await expect.poll(() => row(runId).getAttribute('data-status')).toBe('running');
+    await expect.poll(() => row(runId).getAttribute('data-status'), POLL).toBe('running');
     await row(runId).click();
     await page.waitForURL(`**/#/runs/${runId}`);
     const count = page.locator('.task[data-task="1"]');
@@ -131,7 +133,7 @@ describe('the web page in headless Chromium', () => {
     expect(await page.locator('main').innerText()).not.toMatch(/null|undefined|NaN/);
     await page.screenshot({ path: path.join(OUT, 'run-live.png'), fullPage: true });
     await count.locator('pre.logs', { hasText: 'line 5' }).waitFor({ timeout: 10_000 });
-    await expect.poll(() => page.locator('#run-title').getAttribute('data-status')).toBe('succeeded');
+    await expect.poll(() => page.locator('#run-title').getAttribute('data-status'), POLL).toBe('succeeded');
     expect(await count.getAttribute('data-status')).toBe('succeeded');
     expect((await count.locator('pre.logs').innerText()).trim().split('\n')).toEqual(['line 1', 'line 2', 'line 3', 'line 4', 'line 5']);
     expect(await page.locator('.task[data-task="0"] pre.logs').innerText()).toContain('warming up');
@@ -139,7 +141,7 @@ describe('the web page in headless Chromium', () => {
     await page.screenshot({ path: path.join(OUT, 'run-detail.png'), fullPage: true });
 
     await page.locator('a.back').click();
-    await expect.poll(() => row(runId).getAttribute('data-status')).toBe('succeeded');
+    await expect.poll(() => row(runId).getAttribute('data-status'), POLL).toBe('succeeded');
     await page.screenshot({ path: path.join(OUT, 'runs-page.png') });
     if (process.env.UPDATE_SCREENSHOTS === '1') {
       await mkdir(README_SHOTS, { recursive: true });
@@ -160,7 +162,7 @@ describe('the web page in headless Chromium', () => {
 
   it('says so when a run is not in the history', async () => {
     await page.goto(`${base}/#/runs/not-a-run`);
-    await expect.poll(() => page.locator('#run-error').textContent()).toBe('no run not-a-run (it may have left the history)');
+    await expect.poll(() => page.locator('#run-error').textContent(), POLL).toBe('no run not-a-run (it may have left the history)');
     // The refused stream is the only expected console error (the browser reports the 404).
     const unexpected = problems.filter((p) => !/404/.test(p));
     expect(unexpected).toEqual([]);
