@@ -184,7 +184,7 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     // .started goes out now, not when a slot frees up: Keptn gives up on a task that is not started in time.
     const answers =
       answering && how.sendStarted
-        ? [this.answer(run, buildStarted(event, o.eventSource), log).then(() => this.claims.started(event))]
+        ? [this.answer(run, buildStarted(event, o.eventSource), log.child({ runId: run.id })).then(() => this.claims.started(event))]
         : [];
     const done = new Promise<RunRecord>((resolve) => this.queue.push({ run, loaded, matched, answering, answers, resolve }));
     this.done.set(run.id, done);
@@ -430,6 +430,8 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     for (const q of this.queue.splice(0)) {
       q.run.status = 'errored';
       q.run.error = 'not run: the service stopped before the run started';
+      q.run.finishedAt = Date.now();
+      this.options.store.update(q.run);
       this.options.logger.error({ runId: q.run.id, eventId: q.run.event.id, shkeptncontext: q.run.event.shkeptncontext }, q.run.error);
       q.resolve(q.run);
     }
