@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'QUEUE_FULL'
   | 'SETTINGS_INVALID'
   | 'DELIVERY_FAILED'
+  | 'KEPTN_API_ERROR'
+  | 'TRANSPORT_ERROR'
   | 'USAGE';
 
 export class JobExecutorError extends Error {

@@ -1,12 +1,12 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { configSourceFor } from './config/sources/directory.js';
+import { createConfigSource } from './config/sources/create.js';
 import type { ConfigSource } from './config/source.js';
 import { Executor } from './executor/executor.js';
 import { Outbox } from './executor/outbox.js';
 import { RunStore } from './executor/run-store.js';
-import { createSinks } from './keptn/sinks/create.js';
+import { planIntake, type IntakePlan } from './keptn/transports/create.js';
 import { Metrics } from './metrics/metrics.js';
 import type { Sink } from './keptn/sinks/sink.js';
 import { imagePolicy } from './policy/images.js';
@@ -30,6 +30,8 @@ export interface Service {
   readonly runner: Runner;
   /** This service's own Prometheus registry and counters (also handed to runners that report API errors). */
   readonly metrics: Metrics;
+  /** How events come in (--transport) and go out by default. */
+  readonly intake: IntakePlan;
 }
 
 export interface ServiceOverrides {
@@ -96,12 +98,14 @@ export function jobDefaults(settings: Settings): JobDefaults {
 
 /** Everything but the HTTP server: used by `serve` and by `run`. */
 export async function createService(settings: Settings, logger: Logger, overrides: ServiceOverrides = {}): Promise<Service> {
-  const configSource = await configSourceFor(settings.config);
+  // The way events come in decides the default way out (--sink auto); checked before anything starts.
+  const intake = planIntake(settings, logger);
+  const configSource = await createConfigSource(settings, logger);
   const images = imagePolicy(settings.allowedImages);
   if (images.allowAll) logger.warn('JOB_ALLOWED_IMAGE_LIST contains "*": every image may run');
   else if (images.patterns.length === 0) logger.warn('JOB_ALLOWED_IMAGE_LIST is empty: no task will run until images are allowed');
   const store = new RunStore(settings.history, settings.runLogBytes);
-  const outbox = new Outbox(overrides.sinks ?? createSinks(settings), {
+  const outbox = new Outbox(overrides.sinks ?? intake.sinks(), {
     maxAttempts: settings.deliveryAttempts,
     baseDelayMs: 200,
     maxDelayMs: 30_000,
@@ -134,7 +138,7 @@ export async function createService(settings: Settings, logger: Logger, override
     ...(publicUrl ? { runUrl: (id: string) => `${publicUrl}/api/runs/${id}` } : {}),
   });
   metrics.watch({ executor, store, outbox });
-  return { executor, store, outbox, configSource, runner, metrics };
+  return { executor, store, outbox, configSource, runner, metrics, intake };
 }
 
 export interface RunningServer {
@@ -158,7 +162,7 @@ export async function startServer(settings: Settings, logger: Logger, service: S
   });
   const port = (server.address() as AddressInfo).port;
   logger.info(
-    { host: settings.host, port, config: service.configSource.describe(), runner: service.runner.name, sinks: service.outbox.sinkNames },
+    { host: settings.host, port, config: service.configSource.describe(), runner: service.runner.name, sinks: service.outbox.sinkNames, transport: service.intake.kind },
     `job-executor listening on http://${settings.host}:${port}`,
   );
   // Runs claimed but not carried out by anyone (this instance before a restart, or a peer that went away)
@@ -171,6 +175,8 @@ export async function startServer(settings: Settings, logger: Logger, service: S
   resume();
   const resumeTimer = setInterval(resume, 15_000);
   resumeTimer.unref();
+  // keptn-api / nats: start pulling events now that health and the API answer; http push needs nothing.
+  const transport = service.intake.start(service.executor);
   let closing: Promise<void> | undefined;
   return {
     server,
@@ -178,6 +184,8 @@ export async function startServer(settings: Settings, logger: Logger, service: S
     close() {
       closing ??= (async () => {
         clearInterval(resumeTimer);
+        // The transport first: no new events while running ones finish and their answers go out.
+        await transport?.close();
         await service.executor.close(settings.shutdownGrace * 1000);
         const closed = new Promise<void>((r) => server.close(() => r()));
         server.closeIdleConnections();

@@ -9,7 +9,7 @@ describe('settings', () => {
     expect(s.allowedImages).toEqual(['alpine:*', 'busybox']);
     expect(s.alwaysSendFinished).toBe(true);
     expect(s.concurrency).toBe(4);
-    expect(s.sink).toEqual(['stdout']);
+    expect(s.sink).toEqual(['auto']);
     expect(Object.isFrozen(s)).toBe(true);
   });
 

@@ -1,0 +1,103 @@
+import { JobExecutorError, errorMessage } from '../errors.js';
+
+/** A failed call to the Keptn API (or the resource service): the HTTP status when there was one. */
+export class KeptnApiError extends JobExecutorError {
+  /** Undefined for network errors and timeouts. */
+  readonly status: number | undefined;
+  /** Worth retrying: network errors, timeouts, 408, 429 and 5xx. */
+  readonly transient: boolean;
+
+  constructor(message: string, status: number | undefined) {
+    super('KEPTN_API_ERROR', message);
+    this.name = 'KeptnApiError';
+    this.status = status;
+    this.transient = status === undefined || status === 408 || status === 429 || status >= 500;
+  }
+}
+
+export function isKeptnApiError(e: unknown): e is KeptnApiError {
+  return e instanceof KeptnApiError;
+}
+
+export interface KeptnApiClientOptions {
+  /** `{API}` (e.g. `http://api-gateway-nginx.keptn/api`), or another base such as `http://resource-service:8080`. */
+  readonly baseUrl: string;
+  /** Sent as `x-token` when set (keptn-protocol.md §3.2.1). */
+  readonly token?: string;
+  /** Per request. */
+  readonly timeoutMs: number;
+  /** Names the settings a user fixes when a call fails, e.g. `KEPTN_API_ENDPOINT`. */
+  readonly endpointSetting: string;
+}
+
+export interface RequestOptions {
+  readonly query?: Readonly<Record<string, string | undefined>>;
+  readonly body?: unknown;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * A small JSON client for Keptn's REST APIs. `path` is appended to the base as given: callers encode path
+ * segments themselves, because the resource service needs its URIs encoded in a route-specific way (§3.3).
+ * Every call has a timeout and follows the caller's AbortSignal; a non-2xx answer throws a KeptnApiError that
+ * names the URL, the status and what to check.
+ */
+export class KeptnApiClient {
+  private readonly base: string;
+
+  constructor(private readonly options: KeptnApiClientOptions) {
+    this.base = options.baseUrl.replace(/\/+$/, '');
+  }
+
+  get baseUrl(): string {
+    return this.base;
+  }
+
+  url(path: string, query?: Readonly<Record<string, string | undefined>>): string {
+    const params = Object.entries(query ?? {}).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== '');
+    // URLSearchParams encodes a space as `+`; Keptn's Go handlers decode `+` as a space too, so this is safe here.
+    const qs = params.length > 0 ? `?${new URLSearchParams(params).toString()}` : '';
+    return `${this.base}${path}${qs}`;
+  }
+
+  async request<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, options: RequestOptions = {}): Promise<T> {
+    const url = this.url(path, options.query);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.options.token) headers['x-token'] = this.options.token;
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(options.body);
+    }
+    const timeout = AbortSignal.timeout(this.options.timeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(url, { method, headers, ...(body !== undefined ? { body } : {}), signal });
+      text = await res.text();
+    } catch (e) {
+      if (options.signal?.aborted) throw e;
+      if (timeout.aborted) {
+        throw new KeptnApiError(`${method} ${url}: no answer within ${this.options.timeoutMs} ms (API_PROXY_HTTP_TIMEOUT)`, undefined);
+      }
+      const cause = (e as { cause?: unknown }).cause;
+      throw new KeptnApiError(
+        `${method} ${url}: ${errorMessage(e)}${cause ? ` (${errorMessage(cause)})` : ''}; is ${this.options.endpointSetting} right and the API reachable?`,
+        undefined,
+      );
+    }
+    if (res.status < 200 || res.status >= 300) {
+      let hint = '';
+      if (res.status === 401 || res.status === 403) hint = '; check KEPTN_API_TOKEN (--keptn-api-token)';
+      else if (res.status === 404 && text.includes('<html')) hint = `; is ${this.options.endpointSetting} the API base (it ends in /api)?`;
+      throw new KeptnApiError(`${method} ${url} answered ${res.status}${text ? `: ${text.slice(0, 300)}` : ''}${hint}`, res.status);
+    }
+    if (text.trim() === '') return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new KeptnApiError(`${method} ${url} answered ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`, res.status);
+    }
+  }
+}

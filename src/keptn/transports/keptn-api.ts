@@ -1,0 +1,358 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { errorMessage, isJobExecutorError } from '../../errors.js';
+import { Backoff, sleep } from '../../util/backoff.js';
+import { isPlainObject } from '../../util/objects.js';
+import { KeptnApiClient, isKeptnApiError } from '../api-client.js';
+import { parseKeptnEvent, taskEventParts, type KeptnEvent } from '../event.js';
+import type { OutgoingEvent } from '../responses.js';
+import { PermanentDeliveryError, type Sink } from '../sinks/sink.js';
+import type { EventIntake, Transport } from './transport.js';
+
+/** Uniform registration metadata (keptn-protocol.md §3.2.3); name, namespace and hostname are mandatory. */
+export interface RegistrationInfo {
+  readonly name: string;
+  readonly namespace: string;
+  readonly hostname: string;
+  readonly podName?: string;
+  readonly deploymentName?: string;
+  readonly integrationVersion: string;
+  readonly location: string;
+}
+
+export interface KeptnApiTransportOptions {
+  readonly api: KeptnApiClient;
+  readonly intake: EventIntake;
+  readonly registration: RegistrationInfo;
+  /** PUBSUB_TOPIC: the initial subscriptions (concrete event types; polling has no wildcards). */
+  readonly topics: readonly string[];
+  readonly pollIntervalMs: number;
+  readonly heartbeatIntervalMs: number;
+  /** Longest wait between attempts while the API fails. */
+  readonly maxBackoffMs: number;
+  /** Page size of one poll. */
+  readonly pageSize?: number;
+  readonly logger: Logger;
+}
+
+const FilterSchema = z
+  .object({ projects: z.array(z.string()).nullish(), stages: z.array(z.string()).nullish(), services: z.array(z.string()).nullish() })
+  .loose()
+  .nullish();
+const SubscriptionSchema = z.object({ id: z.string().optional(), event: z.string().min(1), filter: FilterSchema }).loose();
+const IntegrationSchema = z.object({ id: z.string().optional(), subscriptions: z.array(SubscriptionSchema).nullish() }).loose();
+const RegisteredSchema = z.object({ id: z.string().min(1) }).loose();
+const PollSchema = z.object({ events: z.array(z.unknown()).nullish(), nextPageKey: z.string().nullish() }).loose();
+
+export interface Subscription {
+  readonly id: string;
+  readonly event: string;
+  readonly projects: readonly string[];
+  readonly stages: readonly string[];
+  readonly services: readonly string[];
+}
+
+function toSubscription(s: z.infer<typeof SubscriptionSchema>): Subscription {
+  return {
+    // A subscription without a server id (an old control plane) is keyed by its event type.
+    id: s.id ?? s.event,
+    event: s.event,
+    projects: s.filter?.projects ?? [],
+    stages: s.filter?.stages ?? [],
+    services: s.filter?.services ?? [],
+  };
+}
+
+/** The filter is re-applied on our side: an older control plane ignores it, and it may hold several values. */
+function passes(filter: readonly string[], value: unknown): boolean {
+  return filter.length === 0 || (typeof value === 'string' && filter.includes(value));
+}
+
+interface Handled {
+  /** When the event may be handed to the executor again (Infinity: never while it stays open). */
+  retryAt: number;
+  /** An error log for it went to Keptn already. */
+  logged: boolean;
+}
+
+/** Config problems may be a passing resource-service failure: try such an event again after this long. */
+const CONFIG_RETRY_MS = 30_000;
+
+/**
+ * The remote execution plane (keptn-protocol.md §3.2, what JES 0.3 does): registers as a Uniform integration
+ * with PUBSUB_TOPIC, pings it every few seconds (the ping answer carries the subscriptions as edited in
+ * Bridge), and polls the open `.triggered` events of each subscription, handing new ones to the executor.
+ *
+ * Polling returns an event until its task completes, so every event comes back many times: the transport
+ * remembers what it handed over per (subscription, event id) for as long as the control plane still returns
+ * it, and the executor answers a repeat `duplicate` (and, with the Kubernetes runner, claims the event
+ * durably, so a restarted or second replica does not run it again).
+ *
+ * Unlike JES (which exited after its 10th failed poll), every failure here is retried with backoff for as
+ * long as the service runs: an outage of the API delays events, it does not lose them or stop the service.
+ */
+export class KeptnApiTransport implements Transport {
+  readonly name = 'keptn-api';
+  private readonly controller = new AbortController();
+  private readonly handled = new Map<string, Map<string, Handled>>();
+  private id: string | undefined;
+  private subs: Subscription[] = [];
+  private readonly loops: Array<Promise<void>>;
+  private readonly log: Logger;
+  private registeredOnce: (() => void) | undefined;
+  /** Resolves at the first successful registration and heartbeat (for health checks and tests). */
+  readonly ready: Promise<void>;
+
+  constructor(private readonly options: KeptnApiTransportOptions) {
+    this.log = options.logger.child({ transport: 'keptn-api' });
+    this.ready = new Promise((r) => (this.registeredOnce = r));
+    this.loops = [this.heartbeatLoop(), this.pollLoop()];
+  }
+
+  /** The Uniform integration id, once registered: error logs are filed under it. */
+  get integrationId(): string | undefined {
+    return this.id;
+  }
+
+  get subscriptions(): readonly Subscription[] {
+    return this.subs;
+  }
+
+  async close(): Promise<void> {
+    this.controller.abort();
+    await Promise.allSettled(this.loops);
+  }
+
+  private get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  private registrationBody() {
+    const r = this.options.registration;
+    return {
+      name: r.name,
+      metadata: {
+        hostname: r.hostname,
+        integrationversion: r.integrationVersion,
+        distributorversion: r.integrationVersion,
+        location: r.location,
+        kubernetesmetadata: { namespace: r.namespace, podname: r.podName ?? '', deploymentname: r.deploymentName ?? '' },
+      },
+      subscriptions: this.options.topics.map((event) => ({ event, filter: { projects: [], stages: [], services: [] } })),
+    };
+  }
+
+  private async register(): Promise<void> {
+    const body = await this.options.api.request('POST', '/controlPlane/v1/uniform/registration', { body: this.registrationBody(), signal: this.signal });
+    const parsed = RegisteredSchema.safeParse(body);
+    if (!parsed.success) throw new Error('POST /controlPlane/v1/uniform/registration: the answer has no integration id');
+    this.id = parsed.data.id;
+    this.log.info({ integrationId: this.id, name: this.options.registration.name, topics: this.options.topics }, 'registered with the Keptn control plane');
+  }
+
+  /** The heartbeat; its answer is the integration with its current subscriptions. */
+  private async ping(): Promise<void> {
+    const id = this.id as string;
+    const body = await this.options.api.request('PUT', `/controlPlane/v1/uniform/registration/${encodeURIComponent(id)}/ping`, { signal: this.signal });
+    const parsed = IntegrationSchema.safeParse(body);
+    if (!parsed.success) throw new Error(`PUT …/registration/${id}/ping: the answer is not an integration`);
+    const subs = (parsed.data.subscriptions ?? []).map(toSubscription);
+    const before = this.subs.map((s) => `${s.id}:${s.event}`).join(',');
+    const after = subs.map((s) => `${s.id}:${s.event}`).join(',');
+    if (before !== after) this.log.info({ subscriptions: subs.map((s) => s.event) }, 'subscriptions');
+    this.subs = subs;
+    for (const key of this.handled.keys()) if (!subs.some((s) => s.id === key)) this.handled.delete(key);
+  }
+
+  private async heartbeatLoop(): Promise<void> {
+    const backoff = new Backoff(500, this.options.maxBackoffMs);
+    while (!this.signal.aborted) {
+      try {
+        if (this.id === undefined) await this.register();
+        await this.ping();
+        if (backoff.attempts > 0) this.log.info({ failedAttempts: backoff.attempts }, 'Keptn control plane reachable again');
+        backoff.reset();
+        this.registeredOnce?.();
+        this.registeredOnce = undefined;
+        await sleep(this.options.heartbeatIntervalMs, this.signal);
+      } catch (e) {
+        if (this.signal.aborted) return;
+        // The control plane forgot us (TTL, or it was reset): register again.
+        if (isKeptnApiError(e) && e.status === 404 && this.id !== undefined) {
+          this.log.warn({ integrationId: this.id }, 'the control plane no longer knows this integration; registering again');
+          this.id = undefined;
+          continue;
+        }
+        const wait = backoff.next();
+        this.log.warn({ err: errorMessage(e), attempt: backoff.attempts, retryInMs: wait }, this.id === undefined ? 'registration failed; retrying' : 'heartbeat failed; retrying');
+        await sleep(wait, this.signal);
+      }
+    }
+  }
+
+  private async pollLoop(): Promise<void> {
+    const backoff = new Backoff(500, this.options.maxBackoffMs);
+    await Promise.race([this.ready, new Promise((r) => this.signal.addEventListener('abort', r, { once: true }))]);
+    while (!this.signal.aborted) {
+      let failure: string | undefined;
+      for (const sub of this.subs) {
+        if (this.signal.aborted) return;
+        try {
+          await this.poll(sub);
+        } catch (e) {
+          if (this.signal.aborted) return;
+          failure = errorMessage(e);
+        }
+      }
+      if (failure === undefined) {
+        if (backoff.attempts > 0) this.log.info({ failedPolls: backoff.attempts }, 'polling works again');
+        backoff.reset();
+        await sleep(this.options.pollIntervalMs, this.signal);
+      } else {
+        const wait = Math.max(this.options.pollIntervalMs, backoff.next());
+        this.log.warn({ err: failure, attempt: backoff.attempts, retryInMs: wait }, 'polling for triggered events failed; retrying');
+        await sleep(wait, this.signal);
+      }
+    }
+  }
+
+  /** One subscription: every page of its open `.triggered` events (keptn-protocol.md §3.2.4). */
+  private async poll(sub: Subscription): Promise<void> {
+    const query: Record<string, string | undefined> = { pageSize: String(this.options.pageSize ?? 100) };
+    // Like the SDK: the server filters only on a single value; several values are filtered here.
+    if (sub.projects.length === 1) query.project = sub.projects[0];
+    if (sub.stages.length === 1) query.stage = sub.stages[0];
+    if (sub.services.length === 1) query.service = sub.services[0];
+    const path = `/controlPlane/v1/event/triggered/${encodeURIComponent(sub.event)}`;
+    const open = new Set<string>();
+    const fresh: Array<Record<string, unknown>> = [];
+    let nextPageKey: string | undefined;
+    for (let page = 0; page < 1000; page++) {
+      const body = await this.options.api.request('GET', path, { query: { ...query, nextPageKey }, signal: this.signal });
+      const parsed = PollSchema.safeParse(body);
+      if (!parsed.success) throw new Error(`GET ${path}: the answer has no events list`);
+      for (const raw of parsed.data.events ?? []) {
+        if (!isPlainObject(raw) || typeof raw.id !== 'string') continue;
+        const data = isPlainObject(raw.data) ? raw.data : {};
+        if (!passes(sub.projects, data.project) || !passes(sub.stages, data.stage) || !passes(sub.services, data.service)) continue;
+        open.add(raw.id);
+        fresh.push(raw);
+      }
+      nextPageKey = parsed.data.nextPageKey ?? undefined;
+      if (!nextPageKey || nextPageKey === '0') break;
+    }
+    let memory = this.handled.get(sub.id);
+    if (!memory) this.handled.set(sub.id, (memory = new Map()));
+    // Forget events that are no longer open: their task completed (or Keptn gave up on it).
+    for (const id of memory.keys()) if (!open.has(id)) memory.delete(id);
+    const now = Date.now();
+    for (const raw of fresh) {
+      if (this.signal.aborted) return;
+      const id = raw.id as string;
+      const seen = memory.get(id);
+      if (seen && seen.retryAt > now) continue;
+      await this.handOver(sub, raw, memory, seen);
+    }
+  }
+
+  private async handOver(sub: Subscription, raw: Record<string, unknown>, memory: Map<string, Handled>, seen: Handled | undefined): Promise<void> {
+    const id = raw.id as string;
+    const entry: Handled = seen ?? { retryAt: Number.POSITIVE_INFINITY, logged: false };
+    let event: KeptnEvent;
+    try {
+      // As the SDK does: the handler can tell which subscription brought the event.
+      const data = isPlainObject(raw.data) ? raw.data : {};
+      const temporaryData = isPlainObject(data.temporaryData) ? data.temporaryData : {};
+      event = parseKeptnEvent({ ...raw, data: { ...data, temporaryData: { ...temporaryData, distributor: { subscriptionID: sub.id } } } });
+    } catch (e) {
+      entry.retryAt = Number.POSITIVE_INFINITY;
+      memory.set(id, entry);
+      this.log.warn({ eventId: id, type: sub.event, err: errorMessage(e), code: isJobExecutorError(e) ? e.code : undefined }, 'polled event is not a valid Keptn event; skipped');
+      return;
+    }
+    const result = await this.options.intake.submit(event);
+    switch (result.status) {
+      case 'accepted':
+      case 'duplicate':
+        entry.retryAt = Number.POSITIVE_INFINITY;
+        memory.set(id, entry);
+        if (result.status === 'duplicate') this.log.debug({ eventId: id, runId: result.runId }, 'polled event already taken');
+        return;
+      case 'ignored':
+        // no-match: nothing to do, ever. Config problems: logged to Keptn once; tried again later in case the
+        // resource service was only failing for a moment (a fixed config at the same commit is not expected).
+        entry.retryAt = result.reason === 'no-match' ? Number.POSITIVE_INFINITY : Date.now() + CONFIG_RETRY_MS;
+        memory.set(id, entry);
+        if (result.reason !== 'no-match' && !entry.logged) {
+          entry.logged = true;
+          await this.errorLog(event, result.message);
+        }
+        return;
+      case 'queue-full':
+        // Not remembered: the next poll offers it again, when there may be room.
+        this.log.warn({ eventId: id, type: event.type }, 'run queue full; the event is taken at a later poll');
+        return;
+      case 'closed':
+        return;
+    }
+  }
+
+  /** A log-ingestion entry, shown on Bridge's Uniform page (keptn-protocol.md §2.7). Best effort: never throws. */
+  async errorLog(event: { shkeptncontext: string; type: string; id: string; gitcommitid?: string }, message: string): Promise<void> {
+    if (this.id === undefined) {
+      this.log.warn({ eventId: event.id, err: message }, 'not registered; error log kept local');
+      return;
+    }
+    const entry = {
+      integrationid: this.id,
+      message,
+      time: new Date().toISOString(),
+      shkeptncontext: event.shkeptncontext,
+      task: taskEventParts(event.type)?.task ?? event.type,
+      triggeredid: event.id,
+      ...(event.gitcommitid ? { gitcommitid: event.gitcommitid } : {}),
+    };
+    try {
+      await this.options.api.request('POST', '/controlPlane/v1/log', { body: { logs: [entry] }, signal: this.signal });
+    } catch (e) {
+      this.log.warn({ err: errorMessage(e), eventId: event.id }, 'error log could not be sent to Keptn');
+    }
+  }
+}
+
+/**
+ * Errored `.finished` answers also go to Keptn's log ingestion under the integration id, as the go-sdk does
+ * (jes-anchor.md §2.1), so failures show on Bridge's Uniform page. Other events pass through untouched.
+ */
+export class KeptnErrorLogSink implements Sink {
+  readonly name = 'keptn-log';
+
+  constructor(
+    private readonly api: KeptnApiClient,
+    private readonly integrationId: () => string | undefined,
+  ) {}
+
+  async send(event: OutgoingEvent, signal: AbortSignal): Promise<void> {
+    if (!event.type.endsWith('.finished') || event.data.status !== 'errored') return;
+    const id = this.integrationId();
+    // Not registered (yet): there is nothing to file the entry under; the answer itself went out.
+    if (id === undefined) return;
+    const message = typeof event.data.message === 'string' ? event.data.message : 'errored';
+    const entry = {
+      integrationid: id,
+      message,
+      time: new Date().toISOString(),
+      shkeptncontext: event.shkeptncontext,
+      task: taskEventParts(event.type)?.task ?? event.type,
+      triggeredid: event.triggeredid,
+      ...(event.gitcommitid ? { gitcommitid: event.gitcommitid } : {}),
+    };
+    try {
+      await this.api.request('POST', '/controlPlane/v1/log', { body: { logs: [entry] }, signal });
+    } catch (e) {
+      // A 4xx will not pass on a retry; 5xx and network errors are retried by the outbox.
+      if (isKeptnApiError(e) && !e.transient) throw new PermanentDeliveryError(e.message);
+      throw e;
+    }
+  }
+}
