@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { connect, type NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createService, startServer, type RunningServer, type Service } from '../../src/service.js';
+import { loadSettings } from '../../src/settings/settings.js';
+import { silentLogger, tempTree } from '../helpers/service.js';
+import { startNatsServer, type NatsServer } from '../helpers/nats-server.js';
+import { waitUntil } from '../helpers/wait.js';
+
+interface Published {
+  readonly subject: string;
+  readonly event: { type: string; triggeredid?: string; shkeptncontext: string; source: string; data: Record<string, unknown> };
+}
+
+describe('NATS transport against a real nats-server: two replicas in one queue group', () => {
+  let nats: NatsServer;
+  let observer: NatsConnection;
+  const seen: Published[] = [];
+  let marker: string;
+  let replicas: Array<{ service: Service; server: RunningServer }> = [];
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    observer = await connect({ servers: nats.url });
+    // Sees everything on Keptn's subjects, like the mongodb-datastore does (sh.keptn.event.>).
+    observer.subscribe('sh.keptn.event.>', {
+      callback: (_err, msg) => {
+        try {
+          seen.push({ subject: msg.subject, event: JSON.parse(Buffer.from(msg.data).toString('utf8')) as Published['event'] });
+        } catch {
+          // The test's own garbage message.
+        }
+      },
+    });
+    await observer.flush();
+    const work = await mkdtemp(path.join(os.tmpdir(), 'je-nats-'));
+    marker = path.join(work, 'runs.txt');
+    const config = await tempTree({
+      'job/config.yaml': `apiVersion: v2
+actions:
+  - name: count
+    events: [{ name: "sh.keptn.event.nats-task.triggered" }]
+    tasks:
+      - name: count
+        image: alpine
+        cmd: ["sh", "-c", "echo {{id}} >> ${marker}; echo handled {{data.n}}"]
+`,
+    });
+    for (const name of ['replica-a', 'replica-b']) {
+      const settings = loadSettings(
+        {
+          port: '0',
+          transport: 'nats',
+          'pubsub-url': nats.url,
+          // A wildcard subject, as in-cluster subscriptions may use.
+          'pubsub-topic': 'sh.keptn.event.*.triggered',
+          config,
+          'allowed-images': '*',
+          'work-dir': await mkdtemp(path.join(os.tmpdir(), `je-${name}-`)),
+          concurrency: '4',
+        },
+        {},
+      );
+      const service = await createService(settings, silentLogger);
+      const server = await startServer(settings, silentLogger, service);
+      replicas.push({ service, server });
+    }
+    await Promise.all(replicas.map((r) => r.service.intake.transport?.ready));
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(replicas.map((r) => r.server.close()));
+    replicas = [];
+    await observer?.close();
+    await nats?.stop();
+  });
+
+  it('50 events published: each runs exactly once, on one of the two replicas, and both take a share', async () => {
+    const n = 50;
+    const triggered = Array.from({ length: n }, (_, i) => ({
+      specversion: '1.0',
+      id: randomUUID(),
+      source: 'shipyard-controller',
+      type: 'sh.keptn.event.nats-task.triggered',
+      time: new Date().toISOString(),
+      contenttype: 'application/json',
+      shkeptncontext: randomUUID(),
+      data: { project: 'p', stage: 's', service: 'svc', n: i },
+    }));
+    for (const e of triggered) observer.publish(e.type, Buffer.from(JSON.stringify(e)));
+    await observer.flush();
+
+    const answersOf = (kind: string) => seen.filter((p) => p.subject === `sh.keptn.event.nats-task.${kind}`);
+    await waitUntil(`${n} .finished answers`, () => answersOf('finished').length >= n, 90_000, 100);
+
+    // Exactly once: every event id once in the marker, one .started and one .finished each.
+    const runs = (await readFile(marker, 'utf8')).split('\n').filter((l) => l !== '');
+    expect(runs.sort()).toEqual(triggered.map((e) => e.id).sort());
+    for (const kind of ['started', 'finished']) {
+      const answers = answersOf(kind);
+      expect(answers).toHaveLength(n);
+      expect(answers.every((a) => a.event.type === a.subject)).toBe(true);
+      expect(answers.map((a) => a.event.triggeredid).sort()).toEqual(triggered.map((e) => e.id).sort());
+    }
+    for (const t of triggered) {
+      const fin = answersOf('finished').find((a) => a.event.triggeredid === t.id);
+      expect(fin?.event).toMatchObject({ shkeptncontext: t.shkeptncontext, source: 'job-executor-service', data: { project: 'p', stage: 's', service: 'svc', status: 'succeeded', result: 'pass' } });
+      expect(String(fin?.event.data.message)).toContain(`handled ${t.data.n}`);
+    }
+    // The queue group shared the work.
+    const perReplica = replicas.map((r) => r.service.store.list(1000).length);
+    expect(perReplica.reduce((a, b) => a + b, 0)).toBe(n);
+    expect(Math.min(...perReplica)).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('a message that is not a Keptn event is skipped and the replicas keep serving', async () => {
+    observer.publish('sh.keptn.event.nats-task.triggered', Buffer.from('not json'));
+    observer.publish('sh.keptn.event.nats-task.triggered', Buffer.from(JSON.stringify({ type: 'sh.keptn.event.nats-task.triggered', data: {} })));
+    const id = randomUUID();
+    observer.publish(
+      'sh.keptn.event.nats-task.triggered',
+      Buffer.from(JSON.stringify({ specversion: '1.0', id, source: 'test', type: 'sh.keptn.event.nats-task.triggered', shkeptncontext: randomUUID(), data: { project: 'p', stage: 's', service: 'svc', n: 'after' } })),
+    );
+    await waitUntil('the good event to be answered', () => seen.find((p) => p.subject.endsWith('.finished') && p.event.triggeredid === id), 30_000);
+    for (const r of replicas) expect((await fetch(`http://127.0.0.1:${r.server.port}/healthz`)).status).toBe(200);
+  }, 40_000);
+});
