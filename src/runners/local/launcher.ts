@@ -13,19 +13,32 @@ export interface LaunchRequest {
   readonly args: readonly string[];
   readonly cwd: string;
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * The task's folder, made by the launcher before the start (with `files` below `keptnDir`) and removed after
+   * the exit unless `keep`; the launcher also reads `outputFile` back. All of this file work happens in the
+   * launcher, so the service's own thread spends no time on it.
+   */
+  readonly workspace: {
+    readonly dir: string;
+    readonly keptnDir: string;
+    readonly files: ReadonlyArray<{ readonly path: string; readonly content: Buffer }>;
+    readonly outputFile: string;
+    readonly keep: boolean;
+  };
 }
 
 type FromWorker =
   | { id: number; kind: 'spawn'; pid: number }
   | { id: number; kind: 'data'; stream: 'stdout' | 'stderr'; text: string }
   | { id: number; kind: 'error'; code?: string; message: string }
-  | { id: number; kind: 'close'; code: number | null; signal: string | null };
+  | { id: number; kind: 'close'; code: number | null; signal: string | null; output?: string };
 
 export interface LaunchedProcessEvents {
   spawn: [number];
   data: ['stdout' | 'stderr', string];
   error: [{ code?: string; message: string }];
-  close: [number | null, string | null];
+  /** Exit code, signal, and what the task wrote to its output file (if anything). */
+  close: [number | null, string | null, string | undefined];
 }
 
 /** A child process started on the launcher thread. `pid` is set once `spawn` fired. */
@@ -36,24 +49,42 @@ export class LaunchedProcess extends EventEmitter<LaunchedProcessEvents> {
 // CommonJS run with `node -e`, so it works the same from the built package and from the TypeScript sources.
 const LAUNCHER_SOURCE = `
 const { spawn } = require('node:child_process');
-const parentPort = { postMessage: (m) => process.send(m) };
+const fs = require('node:fs/promises');
+const path = require('node:path');
+const send = (m) => process.send(m);
 process.on('disconnect', () => process.exit(0));
-process.on('message', ({ id, file, args, cwd, env }) => {
+async function finish(id, workspace, code, signal) {
+  let output;
+  try { output = await fs.readFile(workspace.outputFile, 'utf8'); } catch {}
+  if (!workspace.keep) await fs.rm(workspace.dir, { recursive: true, force: true }).catch(() => {});
+  send({ id, kind: 'close', code, signal, output });
+}
+process.on('message', async ({ id, file, args, cwd, env, workspace }) => {
+  try {
+    await fs.mkdir(workspace.keptnDir, { recursive: true, mode: 0o700 });
+    for (const f of workspace.files) {
+      const target = path.join(workspace.keptnDir, f.path);
+      await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+      await fs.writeFile(target, Buffer.from(f.content), { mode: 0o600 });
+    }
+  } catch (e) {
+    send({ id, kind: 'error', code: 'WORKSPACE', message: 'could not prepare the task folder: ' + e.message });
+    return finish(id, workspace, null, null);
+  }
   let child;
   try {
     child = spawn(file, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
-    parentPort.postMessage({ id, kind: 'error', code: e.code, message: e.message });
-    parentPort.postMessage({ id, kind: 'close', code: null, signal: null });
-    return;
+    send({ id, kind: 'error', code: e.code, message: e.message });
+    return finish(id, workspace, null, null);
   }
-  child.on('spawn', () => parentPort.postMessage({ id, kind: 'spawn', pid: child.pid }));
+  child.on('spawn', () => send({ id, kind: 'spawn', pid: child.pid }));
   for (const stream of ['stdout', 'stderr']) {
     child[stream].setEncoding('utf8');
-    child[stream].on('data', (text) => parentPort.postMessage({ id, kind: 'data', stream, text }));
+    child[stream].on('data', (text) => send({ id, kind: 'data', stream, text }));
   }
-  child.on('error', (e) => parentPort.postMessage({ id, kind: 'error', code: e.code, message: e.message }));
-  child.on('close', (code, signal) => parentPort.postMessage({ id, kind: 'close', code, signal }));
+  child.on('error', (e) => send({ id, kind: 'error', code: e.code, message: e.message }));
+  child.on('close', (code, signal) => finish(id, workspace, code, signal));
 });
 `;
 
@@ -66,6 +97,8 @@ export class ProcessLauncher {
     if (this.worker) return this.worker;
     const worker = spawn(process.execPath, ['--max-old-space-size=32', '--max-semi-space-size=1', '-e', LAUNCHER_SOURCE], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      // Buffers (task files) cross as they are.
+      serialization: 'advanced',
       env: { PATH: process.env.PATH ?? '' },
     });
     worker.on('message', (m: FromWorker) => {
@@ -84,7 +117,7 @@ export class ProcessLauncher {
           break;
         case 'close':
           this.running.delete(m.id);
-          p.emit('close', m.code, m.signal);
+          p.emit('close', m.code, m.signal, m.output);
           if (this.running.size === 0) this.unref(worker);
           break;
       }
@@ -93,7 +126,7 @@ export class ProcessLauncher {
       // The launcher itself is gone: every process it was following is reported closed, so no task hangs.
       for (const [id, p] of this.running) {
         p.emit('error', { message: `process launcher failed: ${why}` });
-        p.emit('close', null, null);
+        p.emit('close', null, null, undefined);
         this.running.delete(id);
       }
       if (this.worker === worker) this.worker = undefined;

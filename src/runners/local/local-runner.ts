@@ -1,13 +1,13 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import type { TaskFile } from '../../config/source.js';
 import { JobExecutorError, errorMessage } from '../../errors.js';
 import { expandEnvironment, expandVars } from '../../render/expand.js';
 import type { TaskSpec } from '../../render/task-spec.js';
 import { isPlainObject } from '../../util/objects.js';
 import { TailBuffer } from '../../util/tail-buffer.js';
 import type { LogStream, Runner, TaskContext, TaskResult } from '../runner.js';
-import { ProcessLauncher } from './launcher.js';
+import { ProcessLauncher, type LaunchRequest } from './launcher.js';
 import type { DirectorySecretStore } from './secrets.js';
 
 export interface LocalRunnerOptions {
@@ -64,8 +64,7 @@ export class LocalRunner implements Runner {
     const keptnDir = path.join(taskDir, 'keptn');
     const outputFile = path.join(taskDir, 'keptn-output.json');
     try {
-      await mkdir(keptnDir, { recursive: true, mode: 0o700 });
-      await this.deliverFiles(task, ctx, keptnDir);
+      const files = await this.readFiles(task, ctx);
       const env = await this.environment(task, keptnDir, outputFile);
       if (task.cmd.length === 0) {
         throw new JobExecutorError(
@@ -76,36 +75,27 @@ export class LocalRunner implements Runner {
       const lookup = (n: string) => env.get(n);
       const argv = [...task.cmd, ...task.args].map((a) => mapKeptnPaths(expandVars(a, lookup), keptnDir));
       const cwd = task.workingDir ? mapKeptnPaths(expandVars(task.workingDir, lookup), keptnDir) : keptnDir;
-      const result = await this.spawnTask(argv, cwd, env, task, ctx, emit);
-      const output = await this.readOutput(outputFile, emit);
+      const workspace = { dir: taskDir, keptnDir, files, outputFile, keep: this.options.keepWorkDirs };
+      const { outputText, ...result } = await this.spawnTask(argv, cwd, env, workspace, task, ctx, emit);
+      const output = this.parseOutput(outputText, emit);
       return { ...result, logs: log.text(), ...(output ? { output } : {}) };
     } catch (e) {
       const reason = errorMessage(e);
       emit('system', reason);
       return { outcome: 'failed', reason, logs: log.text() };
-    } finally {
-      if (!this.options.keepWorkDirs) await rm(taskDir, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 
-  async close(): Promise<void> {
-    await this.launcher.close();
-  }
-
-  private async deliverFiles(task: TaskSpec, ctx: TaskContext, keptnDir: string): Promise<void> {
+  private async readFiles(task: TaskSpec, ctx: TaskContext): Promise<TaskFile[]> {
+    const out: TaskFile[] = [];
     for (const entry of task.files) {
-      let files;
       try {
-        files = await ctx.files.read(entry, ctx.signal);
+        out.push(...(await ctx.files.read(entry, ctx.signal)));
       } catch (e) {
         throw new JobExecutorError('FILE_NOT_FOUND', `could not find file or directory ${entry} for task ${task.name}: ${errorMessage(e)}`);
       }
-      for (const f of files) {
-        const target = path.join(keptnDir, f.path);
-        await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
-        await writeFile(target, f.content, { mode: 0o600 });
-      }
     }
+    return out;
   }
 
   /** Kubernetes order: Secret keys (envFrom) first, then `env` in order, each value expanding earlier ones. */
@@ -129,13 +119,14 @@ export class LocalRunner implements Runner {
     argv: string[],
     cwd: string,
     env: Map<string, string>,
+    workspace: LaunchRequest['workspace'],
     task: TaskSpec,
     ctx: TaskContext,
     emit: (stream: LogStream, text: string) => void,
-  ): Promise<Omit<TaskResult, 'logs'>> {
+  ): Promise<Omit<TaskResult, 'logs' | 'output'> & { outputText?: string }> {
     return new Promise((resolve) => {
       const [file, ...rest] = argv as [string, ...string[]];
-      const child = this.launcher.launch({ file, args: rest, cwd, env: Object.fromEntries(env) });
+      const child = this.launcher.launch({ file, args: rest, cwd, env: Object.fromEntries(env), workspace });
       let stopping: 'timeout' | 'cancelled' | undefined;
       let killTimer: NodeJS.Timeout | undefined;
       const stop = (why: 'timeout' | 'cancelled') => {
@@ -181,40 +172,34 @@ export class LocalRunner implements Runner {
       child.on('error', (e) => {
         spawnError = e;
       });
-      child.on('close', (code, signal) => {
+      child.on('close', (code, signal, output) => {
         clearTimeout(deadline);
         if (killTimer) clearTimeout(killTimer);
         ctx.signal.removeEventListener('abort', onAbort);
         for (const s of ['stdout', 'stderr'] as const) if (pending[s] !== '') emit(s, pending[s]);
-        if (spawnError) {
+        const out = output === undefined ? {} : { outputText: output };
+        if (spawnError?.code === 'WORKSPACE') {
+          resolve({ outcome: 'failed', reason: spawnError.message, ...out });
+        } else if (spawnError) {
           const why = spawnError.code === 'ENOENT' ? 'command not found' : spawnError.message;
-          resolve({ outcome: 'failed', reason: `could not start "${file}": ${why}` });
+          resolve({ outcome: 'failed', reason: `could not start "${file}": ${why}`, ...out });
         } else if (stopping === 'timeout') {
-          resolve({ outcome: 'timeout', reason: `task exceeded maxPollDuration of ${task.maxPollDuration}s and was stopped` });
+          resolve({ outcome: 'timeout', reason: `task exceeded maxPollDuration of ${task.maxPollDuration}s and was stopped`, ...out });
         } else if (stopping === 'cancelled') {
-          resolve({ outcome: 'cancelled', reason: 'task was cancelled (the service is shutting down)' });
+          resolve({ outcome: 'cancelled', reason: 'task was cancelled (the service is shutting down)', ...out });
         } else if (code === 0) {
-          resolve({ outcome: 'succeeded', exitCode: 0 });
+          resolve({ outcome: 'succeeded', exitCode: 0, ...out });
         } else if (code !== null) {
-          resolve({ outcome: 'failed', exitCode: code, reason: `exited with code ${code}` });
+          resolve({ outcome: 'failed', exitCode: code, reason: `exited with code ${code}`, ...out });
         } else {
-          resolve({ outcome: 'failed', reason: `killed by signal ${signal ?? 'unknown'}` });
+          resolve({ outcome: 'failed', reason: `killed by signal ${signal ?? 'unknown'}`, ...out });
         }
       });
     });
   }
 
-  private async readOutput(
-    file: string,
-    emit: (stream: LogStream, text: string) => void,
-  ): Promise<Record<string, unknown> | undefined> {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch {
-      return undefined;
-    }
-    if (text.trim() === '') return undefined;
+  private parseOutput(text: string | undefined, emit: (stream: LogStream, text: string) => void): Record<string, unknown> | undefined {
+    if (text === undefined || text.trim() === '') return undefined;
     try {
       const value: unknown = JSON.parse(text);
       if (isPlainObject(value)) return value;
@@ -223,5 +208,9 @@ export class LocalRunner implements Runner {
     }
     emit('system', 'KEPTN_OUTPUT does not hold a JSON object; it is not merged into the .finished data');
     return undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.launcher.close();
   }
 }
