@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -140,6 +140,16 @@ describe('local runner (real processes)', () => {
     expect(env.some((l) => l.startsWith('JE_TEST_NOT_PASSED'))).toBe(false);
     const missing = await (await runner({ secretsDir: dir })).run(spec({ cmd: ['env'], env: [{ kind: 'secret', secretName: 'nope' }] }), ctx());
     expect(missing.reason).toMatch(/secret "nope" not found/);
+  });
+
+  it('leaves nothing behind in its work folder', async () => {
+    const workDir = await mkdtemp(path.join(os.tmpdir(), 'je-clean-'));
+    const r = new LocalRunner({ workDir, secrets: new DirectorySecretStore(undefined), passEnv: ['PATH'], maxLogBytes: 1024, killGraceMs: 500, keepWorkDirs: false, logger: silentLogger });
+    const root = await mkdtemp(path.join(os.tmpdir(), 'je-files-'));
+    await writeFile(path.join(root, 'a.txt'), 'a');
+    await r.run(spec({ cmd: ['sh', '-c'], args: ['echo x > /keptn/out.txt; echo "{}" > $KEPTN_OUTPUT'], files: ['a.txt'] }), ctx([], new DirectoryFileSource(root)));
+    expect(readdirSync(workDir)).toEqual([]);
+    await r.close();
   });
 
   it('maps only whole /keptn paths', () => {

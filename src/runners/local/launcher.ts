@@ -56,7 +56,11 @@ process.on('disconnect', () => process.exit(0));
 async function finish(id, workspace, code, signal) {
   let output;
   try { output = await fs.readFile(workspace.outputFile, 'utf8'); } catch {}
-  if (!workspace.keep) await fs.rm(workspace.dir, { recursive: true, force: true }).catch(() => {});
+  if (!workspace.keep) {
+    await fs.rm(workspace.dir, { recursive: true, force: true }).catch(() => {});
+    // The run's folder goes with its last task (it fails harmlessly while another task of the run is there).
+    await fs.rmdir(path.dirname(workspace.dir)).catch(() => {});
+  }
   send({ id, kind: 'close', code, signal, output });
 }
 process.on('message', async ({ id, file, args, cwd, env, workspace }) => {
