@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs what the integration tests start themselves, only when it is missing:
-#   nats-server (Debian package `nats-server`) for the NATS transport tests.
+# Installs what the tests start themselves, only when it is missing:
+#   nats-server (Debian package `nats-server`) for the NATS transport tests;
+#   locust (Debian package `python3-locust`) for the self-healing scenario in the cluster suite.
 # Safe to run again; needs root (or sudo) only when something has to be installed.
 set -euo pipefail
 
 need=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
+command -v locust >/dev/null 2>&1 || need+=(python3-locust)
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "install-test-deps: nothing to install"
