@@ -266,8 +266,9 @@ export class Executor extends EventEmitter<ExecutorEvents> {
           next.run.finishedAt ??= Date.now();
           this.options.store.update(next.run);
           next.resolve(next.run);
-          // Keep the promise only while the event id can still be deduplicated against it.
-          setTimeout(() => this.done.delete(next.run.id), Math.min(this.options.dedupWindowMs, 60_000)).unref();
+          // A finished run is in the store (within the history); holding it here too would keep every run of
+          // the last minute in memory, beyond the history size.
+          this.done.delete(next.run.id);
           this.pump();
           if (this.active === 0 && this.queue.length === 0) {
             for (const w of this.idleWaiters.splice(0)) w();

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { errorMessage } from '../errors.js';
 import type { OutgoingEvent } from '../keptn/responses.js';
@@ -28,7 +29,10 @@ export class Outbox {
   constructor(
     private readonly sinks: readonly Sink[],
     private readonly options: OutboxOptions,
-  ) {}
+  ) {
+    // Every request in flight listens for the shutdown on this one signal.
+    setMaxListeners(0, this.controller.signal);
+  }
 
   /** Answers accepted but not yet delivered (or given up on). */
   get pending(): number {

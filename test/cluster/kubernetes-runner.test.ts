@@ -28,7 +28,10 @@ async function restrictedNamespace(): Promise<string> {
 beforeAll(() => {
   clients = makeClients();
 });
+/** Services started as processes: stopped even when a test fails half-way. */
+const children = new Set<ChildProcess>();
 afterAll(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   await deleteNamespaces(clients, namespaces);
 });
 
@@ -286,11 +289,14 @@ describe('Kubernetes runner', () => {
     const answers = path.join(dir, 'answers.jsonl');
     const bin = path.resolve('dist/src/cli/main.js');
     const port = 18000 + Math.floor(Math.random() * 1000);
-    const start = (): ChildProcess =>
-      spawn(process.execPath, [bin, 'serve', '--runner', 'kubernetes', '--config', dir, '--job-namespace', ns, '--managed-by', `je-${ns}`, '--allowed-images', 'alpine:*', '--sink', `file:${answers}`, '--port', String(port), '--instance-id', 'restart-test'], {
+    const start = (): ChildProcess => {
+      const c = spawn(process.execPath, [bin, 'serve', '--runner', 'kubernetes', '--config', dir, '--job-namespace', ns, '--managed-by', `je-${ns}`, '--allowed-images', 'alpine:*', '--sink', `file:${answers}`, '--port', String(port), '--instance-id', 'restart-test'], {
         stdio: 'ignore',
         env: { ...process.env },
       });
+      children.add(c);
+      return c;
+    };
     const health = async () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => (r.ok ? true : undefined), () => undefined);
     let child = start();
     await waitFor('service up', health);

@@ -85,7 +85,7 @@ describe('deploy/Dockerfile', () => {
     expect(user).toMatch(/^[1-9]\d*(:\d+)?$/);
     const chartValues = readFileSync(path.join(ROOT, 'deploy/helm/job-executor/values.yaml'), 'utf8');
     expect(chartValues).toContain(`runAsUser: ${user.split(':')[0] ?? ''}`);
-    expect(final?.body.find((i) => i.op === 'ENTRYPOINT')?.args).toBe('["node", "dist/src/cli/main.js"]');
+    expect(final?.body.find((i) => i.op === 'ENTRYPOINT')?.args).toBe('["node", "--max-semi-space-size=1", "dist/src/cli/main.js"]');
     expect(final?.body.find((i) => i.op === 'CMD')?.args).toBe('["serve"]');
     expect(final?.body.find((i) => i.op === 'EXPOSE')?.args).toBe('8080');
     // Nothing written outside /tmp at run time: TMPDIR points there, and the listener is reachable in a pod.

@@ -1,6 +1,5 @@
 import http from 'node:http';
 import https from 'node:https';
-import { CloudEvent, HTTP } from 'cloudevents';
 import type { OutgoingEvent } from '../responses.js';
 import { PermanentDeliveryError, type Sink } from './sink.js';
 
@@ -72,6 +71,8 @@ export class CloudEventsHttpSink implements Sink {
     this.name = `http:${url}`;
   }
   async send(event: OutgoingEvent, signal: AbortSignal): Promise<void> {
+    // Loaded on first use (with its validator it is a sizeable part of the process); most setups never need it.
+    const { CloudEvent, HTTP } = await import('cloudevents');
     const message = HTTP.binary(new CloudEvent({ ...event, datacontenttype: 'application/json' }, false));
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(message.headers)) if (typeof v === 'string') headers[k] = v;

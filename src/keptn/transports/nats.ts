@@ -1,4 +1,4 @@
-import { connect, type NatsConnection, type Subscription } from 'nats';
+import type { NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'pino';
 import { JobExecutorError, errorMessage, isJobExecutorError } from '../../errors.js';
 import { Backoff, sleep } from '../../util/backoff.js';
@@ -43,6 +43,8 @@ export class NatsConnectionHolder {
     const backoff = new Backoff(500, 10_000);
     for (;;) {
       try {
+        // Loaded on first use: only the NATS transport needs the client.
+        const { connect } = await import('nats');
         const nc = await connect({ servers, name: this.options.name, maxReconnectAttempts: -1, reconnectTimeWait: 1000, timeout: 5000 });
         log.info({ server: nc.getServer() }, 'connected to NATS');
         void (async () => {

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 
 /**
  * Starting a process forks the process that starts it, and the cost grows with that process's memory (its
@@ -105,6 +106,16 @@ export class ProcessLauncher {
       serialization: 'advanced',
       env: { PATH: process.env.PATH ?? '' },
     });
+    // Tasks are batch work: the launcher and everything it starts run at a lower CPU priority, so that taking
+    // events in and answering them stays quick while tasks keep the machine busy (measured: p99 `.started`
+    // latency at 200 events/s of trivial tasks).
+    if (worker.pid !== undefined) {
+      try {
+        os.setPriority(worker.pid, 10);
+      } catch {
+        /* not permitted: run at the same priority */
+      }
+    }
     worker.on('message', (m: FromWorker) => {
       const p = this.running.get(m.id);
       if (!p) return;
