@@ -16,7 +16,7 @@ let clients: Clients;
 let ns: string;
 let double: KeptnDouble;
 const servers: RunningServer[] = [];
-const EVENTS = 30;
+const EVENTS = 50;
 
 beforeAll(async () => {
   clients = makeClients();
