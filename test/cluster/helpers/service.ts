@@ -4,18 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { parseKeptnEvent, type KeptnEvent } from '../../../src/keptn/event.js';
-import type { OutgoingEvent } from '../../../src/keptn/responses.js';
-import type { Sink } from '../../../src/keptn/sinks/sink.js';
 import { createService, type Service } from '../../../src/service.js';
 import { loadSettings } from '../../../src/settings/settings.js';
-
-export class CollectingSink implements Sink {
-  readonly name = 'collect';
-  readonly events: OutgoingEvent[] = [];
-  async send(event: OutgoingEvent): Promise<void> {
-    this.events.push(event);
-  }
-}
+import { CollectingSink } from '../../helpers/service.js';
 
 export async function configDir(files: Record<string, string | Buffer>): Promise<string> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'je-cluster-'));
