@@ -215,6 +215,14 @@ export class Executor extends EventEmitter<ExecutorEvents> {
         continue;
       }
       const matched = matchActions(loaded.config, event);
+      if (isTaskTriggered(event.type) && !matched.some((m) => !m.action.silent)) {
+        // The config changed while the service was away; a `.started` that went out still needs its `.finished`.
+        const message = 'the job config changed before this run could be resumed after a restart: no action matches the event any more';
+        log.warn(message);
+        const result = this.answerConfigProblem(event, 'errored', message, log, !startedDelivered);
+        if (result.status === 'accepted') void result.done.then(() => this.claims.answered(event));
+        continue;
+      }
       log.info({ actions: matched.length }, 'resuming a run after a restart');
       this.enqueue(event, loaded, matched, { log, sendStarted: !startedDelivered, resumed: true });
     }
