@@ -213,7 +213,8 @@ describe('Kubernetes runner', () => {
     });
     const { service, sink } = await kubeService(dir, ns);
     const ev = event('sh.keptn.event.deployment.triggered');
-    await runToEnd(service, ev);
+    const run = await runToEnd(service, ev);
+    expect(run.tasks[0]?.exitCode).toBe(3);
     const message = String(sink.events[1]?.data.message);
     expect(sink.events[1]?.data).toMatchObject({ status: 'errored', result: 'fail' });
     expect(message).toMatch(/Task 'broken' failed: job .* failed\. container task of pod .* exit code 3 \(Reason: Error, Message: disk full\)/);

@@ -221,7 +221,7 @@ export class KubernetesRunner implements Runner {
           return;
         }
         const pods = await this.pods(namespace, name);
-        const { text, output, terminated } = await this.collect(namespace, pods, how !== 'complete');
+        const { text, output, terminated, exitCode } = await this.collect(namespace, pods, how !== 'complete');
         // Lines the live stream did not deliver (a task faster than the stream) go to the run store now.
         const lines = text === '' ? [] : text.replace(/\n$/, '').split('\n');
         for (const l of lines.slice(streamed)) ctx.onLog({ stream: 'stdout', text: l, time: Date.now() });
@@ -250,7 +250,7 @@ export class KubernetesRunner implements Runner {
           outcome: how === 'failed' || how === 'deleted' || how === 'stuck' ? 'failed' : 'timeout',
           reason,
           logs: log.text(),
-          ...(terminated?.match(/exit code (\d+)/) ? { exitCode: Number(RegExp.$1) } : {}),
+          ...(exitCode !== undefined ? { exitCode } : {}),
           ...(output ? { output } : {}),
         });
       };
@@ -272,10 +272,11 @@ export class KubernetesRunner implements Runner {
     namespace: string,
     pods: k8s.V1Pod[],
     failed: boolean,
-  ): Promise<{ text: string; output?: Record<string, unknown>; terminated?: string }> {
+  ): Promise<{ text: string; output?: Record<string, unknown>; terminated?: string; exitCode?: number }> {
     let text = '';
     let output: Record<string, unknown> | undefined;
     let terminated: string | undefined;
+    let exitCode: number | undefined;
     for (const pod of pods) {
       const podName = pod.metadata?.name as string;
       const statuses = [...(failed ? (pod.status?.initContainerStatuses ?? []) : []), ...(pod.status?.containerStatuses ?? [])];
@@ -291,6 +292,7 @@ export class KubernetesRunner implements Runner {
         if (s.name !== CONTAINER_NAME) text += `Container ${s.name} of pod ${podName}:\n`;
         text += logs.endsWith('\n') || logs === '' ? logs : `${logs}\n`;
         if (s.name === CONTAINER_NAME && t) {
+          exitCode = t.exitCode;
           if (t.exitCode !== 0 || (t.reason && t.reason !== 'Completed')) {
             terminated = `container ${s.name} of pod ${podName} exit code ${t.exitCode} (Reason: ${t.reason ?? 'unknown'}${t.message ? `, Message: ${t.message}` : ''})`;
           }
@@ -305,7 +307,7 @@ export class KubernetesRunner implements Runner {
         }
       }
     }
-    return { text, ...(output ? { output } : {}), ...(terminated ? { terminated } : {}) };
+    return { text, ...(output ? { output } : {}), ...(terminated ? { terminated } : {}), ...(exitCode !== undefined ? { exitCode } : {}) };
   }
 
   /** Kubernetes events about the Job and its pods that explain a failure (warnings and `Failed*` reasons). */
