@@ -8,6 +8,8 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   const { values } = parse(argv, settingFlags(Object.keys(SETTINGS) as SettingKey[]));
   const settings = loadSettings(values, io.env);
   const logger = createLogger(settings.logLevel, settings.logFormat);
+  // The last line of defence of a long-running service: a promise nobody awaited must not take it down.
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (a bug: please report it)'));
   const service = await createService(settings, logger);
   const running = await startServer(settings, logger, service);
   await new Promise<void>((resolve) => {

@@ -204,10 +204,13 @@ export class KubernetesRunner implements Runner {
         }
       });
 
-      const finish = async (
-        how: 'complete' | 'failed' | 'deadline' | 'timeout-backstop' | 'deleted' | 'stuck' | 'detached',
-        detail?: string,
-      ) => {
+      type Ending = 'complete' | 'failed' | 'deadline' | 'timeout-backstop' | 'deleted' | 'stuck' | 'detached';
+      // Whatever goes wrong while reading the end of a Job, the task gets an answer and the promise settles.
+      const finish = (how: Ending, detail?: string): Promise<void> =>
+        end(how, detail).catch((e: unknown) => {
+          resolve({ outcome: 'failed', reason: `could not read the end of Job ${namespace}/${name}: ${errorMessage(e)}`, logs: log.text() });
+        });
+      const end = async (how: Ending, detail?: string) => {
         if (done) return;
         done = true;
         unsubscribe();
