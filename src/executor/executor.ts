@@ -127,7 +127,9 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     if (this.deciding.has(event.id)) return { status: 'duplicate' };
     this.deciding.add(event.id);
     try {
-      const log = o.logger.child({ shkeptncontext: event.shkeptncontext, eventId: event.id, type: event.type });
+      // Made on first use: most events match nothing, and a pino child serialises its bindings when created.
+      let child: Logger | undefined;
+      const logger = () => (child ??= o.logger.child({ shkeptncontext: event.shkeptncontext, eventId: event.id, type: event.type }));
       const answerable = isTaskTriggered(event.type);
       let loaded: LoadedConfig;
       try {
@@ -139,24 +141,25 @@ export class Executor extends EventEmitter<ExecutorEvents> {
         const missing = isJobExecutorError(e) && e.code === 'CONFIG_NOT_FOUND';
         const message = `could not retrieve config for job-executor: ${errorMessage(e)}`;
         if (o.alwaysSendFinished && answerable) {
-          log.warn({ err: message }, 'config problem answered as errored (ALWAYS_SEND_FINISHED_EVENT)');
-          return this.answerConfigProblem(event, missing ? 'no-config' : 'errored', message, log);
+          logger().warn({ err: message }, 'config problem answered as errored (ALWAYS_SEND_FINISHED_EVENT)');
+          return this.answerConfigProblem(event, missing ? 'no-config' : 'errored', message, logger());
         }
-        if (missing) log.debug({ err: message }, 'no config for this event; not answered (ALWAYS_SEND_FINISHED_EVENT=true answers errored)');
-        else log.error({ err: message }, 'invalid config; not answered (ALWAYS_SEND_FINISHED_EVENT=true answers errored)');
+        if (missing) {
+          if (o.logger.isLevelEnabled('debug')) logger().debug({ err: message }, 'no config for this event; not answered (ALWAYS_SEND_FINISHED_EVENT=true answers errored)');
+        } else logger().error({ err: message }, 'invalid config; not answered (ALWAYS_SEND_FINISHED_EVENT=true answers errored)');
         return { status: 'ignored', reason: missing ? 'no-config' : 'config-invalid', message };
       }
       const matched = matchActions(loaded.config, event);
       if (matched.length === 0) {
-        log.debug('No match found for event');
+        if (o.logger.isLevelEnabled('debug')) logger().debug('No match found for event');
         return { status: 'ignored', reason: 'no-match', message: `no action in ${loaded.origin} matches ${event.type}` };
       }
       if (this.queue.length >= o.queueSize && this.active >= o.concurrency) return { status: 'queue-full' };
       if ((await this.claims.claim(event)) === 'taken') {
-        log.info('another instance (or an earlier run) has claimed this event; not running it again');
+        logger().info('another instance (or an earlier run) has claimed this event; not running it again');
         return { status: 'duplicate' };
       }
-      return this.enqueue(event, loaded, matched, { log, sendStarted: true });
+      return this.enqueue(event, loaded, matched, { log: logger(), sendStarted: true });
     } finally {
       this.deciding.delete(event.id);
     }
