@@ -9,6 +9,7 @@ import { RunStore } from './executor/run-store.js';
 import { planIntake, type IntakePlan } from './keptn/transports/create.js';
 import { Metrics } from './metrics/metrics.js';
 import type { Sink } from './keptn/sinks/sink.js';
+import type { PolicySettings } from './policy/checks.js';
 import { imagePolicy } from './policy/images.js';
 import os from 'node:os';
 import type { RunClaims } from './executor/claims.js';
@@ -84,6 +85,16 @@ export async function createRunner(settings: Settings, logger: Logger, metrics?:
   return { runner };
 }
 
+/** What the policy allows, from the settings (the image policy may be passed in when already made). */
+export function policyFromSettings(settings: Settings, images = imagePolicy(settings.allowedImages)): PolicySettings {
+  return {
+    images,
+    allowedNamespaces: settings.allowedNamespaces,
+    defaultNamespace: settings.jobNamespace,
+    allowPrivileged: settings.allowPrivileged,
+  };
+}
+
 /** The service's defaults for Jobs, from its settings. */
 export function jobDefaults(settings: Settings): JobDefaults {
   return {
@@ -125,12 +136,7 @@ export async function createService(settings: Settings, logger: Logger, override
     outbox,
     store,
     logger,
-    policy: {
-      images,
-      allowedNamespaces: settings.allowedNamespaces,
-      defaultNamespace: settings.jobNamespace,
-      allowPrivileged: settings.allowPrivileged,
-    },
+    policy: policyFromSettings(settings, images),
     concurrency: settings.concurrency,
     queueSize: settings.queueSize,
     dedupWindowMs: settings.dedupWindow * 1000,

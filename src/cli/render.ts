@@ -4,11 +4,9 @@ import { isTaskTriggered } from '../keptn/event.js';
 import { answerType } from '../keptn/responses.js';
 import { matchActions } from '../matching/match.js';
 import { checkPolicy } from '../policy/checks.js';
-import { imagePolicy } from '../policy/images.js';
-import { templateContext } from '../render/context.js';
-import { renderTask } from '../render/task-spec.js';
+import { renderActions } from '../render/task-spec.js';
 import { buildJob } from '../runners/kubernetes/job-spec.js';
-import { jobDefaults } from '../service.js';
+import { jobDefaults, policyFromSettings } from '../service.js';
 import { loadSettings, settingFlags } from '../settings/settings.js';
 import { EXIT, parse, readEventFile, type Io } from './common.js';
 
@@ -34,23 +32,12 @@ export async function renderCommand(argv: string[], io: Io): Promise<number> {
   const source = await configSourceFor(settings.config);
   const loaded = await source.load({ ...event.data, ...(event.gitcommitid ? { gitcommitid: event.gitcommitid } : {}) });
   const matched = matchActions(loaded.config, event);
-  const ctx = templateContext(event);
-  const actions = matched.map((m) => ({
-    index: m.index,
-    name: m.action.name,
-    silent: m.action.silent,
-    tasks: m.action.tasks.map((t, taskIndex) => renderTask(t, event, ctx, { actionIndex: m.index, taskIndex, actionName: m.action.name })),
-  }));
+  const actions = renderActions(matched, event, settings.taskDeadline);
   let policy = 'allowed';
   try {
     checkPolicy(
       actions.flatMap((a) => a.tasks),
-      {
-        images: imagePolicy(settings.allowedImages),
-        allowedNamespaces: settings.allowedNamespaces,
-        defaultNamespace: settings.jobNamespace,
-        allowPrivileged: settings.allowPrivileged,
-      },
+      policyFromSettings(settings),
     );
   } catch (e) {
     policy = (e as Error).message;
@@ -59,11 +46,9 @@ export async function renderCommand(argv: string[], io: Io): Promise<number> {
     // The exact objects the Kubernetes runner would create, in order: each Job (suspended when it has
     // files), then its ConfigMaps (owned by the Job once it exists).
     const docs: string[] = [];
-    for (const t of actions.flatMap((a) => a.tasks)) {
+    for (const task of actions.flatMap((a) => a.tasks)) {
       const files = [];
-      for (const entry of t.files) files.push(...(await loaded.files.read(entry)));
-      const cap = settings.taskDeadline;
-      const task = cap > 0 && t.maxPollDuration > cap ? { ...t, maxPollDuration: cap } : t;
+      for (const entry of task.files) files.push(...(await loaded.files.read(entry)));
       const { job, configMaps } = buildJob({ task, event, configHash: loaded.hash, files, defaults: jobDefaults(settings) });
       docs.push(yaml.dump(job, { lineWidth: -1, noRefs: true }), ...configMaps.map((c) => yaml.dump(c, { lineWidth: -1, noRefs: true })));
     }

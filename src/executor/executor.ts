@@ -15,8 +15,7 @@ import {
 } from '../keptn/responses.js';
 import { matchActions, type MatchedAction } from '../matching/match.js';
 import { checkPolicy, type PolicySettings } from '../policy/checks.js';
-import { templateContext } from '../render/context.js';
-import { renderTask, type TaskSpec } from '../render/task-spec.js';
+import { renderActions, type RenderedAction } from '../render/task-spec.js';
 import type { Runner } from '../runners/runner.js';
 import { deepMerge } from '../util/objects.js';
 import { MemoryClaims, type RunClaims } from './claims.js';
@@ -318,19 +317,11 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     await Promise.all(answers);
 
     // Render and check every task before the first one starts: a refused run starts nothing.
-    let plan: Array<{ matched: MatchedAction; specs: TaskSpec[] }>;
+    let plan: RenderedAction[];
     try {
-      const ctx = templateContext(event);
-      plan = matched.map((m) => ({
-        matched: m,
-        specs: m.action.tasks.map((t, taskIndex) => {
-          const spec = renderTask(t, event, ctx, { actionIndex: m.index, taskIndex, actionName: m.action.name });
-          const cap = o.taskDeadlineSeconds ?? 0;
-          return cap > 0 && spec.maxPollDuration > cap ? { ...spec, maxPollDuration: cap } : spec;
-        }),
-      }));
+      plan = renderActions(matched, event, o.taskDeadlineSeconds);
       checkPolicy(
-        plan.flatMap((p) => p.specs),
+        plan.flatMap((p) => p.tasks),
         o.policy,
       );
     } catch (e) {
@@ -343,8 +334,8 @@ export class Executor extends EventEmitter<ExecutorEvents> {
       return;
     }
 
-    for (const { specs } of plan) {
-      for (const s of specs) {
+    for (const { tasks } of plan) {
+      for (const s of tasks) {
         run.tasks.push({ actionIndex: s.actionIndex, taskIndex: s.taskIndex, actionName: s.actionName, name: s.name, image: s.image, status: 'pending', logs: [] });
       }
     }
@@ -356,12 +347,12 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     let silentFailed = false;
     let warned = false;
     let output: Record<string, unknown> = {};
-    for (const { matched: m, specs } of plan) {
+    for (const action of plan) {
       let actionStopped = false;
-      for (const spec of specs) {
+      for (const spec of action.tasks) {
         const record = run.tasks.find((t) => t.actionIndex === spec.actionIndex && t.taskIndex === spec.taskIndex) as TaskRecord;
         if (failed || actionStopped) {
-          if (!m.action.silent) parts.push({ name: spec.name, outcome: 'not run', reason: 'an earlier task failed', logs: '' });
+          if (!action.silent) parts.push({ name: spec.name, outcome: 'not run', reason: 'an earlier task failed', logs: '' });
           continue;
         }
         const taskLog = log.child({ task: spec.name, actionIndex: spec.actionIndex, taskIndex: spec.taskIndex });
@@ -394,21 +385,21 @@ export class Executor extends EventEmitter<ExecutorEvents> {
         }
 
         if (result.outcome === 'succeeded') {
-          if (!m.action.silent) parts.push({ name: spec.name, outcome: 'succeeded', logs: result.logs });
+          if (!action.silent) parts.push({ name: spec.name, outcome: 'succeeded', logs: result.logs });
           continue;
         }
         // A cancelled task (shutdown) always fails the run: its work did not happen.
         const onError = result.outcome === 'cancelled' ? 'fail' : spec.onError;
         const reason = result.reason ?? result.outcome;
         if (onError === 'fail') {
-          if (!m.action.silent) {
+          if (!action.silent) {
             parts.push({ name: spec.name, outcome: 'failed', reason, logs: result.logs });
             failed = true;
           } else {
             silentFailed = true;
           }
           actionStopped = true;
-        } else if (!m.action.silent) {
+        } else if (!action.silent) {
           parts.push({ name: spec.name, outcome: onError === 'warn' ? 'warned' : 'ignored', reason, logs: result.logs });
           if (onError === 'warn') warned = true;
         }

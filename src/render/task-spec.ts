@@ -1,8 +1,8 @@
-import type { Resources, SecurityContext, Task } from '../config/schema.js';
+import type { Action, Resources, SecurityContext, Task } from '../config/schema.js';
 import { JobExecutorError, errorMessage } from '../errors.js';
 import type { KeptnEvent } from '../keptn/event.js';
 import { eventDocument, queryJsonPath } from '../matching/match.js';
-import type { TemplateContext } from './context.js';
+import { templateContext, type TemplateContext } from './context.js';
 import { formatEventValue } from './go-format.js';
 import { renderTemplate } from './handlebars.js';
 
@@ -145,4 +145,34 @@ export function renderTask(
     onError: task.onError,
   };
   return Object.freeze(spec);
+}
+
+/** The tasks of one matched action, rendered. */
+export interface RenderedAction {
+  readonly index: number;
+  readonly name: string;
+  readonly silent: boolean;
+  readonly tasks: TaskSpec[];
+}
+
+/**
+ * Every task of every matched action, rendered, with `maxPollDuration` capped by the service's task deadline
+ * (JES's TASK_DEADLINE_SECONDS; 0 for none). The one way a run's tasks are made: the executor runs these, and
+ * `render` prints them.
+ */
+export function renderActions(
+  matched: ReadonlyArray<{ readonly action: Action; readonly index: number }>,
+  event: KeptnEvent,
+  taskDeadlineSeconds = 0,
+): RenderedAction[] {
+  const ctx = templateContext(event);
+  return matched.map((m) => ({
+    index: m.index,
+    name: m.action.name,
+    silent: m.action.silent,
+    tasks: m.action.tasks.map((t, taskIndex) => {
+      const spec = renderTask(t, event, ctx, { actionIndex: m.index, taskIndex, actionName: m.action.name });
+      return taskDeadlineSeconds > 0 && spec.maxPollDuration > taskDeadlineSeconds ? { ...spec, maxPollDuration: taskDeadlineSeconds } : spec;
+    }),
+  }));
 }

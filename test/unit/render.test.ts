@@ -4,7 +4,7 @@ import { templateContext } from '../../src/render/context.js';
 import { expandEnvironment, expandVars } from '../../src/render/expand.js';
 import { formatEventValue, goFloat, goJson, goV } from '../../src/render/go-format.js';
 import { renderTemplate, shellQuote } from '../../src/render/handlebars.js';
-import { renderTask, type EnvSpec } from '../../src/render/task-spec.js';
+import { renderActions, renderTask, type EnvSpec } from '../../src/render/task-spec.js';
 import { keptnEvent } from '../helpers/service.js';
 
 function task(yamlTask: string) {
@@ -161,6 +161,22 @@ serviceAccount: "{{service}}-deployer"
       actionIndex: 2,
       taskIndex: 1,
     });
+  });
+});
+
+describe('renderActions', () => {
+  it('renders every matched task and caps maxPollDuration at the task deadline', () => {
+    const { config } = parseJobConfigOrThrow(
+      'apiVersion: v2\nactions:\n  - name: a\n    tasks:\n      - { name: long, image: alpine, maxPollDuration: 600 }\n      - { name: short, image: alpine, maxPollDuration: 10 }\n',
+      'inline',
+    );
+    const event = keptnEvent('sh.keptn.event.x.triggered');
+    const matched = [{ action: config.actions[0] as (typeof config.actions)[0], index: 3 }];
+    expect(renderActions(matched, event, 60)[0]?.tasks.map((t) => [t.name, t.actionIndex, t.maxPollDuration])).toEqual([
+      ['long', 3, 60],
+      ['short', 3, 10],
+    ]);
+    expect(renderActions(matched, event)[0]?.tasks[0]?.maxPollDuration).toBe(600);
   });
 });
 
