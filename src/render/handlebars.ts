@@ -33,8 +33,6 @@ hbs.registerHelper('eq', (...values: unknown[]) => {
   return a === b;
 });
 
-export const HELPERS = ['json', 'yaml', 'shq', 'default', 'lower', 'upper', 'eq'] as const;
-
 type Compiled = (context: unknown) => string;
 const compiled = new Map<string, Compiled>();
 

@@ -19,10 +19,6 @@ export class TailBuffer {
     }
   }
 
-  get droppedBytes(): number {
-    return this.dropped;
-  }
-
   text(): string {
     const body = this.chunks.join('');
     return this.dropped > 0 ? `[... ${this.dropped} bytes dropped ...]\n${body}` : body;

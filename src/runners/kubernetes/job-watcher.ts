@@ -41,11 +41,6 @@ class NamespaceWatch {
     };
   }
 
-  /** The newest state of a Job the watch has seen. */
-  get(name: string): k8s.V1Job | undefined {
-    return this.jobs.get(name);
-  }
-
   private notify(name: string, job: k8s.V1Job | undefined): void {
     for (const l of this.listeners.get(name) ?? []) l(job);
   }
