@@ -5,7 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
+import { apiStatus } from '../../../src/runners/kubernetes/kube-client.js';
 import { waitFor } from './wait.js';
+
+// The service's own reading of API errors: the status code, and the API server's message.
+export { apiMessage, apiStatus } from '../../../src/runners/kubernetes/kube-client.js';
 
 export interface Clients {
   kc: k8s.KubeConfig;
@@ -41,31 +45,6 @@ export function makeClients(kc: k8s.KubeConfig = loadKubeConfig()): Clients {
 /** True when the suite runs against the control plane started by scripts/testenv (kwok nodes). */
 export function isTestenv(): boolean {
   return Boolean(process.env.TESTENV_RUN_DIR) && process.env.JOB_EXECUTOR_TESTENV !== 'external';
-}
-
-/** HTTP status of a failed API call, or undefined if the error is not an API error. */
-export function apiStatus(err: unknown): number | undefined {
-  if (err instanceof k8s.ApiException) return err.code;
-  return undefined;
-}
-
-/** The `message` of the Kubernetes Status in a failed API call's body (falls back to the error text). */
-export function apiMessage(err: unknown): string {
-  if (err instanceof k8s.ApiException) {
-    const body: unknown = err.body;
-    let status: unknown = body;
-    if (typeof body === 'string') {
-      try {
-        status = JSON.parse(body);
-      } catch {
-        return body;
-      }
-    }
-    if (status && typeof status === 'object' && 'message' in status && typeof status.message === 'string') {
-      return status.message;
-    }
-  }
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** A DNS-1123 name that is unique per call: `<prefix>-<8 hex>`. */
