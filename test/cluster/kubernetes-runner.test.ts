@@ -282,7 +282,10 @@ describe('Kubernetes runner', () => {
     await b.service.executor.close(1000);
   });
 
-  it('killed mid-run and started again, the service answers the run exactly once', async () => {
+  it.each([
+    ['killed (SIGKILL) mid-run and started again: it takes its own claim back', 'SIGKILL', 'restart-test', 'restart-test'],
+    ['stopped (SIGTERM) mid-run: it leaves the Job running and another instance takes the run over', 'SIGTERM', 'replica-1', 'replica-2'],
+  ] as const)('%s, and the run is answered exactly once', async (_name, signal, firstId, secondId) => {
     const ns = await restrictedNamespace();
     const dir = await configDir({
       'job/config.yaml': config(`      - { name: slow, image: alpine, cmd: [sleep, "8"], annotations: { "${POD_COMPLETE_DELAY_ANNOTATION}": "8000ms" } }`),
@@ -290,8 +293,8 @@ describe('Kubernetes runner', () => {
     const answers = path.join(dir, 'answers.jsonl');
     const bin = path.resolve('dist/src/cli/main.js');
     const port = 18000 + Math.floor(Math.random() * 1000);
-    const start = (): ChildProcess => {
-      const c = spawn(process.execPath, [bin, 'serve', '--runner', 'kubernetes', '--config', dir, '--job-namespace', ns, '--managed-by', `je-${ns}`, '--allowed-images', 'alpine:*', '--sink', `file:${answers}`, '--port', String(port), '--instance-id', 'restart-test'], {
+    const start = (instanceId: string): ChildProcess => {
+      const c = spawn(process.execPath, [bin, 'serve', '--runner', 'kubernetes', '--config', dir, '--job-namespace', ns, '--managed-by', `je-${ns}`, '--allowed-images', 'alpine:*', '--sink', `file:${answers}`, '--port', String(port), '--instance-id', instanceId, '--shutdown-grace', '1'], {
         stdio: 'ignore',
         env: { ...process.env },
       });
@@ -299,17 +302,20 @@ describe('Kubernetes runner', () => {
       return c;
     };
     const health = async () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => (r.ok ? true : undefined), () => undefined);
-    let child = start();
+    let child = start(firstId);
     await waitFor('service up', health);
     const ev = event('sh.keptn.event.deployment.triggered');
     const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(ev) });
     expect(res.status).toBe(202);
     await waitFor('the Job to exist', async () => clients.batch.readNamespacedJob({ name: jobName(ev.id, 0, 0), namespace: ns }).then(() => true));
-    child.kill('SIGKILL');
+    child.kill(signal);
     await new Promise((r) => child.once('exit', r));
     const before = existsSync(answers) ? readFileSync(answers, 'utf8').trim().split('\n') : [];
     expect(before.map((l) => (JSON.parse(l) as { type: string }).type)).toEqual(['sh.keptn.event.deployment.started']);
-    child = start();
+    // Not stopped with the service: the Job is still there, not finished.
+    const job = await clients.batch.readNamespacedJob({ name: jobName(ev.id, 0, 0), namespace: ns });
+    expect(job.status?.conditions?.some((c) => c.type === 'Complete' || c.type === 'Failed')).toBeFalsy();
+    child = start(secondId);
     const lines = await waitFor(
       'the .finished after the restart',
       async () => {
