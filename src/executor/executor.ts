@@ -203,7 +203,6 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     const taken = await this.claims.takeOver();
     for (const { event, startedDelivered } of taken) {
       const log = this.options.logger.child({ shkeptncontext: event.shkeptncontext, eventId: event.id, type: event.type });
-      if (this.dedup.lookup(event.id)) continue;
       let loaded: LoadedConfig;
       try {
         loaded = await this.options.configSource.load(
