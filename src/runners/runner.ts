@@ -1,4 +1,4 @@
-import type { FileSource } from '../config/source.js';
+import type { TaskFile } from '../config/source.js';
 import type { KeptnEvent } from '../keptn/event.js';
 import type { TaskSpec } from '../render/task-spec.js';
 
@@ -11,17 +11,31 @@ export interface LogLine {
   readonly time: number;
 }
 
+/** A task's process group as the local runner started it: enough to stop it after the service crashed. */
+export interface ProcessHandle {
+  readonly pgid: number;
+  /** The process's start time as the kernel counts it (/proc/<pid>/stat field 22), so a reused pid is not killed. */
+  readonly startTime: string;
+}
+
 export interface TaskContext {
   readonly runId: string;
   readonly event: KeptnEvent;
-  /** Where the task's `files` are read from: the same place its config came from. */
-  readonly files: FileSource;
+  /** The task's `files`, already read from where its config came from (the run resolves them before any task). */
+  readonly files: readonly TaskFile[];
   /** Hash of the config the task came from (JES labels Jobs with it). */
   readonly configHash: string;
-  /** Aborted when the run is cancelled (shutdown); the runner stops the task and answers `cancelled`. */
+  /** Aborted when the service stops; what the runner does then is its `onShutdown`. */
   readonly signal: AbortSignal;
-  /** Called for every log line as it arrives. */
+  /** The task's own output, line by line: the run store and the answer's logs. */
   readonly onLog: (line: LogLine) => void;
+  /**
+   * The runner's notes about the task ("created Job …", "adopted Job …", "KEPTN_OUTPUT is not JSON"): the run
+   * store and the service log, never the answer's `Logs:` (JES put only the task's output there).
+   */
+  readonly onNote: (text: string) => void;
+  /** The local runner reports the task's process group as soon as it exists (the journal keeps it). */
+  readonly onProcess?: (handle: ProcessHandle) => void;
 }
 
 /**
@@ -35,15 +49,29 @@ export interface TaskResult {
   /** Why it did not succeed, in words a user can act on; names the limit for a timeout. */
   readonly reason?: string;
   readonly exitCode?: number;
-  /** The task's logs as the message shows them (the runner may cap them; the run store has the lines). */
+  /** The tail of the task's own output, as the answer shows it (runner notes are not in it). */
   readonly logs: string;
   /** `$KEPTN_OUTPUT`: a JSON object the task wrote, merged into the `.finished` data. */
   readonly output?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * What a runner does with a running task when `signal` aborts (the service stops):
+ * - `cancel`: the task is stopped and answered `cancelled` (local processes die with the service anyway);
+ * - `detach`: the task goes on (a Kubernetes Job) and is answered `detached`; the run stays open and whoever
+ *   takes its claim over after the restart adopts the task and answers.
+ */
+export type ShutdownBehaviour = 'cancel' | 'detach';
+
 /** Runs one task to its end. Never throws for a task's own failure: that is a TaskResult. */
 export interface Runner {
   readonly name: string;
+  readonly onShutdown: ShutdownBehaviour;
   run(task: TaskSpec, ctx: TaskContext): Promise<TaskResult>;
+  /**
+   * After a crash: stops what is left of tasks the journal recorded (local process groups), so nothing the
+   * service no longer follows runs on. A handle whose process is gone, or was reused by another, is skipped.
+   */
+  stopOrphans?(handles: readonly ProcessHandle[]): Promise<void>;
   close?(): Promise<void>;
 }

@@ -1,36 +1,80 @@
 /**
  * Keeps the last `maxBytes` of a text that arrives in pieces, so a chatty task cannot exhaust memory while the
- * end of its log (where failures are) survives. `text()` marks what was dropped.
+ * end of its log (where failures are) survives. Linear in the bytes pushed: pieces sit in an array read from a
+ * moving head (no `shift`, which copies the array on every call), and the array is compacted only once half of
+ * it is dead. `text()` marks exactly how many bytes were dropped.
  */
 export class TailBuffer {
-  private chunks: string[] = [];
+  private chunks: Array<{ text: string; bytes: number }> = [];
+  private head = 0;
   private bytes = 0;
-  private dropped = 0;
+  private droppedBytes = 0;
+
   constructor(private readonly maxBytes: number) {}
 
   push(text: string): void {
-    this.chunks.push(text);
-    this.bytes += Buffer.byteLength(text);
-    while (this.bytes > this.maxBytes && this.chunks.length > 1) {
-      const first = this.chunks.shift() as string;
-      const n = Buffer.byteLength(first);
-      this.bytes -= n;
-      this.dropped += n;
+    if (text === '') return;
+    let piece = text;
+    let size = Buffer.byteLength(piece);
+    if (size > this.maxBytes) {
+      // One piece bigger than the whole budget: keep its tail only, and forget everything before it.
+      const tail = utf8Tail(piece, this.maxBytes);
+      this.droppedBytes += this.bytes + tail.cut;
+      this.chunks = [];
+      this.head = 0;
+      this.bytes = 0;
+      piece = tail.text;
+      size -= tail.cut;
+    }
+    this.chunks.push({ text: piece, bytes: size });
+    this.bytes += size;
+    while (this.bytes > this.maxBytes && this.head < this.chunks.length - 1) {
+      const first = this.chunks[this.head] as { text: string; bytes: number };
+      this.head++;
+      this.bytes -= first.bytes;
+      this.droppedBytes += first.bytes;
+    }
+    if (this.head > 1024 && this.head * 2 > this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
     }
   }
 
+  /** Bytes pushed but no longer kept. */
+  get dropped(): number {
+    return this.droppedBytes;
+  }
+
+  /** Bytes kept. */
+  get size(): number {
+    return this.bytes;
+  }
+
   text(): string {
-    const body = this.chunks.join('');
-    return this.dropped > 0 ? `[... ${this.dropped} bytes dropped ...]\n${body}` : body;
+    let body = '';
+    for (let i = this.head; i < this.chunks.length; i++) body += (this.chunks[i] as { text: string }).text;
+    return this.droppedBytes > 0 ? `[... ${this.droppedBytes} bytes dropped ...]\n${body}` : body;
   }
 }
 
-/** The last `maxBytes` bytes of `text`, cut on a UTF-8 character boundary. */
+/** The last `maxBytes` bytes of `text`, cut on a UTF-8 character boundary; `cut` is the number of bytes removed. */
 export function utf8Tail(text: string, maxBytes: number): { text: string; cut: number } {
+  // Cheap exits first: a string of n UTF-16 units has at most 3n UTF-8 bytes, and at least n.
+  if (text.length * 3 <= maxBytes) return { text, cut: 0 };
   const buf = Buffer.from(text, 'utf8');
   if (buf.length <= maxBytes) return { text, cut: 0 };
-  let start = buf.length - maxBytes;
+  let start = buf.length - Math.max(0, maxBytes);
   // Continuation bytes look like 10xxxxxx; never start inside a character.
   while (start < buf.length && ((buf[start] as number) & 0xc0) === 0x80) start++;
   return { text: buf.subarray(start).toString('utf8'), cut: start };
+}
+
+/** The first `maxBytes` bytes of `text`, cut on a UTF-8 character boundary. */
+export function utf8Head(text: string, maxBytes: number): { text: string; cut: number } {
+  if (text.length * 3 <= maxBytes) return { text, cut: 0 };
+  const buf = Buffer.from(text, 'utf8');
+  if (buf.length <= maxBytes) return { text, cut: 0 };
+  let end = Math.max(0, maxBytes);
+  while (end > 0 && ((buf[end] as number) & 0xc0) === 0x80) end--;
+  return { text: buf.subarray(0, end).toString('utf8'), cut: buf.length - end };
 }
