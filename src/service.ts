@@ -12,6 +12,9 @@ import type { Sink } from './keptn/sinks/sink.js';
 import type { PolicySettings } from './policy/checks.js';
 import { imagePolicy } from './policy/images.js';
 import os from 'node:os';
+import path from 'node:path';
+import { JournalClaims } from './executor/journal-claims.js';
+import { RunJournal } from './executor/journal.js';
 import type { RunClaims } from './executor/claims.js';
 import type { Runner } from './runners/runner.js';
 import type { JobDefaults } from './runners/kubernetes/job-spec.js';
@@ -34,6 +37,17 @@ export interface Service {
 
 export interface ServiceOverrides {
   readonly sinks?: Sink[];
+  /**
+   * Keep the local runner's journal (settings.journal). `job-executor run` does not: its one run ends with the
+   * process, and a second `run` of the same event file must run again.
+   */
+  readonly journal?: boolean;
+}
+
+/** PUBSUB_TOPIC entries without wildcards: the event types subscribed to by name. */
+export function subscribedByName(topics: readonly string[]): (type: string) => boolean {
+  const named = new Set(topics.filter((t) => !/[*>]/.test(t)));
+  return (type) => named.has(type);
 }
 
 export interface RunnerParts {
@@ -111,6 +125,18 @@ export function jobDefaults(settings: Settings): JobDefaults {
   };
 }
 
+/** The embedded default's durable claims: a journal of open runs below the work directory. */
+async function journalClaims(settings: Settings, logger: Logger): Promise<RunClaims> {
+  const journal = await RunJournal.openIn({
+    dir: path.join(settings.workDir, 'journal'),
+    retentionMs: settings.dedupWindow * 1000,
+    maxClosedBytes: settings.dedupMaxBytes,
+    compactBytes: 4 * 1024 * 1024,
+    logger,
+  });
+  return new JournalClaims(journal);
+}
+
 /** Everything but the HTTP server: used by `serve` and by `run`. */
 export async function createService(settings: Settings, logger: Logger, overrides: ServiceOverrides = {}): Promise<Service> {
   // The way events come in decides the default way out (--sink auto); checked before anything starts.
@@ -119,7 +145,7 @@ export async function createService(settings: Settings, logger: Logger, override
   const images = imagePolicy(settings.allowedImages);
   if (images.allowAll) logger.warn('JOB_ALLOWED_IMAGE_LIST contains "*": every image may run');
   else if (images.patterns.length === 0) logger.warn('JOB_ALLOWED_IMAGE_LIST is empty: no task will run until images are allowed');
-  const store = new RunStore(settings.history, settings.runLogBytes);
+  const store = new RunStore(settings.history, settings.runLogBytes, settings.runStoreBytes);
   const outbox = new Outbox(overrides.sinks ?? intake.sinks(), {
     maxAttempts: settings.deliveryAttempts,
     baseDelayMs: 200,
@@ -128,7 +154,9 @@ export async function createService(settings: Settings, logger: Logger, override
   });
   // Made before the runner so a runner can report into it (kubernetes_api_errors_total).
   const metrics = new Metrics();
-  const { runner, claims } = await createRunner(settings, logger, metrics);
+  const parts = await createRunner(settings, logger, metrics);
+  const { runner } = parts;
+  const claims = parts.claims ?? (settings.runner === 'local' && settings.journal && overrides.journal !== false ? await journalClaims(settings, logger) : undefined);
   const publicUrl = settings.publicUrl?.replace(/\/+$/, '');
   const executor = new Executor({
     configSource,
@@ -141,8 +169,11 @@ export async function createService(settings: Settings, logger: Logger, override
     queueSize: settings.queueSize,
     dedupWindowMs: settings.dedupWindow * 1000,
     messageLogBytes: settings.messageLogBytes,
+    maxEventBytes: settings.answerMaxBytes,
+    dedupMaxBytes: settings.dedupMaxBytes,
     eventSource: settings.eventSource,
     alwaysSendFinished: settings.alwaysSendFinished,
+    subscribedByName: subscribedByName(settings.pubsubTopic),
     taskDeadlineSeconds: settings.taskDeadline,
     ...(claims ? { claims } : {}),
     ...(publicUrl ? { runUrl: (id: string) => `${publicUrl}/api/runs/${id}` } : {}),

@@ -37,7 +37,7 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
   const print = new StdoutSink(io.out);
   const sinks = explicitSink ? createSinks(settings).map((s) => (s.name === 'stdout' ? print : s)) : [print];
   if (!sinks.includes(print)) sinks.unshift(print);
-  const service = await createService(settings, logger, { sinks });
+  const service = await createService(settings, logger, { sinks, journal: false });
   const stop = reportProgress(service.store, io.err, io.isTTY);
   const submitted = await service.executor.submit(event);
   try {

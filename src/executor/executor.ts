@@ -4,24 +4,17 @@ import { v4 as uuidv4 } from 'uuid';
 import type { ConfigSource, LoadedConfig } from '../config/source.js';
 import { errorMessage, isJobExecutorError } from '../errors.js';
 import { isTaskTriggered, type KeptnEvent } from '../keptn/event.js';
-import {
-  buildFinished,
-  buildStarted,
-  composeMessage,
-  isTestTriggered,
-  type FinishedInput,
-  type OutgoingEvent,
-  type TaskMessagePart,
-} from '../keptn/responses.js';
 import { matchActions, type MatchedAction } from '../matching/match.js';
-import { checkPolicy, type PolicySettings } from '../policy/checks.js';
-import { renderActions, type RenderedAction } from '../render/task-spec.js';
+import type { PolicySettings } from '../policy/checks.js';
 import type { Runner } from '../runners/runner.js';
-import { deepMerge } from '../util/objects.js';
-import { MemoryClaims, type RunClaims } from './claims.js';
+import { sleep } from '../util/backoff.js';
+import { answers } from './answers.js';
+import { MemoryClaims, type RunClaims, type TakenOver } from './claims.js';
 import { DedupWindow } from './dedup.js';
 import type { Outbox } from './outbox.js';
-import type { RunRecord, RunStore, TaskRecord } from './run-store.js';
+import { recoveryNote } from './recovery.js';
+import { Run, type RunPlan } from './run.js';
+import type { RunRecord, RunStore } from './run-store.js';
 
 export interface ExecutorOptions {
   readonly configSource: ConfigSource;
@@ -33,12 +26,21 @@ export interface ExecutorOptions {
   readonly concurrency: number;
   readonly queueSize: number;
   readonly dedupWindowMs: number;
+  /** Bytes the dedup window may hold. */
+  readonly dedupMaxBytes?: number;
   /** Budget for all task logs in one `.finished` message. */
   readonly messageLogBytes: number;
+  /** The largest answer the receivers take, as JSON bytes (Keptn: 64 KiB). */
+  readonly maxEventBytes: number;
   /** `source` of the events we send. */
   readonly eventSource: string;
   /** Answer errored when the config is missing or invalid, instead of only logging it. */
   readonly alwaysSendFinished: boolean;
+  /**
+   * Event types the service subscribed to by name (PUBSUB_TOPIC without wildcards). ALWAYS_SEND_FINISHED_EVENT
+   * answers a missing config only for these: a wildcard subscription also brings other services' tasks.
+   */
+  readonly subscribedByName?: (type: string) => boolean;
   /** Where a run can be looked at, for messages that were cut. */
   readonly runUrl?: (runId: string) => string;
   /** Upper bound for every task's maxPollDuration (JES's TASK_DEADLINE_SECONDS); 0 for none. */
@@ -59,39 +61,40 @@ export type SubmitResult =
 export interface ExecutorEvents {
   /** Every submitted event, with what became of it. */
   submitted: [SubmitResult, KeptnEvent];
+  /** A run was made (at intake, or taken over after a restart); follow it through its events. */
+  run: [Run];
 }
 
-interface Queued {
-  readonly run: RunRecord;
-  readonly loaded: LoadedConfig;
-  readonly matched: MatchedAction[];
-  readonly answering: boolean;
-  /** Answers already on their way (the `.started`); `.finished` waits behind them in the outbox. */
-  readonly answers: Array<Promise<void>>;
-  readonly resolve: (run: RunRecord) => void;
+function scopeOf(event: KeptnEvent): string {
+  return `${event.data.project}/${event.data.stage}/${event.data.service}`;
 }
 
 /**
- * One run per event. Intake decides at once, in the caller's request: config, matching, dedup, room in the
- * queue; a matched event is answered `.started` right away (Keptn waits for it) and queued. A bounded queue
- * feeds at most `concurrency` runs at a time; each renders and checks all its tasks, runs them in order and
- * answers `.finished`. Events that match nothing leave no run behind.
+ * Takes events in and keeps runs going: dedup, config and matching at intake (in the caller's request), the
+ * claim, a bounded queue in front of at most `concurrency` runs, and shutdown. What happens to one event is
+ * its Run's business (run.ts). Shutdown and crash recovery share one path: a run that cannot be carried out
+ * here is either left to whoever takes its claim over (a runner whose tasks outlive the service) or abandoned,
+ * answered errored with what is known.
  */
 export class Executor extends EventEmitter<ExecutorEvents> {
-  private readonly queue: Queued[] = [];
+  private readonly queue: Run[] = [];
   private readonly dedup: DedupWindow;
   /** Event ids between arrival and decision, so two copies arriving together run once. */
   private readonly deciding = new Set<string>();
   private readonly done = new Map<string, Promise<RunRecord>>();
   private readonly controller = new AbortController();
-  private active = 0;
+  private readonly claims: RunClaims;
+  private readonly active = new Set<Run>();
+  /** Queued and running runs, and how to say they left. */
+  private readonly waiting = new Map<Run, () => void>();
+  /** Runs whose `.finished` an outage kept from the receiver. Bounded by the runs in flight when it began. */
+  private readonly undelivered = new Set<Run>();
   private closing = false;
   private idleWaiters: Array<() => void> = [];
-  private readonly claims: RunClaims;
 
   constructor(private readonly options: ExecutorOptions) {
     super();
-    this.dedup = new DedupWindow(options.dedupWindowMs);
+    this.dedup = new DedupWindow(options.dedupWindowMs, options.dedupMaxBytes);
     this.claims = options.claims ?? new MemoryClaims();
     // Every running task listens for the shutdown on this one signal.
     setMaxListeners(0, this.controller.signal);
@@ -102,7 +105,7 @@ export class Executor extends EventEmitter<ExecutorEvents> {
   }
 
   get inFlight(): number {
-    return this.active;
+    return this.active.size;
   }
 
   get accepting(): boolean {
@@ -116,7 +119,6 @@ export class Executor extends EventEmitter<ExecutorEvents> {
   }
 
   private async decide(event: KeptnEvent): Promise<SubmitResult> {
-    const o = this.options;
     if (this.closing) return { status: 'closed' };
     const previous = this.dedup.lookup(event.id);
     if (previous) {
@@ -126,328 +128,269 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     if (this.deciding.has(event.id)) return { status: 'duplicate' };
     this.deciding.add(event.id);
     try {
-      // Made on first use: most events match nothing, and a pino child serialises its bindings when created.
-      let child: Logger | undefined;
-      const logger = () => (child ??= o.logger.child({ shkeptncontext: event.shkeptncontext, eventId: event.id, type: event.type }));
-      const answerable = isTaskTriggered(event.type);
-      let loaded: LoadedConfig;
-      try {
-        loaded = await o.configSource.load(
-          { project: event.data.project, stage: event.data.stage, service: event.data.service, gitcommitid: event.gitcommitid },
-          this.controller.signal,
-        );
-      } catch (e) {
-        const missing = isJobExecutorError(e) && e.code === 'CONFIG_NOT_FOUND';
-        const message = `could not retrieve config for job-executor: ${errorMessage(e)}`;
-        if (o.alwaysSendFinished && answerable) {
-          logger().warn({ err: message }, 'config problem answered as errored (ALWAYS_SEND_FINISHED_EVENT)');
-          return this.answerConfigProblem(event, missing ? 'no-config' : 'errored', message, logger());
-        }
-        if (missing) {
-          if (o.logger.isLevelEnabled('debug')) logger().debug({ err: message }, 'no config for this event; not answered (ALWAYS_SEND_FINISHED_EVENT=true answers errored)');
-        } else logger().error({ err: message }, 'invalid config; not answered (ALWAYS_SEND_FINISHED_EVENT=true answers errored)');
-        return { status: 'ignored', reason: missing ? 'no-config' : 'config-invalid', message };
-      }
-      const matched = matchActions(loaded.config, event);
-      if (matched.length === 0) {
-        if (o.logger.isLevelEnabled('debug')) logger().debug('No match found for event');
-        return { status: 'ignored', reason: 'no-match', message: `no action in ${loaded.origin} matches ${event.type}` };
-      }
-      if (this.queue.length >= o.queueSize && this.active >= o.concurrency) return { status: 'queue-full' };
-      if ((await this.claims.claim(event)) === 'taken') {
-        logger().info('another instance (or an earlier run) has claimed this event; not running it again');
-        return { status: 'duplicate' };
-      }
-      return this.enqueue(event, loaded, matched, { log: logger(), sendStarted: true });
+      return await this.take(event);
     } finally {
       this.deciding.delete(event.id);
     }
   }
 
-  /** Queues a claimed event; sends `.started` first when it is to be answered and has not been yet. */
-  private enqueue(
-    event: KeptnEvent,
-    loaded: LoadedConfig,
-    matched: MatchedAction[],
-    how: { log: Logger; sendStarted: boolean; resumed?: boolean },
-  ): SubmitResult {
+  private async take(event: KeptnEvent): Promise<SubmitResult> {
     const o = this.options;
-    const { log } = how;
-    const answerable = isTaskTriggered(event.type);
-    const run = this.newRun(event);
-    if (how.resumed) run.resumed = true;
-    run.configOrigin = loaded.origin;
-    run.actions = matched.map((m) => ({ index: m.index, name: m.action.name, silent: m.action.silent }));
-    const answering = answerable && matched.some((m) => !m.action.silent);
-    if (!answerable && matched.some((m) => !m.action.silent)) {
-      log.info('actions matched an event that is not a task .triggered event; they run without answers');
+    let loaded: LoadedConfig;
+    try {
+      loaded = await o.configSource.load(
+        { project: event.data.project, stage: event.data.stage, service: event.data.service, gitcommitid: event.gitcommitid },
+        this.controller.signal,
+      );
+    } catch (e) {
+      return this.configProblem(event, e);
     }
-    log.info({ runId: run.id, actions: run.actions.map((a) => a.name), config: loaded.origin, resumed: how.resumed ?? false }, 'event matched');
-    // .started goes out now, not when a slot frees up: Keptn gives up on a task that is not started in time.
-    const answers =
-      answering && how.sendStarted
-        ? [this.answer(run, buildStarted(event, o.eventSource), log.child({ runId: run.id })).then(() => this.claims.started(event))]
-        : [];
-    const done = new Promise<RunRecord>((resolve) => this.queue.push({ run, loaded, matched, answering, answers, resolve }));
-    this.done.set(run.id, done);
-    this.pump();
-    return { status: 'accepted', runId: run.id, done };
+    const matched = matchActions(loaded.config, event);
+    if (matched.length === 0) {
+      if (o.logger.isLevelEnabled('debug')) o.logger.debug({ shkeptncontext: event.shkeptncontext, eventId: event.id }, 'no action matches the event');
+      return { status: 'ignored', reason: 'no-match', message: `no action of the job config for ${scopeOf(event)} matches ${event.type}` };
+    }
+    if (this.queue.length >= o.queueSize && this.active.size >= o.concurrency) return { status: 'queue-full' };
+    if ((await this.claims.claim(event)) === 'taken') {
+      this.logFor(event).info('another instance (or an earlier run) has claimed this event; not running it again');
+      return { status: 'duplicate' };
+    }
+    const answering = answers(event, matched);
+    if (!isTaskTriggered(event.type) && matched.some((m) => !m.action.silent)) {
+      this.logFor(event).info('actions matched an event that is not a task .triggered event; they run without answers');
+    }
+    const run = this.newRun(event, { loaded, matched, answering });
+    run.record.configOrigin = loaded.origin;
+    run.record.actions = matched.map((m) => ({ index: m.index, name: m.action.name, silent: m.action.silent }));
+    this.logFor(event).info({ runId: run.record.id, actions: run.record.actions.map((a) => a.name), config: loaded.origin }, 'event matched');
+    run.sendStarted();
+    return this.enqueue(run);
   }
 
   /**
-   * Takes over claimed runs that no instance carries out any more (this one before a restart, or a peer that
-   * went away) and carries them on: their Jobs are adopted by name, and they are answered once.
+   * No usable config. Not an answer by default (the event may be another integration's); with
+   * ALWAYS_SEND_FINISHED_EVENT, an errored answer for the task types subscribed to by name.
+   */
+  private async configProblem(event: KeptnEvent, e: unknown): Promise<SubmitResult> {
+    const o = this.options;
+    const missing = isJobExecutorError(e) && e.code === 'CONFIG_NOT_FOUND';
+    const message = `could not retrieve config for job-executor: ${errorMessage(e)}`;
+    const named = o.subscribedByName?.(event.type) ?? true;
+    if (o.alwaysSendFinished && isTaskTriggered(event.type) && named && (await this.claims.claim(event)) === 'claimed') {
+      this.logFor(event).warn({ err: message }, 'config problem answered as errored (ALWAYS_SEND_FINISHED_EVENT)');
+      const run = this.newRun(event, { matched: [], answering: true });
+      run.sendStarted();
+      const done = this.track(run, run.abandon(message, missing ? 'no-config' : 'errored'));
+      return { status: 'accepted', runId: run.record.id, done };
+    }
+    if (missing) {
+      if (o.logger.isLevelEnabled('debug')) this.logFor(event).debug({ err: message }, 'no config for this event; not answered');
+    } else this.logFor(event).error({ err: message }, 'invalid config; not answered (ALWAYS_SEND_FINISHED_EVENT=true answers errored)');
+    const why = missing ? `no job config for ${scopeOf(event)}` : `the job config for ${scopeOf(event)} is invalid (see the service log)`;
+    return { status: 'ignored', reason: missing ? 'no-config' : 'config-invalid', message: why };
+  }
+
+  private logFor(event: KeptnEvent): Logger {
+    return this.options.logger.child({ shkeptncontext: event.shkeptncontext, eventId: event.id, eventType: event.type });
+  }
+
+  private newRun(event: KeptnEvent, plan: RunPlan, resumed = false): Run {
+    const o = this.options;
+    const record: RunRecord = { id: uuidv4(), event, receivedAt: Date.now(), status: 'queued', actions: [], tasks: [], answers: [], logBytes: 0 };
+    if (resumed) record.resumed = true;
+    const run = new Run(
+      {
+        runner: o.runner,
+        outbox: o.outbox,
+        claims: this.claims,
+        policy: o.policy,
+        logger: o.logger.child({ shkeptncontext: event.shkeptncontext, eventId: event.id, runId: record.id, eventType: event.type }),
+        limits: {
+          source: o.eventSource,
+          messageLogBytes: o.messageLogBytes,
+          maxEventBytes: o.maxEventBytes,
+          ...(o.runUrl ? { runUrl: o.runUrl(record.id) } : {}),
+        },
+        taskDeadlineSeconds: o.taskDeadlineSeconds ?? 0,
+        signal: this.controller.signal,
+      },
+      record,
+      plan,
+    );
+    this.dedup.remember(event.id, record.id);
+    o.store.track(run);
+    run.on('ended', () => {
+      if (run.undelivered) this.undelivered.add(run);
+    });
+    this.emit('run', run);
+    return run;
+  }
+
+  /** Keeps the run's end findable (duplicates wait on it) until it is over. */
+  private track(run: Run, work: Promise<void>): Promise<RunRecord> {
+    const done = work.then(
+      () => run.record,
+      async (e: unknown) => {
+        await run.internalError(e).catch(() => undefined);
+        return run.record;
+      },
+    );
+    this.done.set(run.record.id, done);
+    void done.finally(() => this.done.delete(run.record.id));
+    return done;
+  }
+
+  /** Queues a run; its `done` resolves when it leaves its slot (or the queue, at shutdown). */
+  private enqueue(run: Run): SubmitResult {
+    const released = new Promise<void>((resolve) => this.waiting.set(run, resolve));
+    const done = this.track(run, released);
+    this.queue.push(run);
+    this.pump();
+    return { status: 'accepted', runId: run.record.id, done };
+  }
+
+  private pump(): void {
+    while (this.active.size < this.options.concurrency && this.queue.length > 0) {
+      const run = this.queue.shift() as Run;
+      this.active.add(run);
+      void run
+        .carryOut()
+        .catch((e: unknown) => run.internalError(e))
+        .catch((e: unknown) => this.options.logger.error({ err: e, runId: run.record.id }, 'run failed unexpectedly twice'))
+        .finally(() => this.release(run));
+    }
+  }
+
+  private release(run: Run): void {
+    this.active.delete(run);
+    this.waiting.get(run)?.();
+    this.waiting.delete(run);
+    this.pump();
+    if (this.active.size === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /**
+   * Takes over claimed runs nobody carries out any more (this instance before a restart, or a peer that went
+   * away). A runner whose tasks outlive the service (`detach`) carries them on: their Jobs are adopted by name
+   * and they are answered once. Otherwise the task died with the service: its process groups are stopped and
+   * the run is answered errored, once, with what the journal knew; a `.finished` already recorded is sent again.
    */
   async resume(): Promise<number> {
     if (this.closing) return 0;
+    this.redeliver();
     const taken = await this.claims.takeOver();
-    for (const { event, startedDelivered } of taken) {
-      const log = this.options.logger.child({ shkeptncontext: event.shkeptncontext, eventId: event.id, type: event.type });
-      let loaded: LoadedConfig;
+    for (const t of taken) {
       try {
-        loaded = await this.options.configSource.load(
-          { project: event.data.project, stage: event.data.stage, service: event.data.service, gitcommitid: event.gitcommitid },
-          this.controller.signal,
-        );
+        await this.resumeOne(t);
       } catch (e) {
-        log.error({ err: errorMessage(e) }, 'a run taken over after a restart has no usable config any more');
-        const result = this.answerConfigProblem(event, 'errored', `could not retrieve config for job-executor after a restart: ${errorMessage(e)}`, log, !startedDelivered);
-        if (result.status === 'accepted') void result.done.then(() => this.claims.answered(event));
-        continue;
+        this.logFor(t.event).error({ err: errorMessage(e) }, 'could not take over a run');
       }
-      const matched = matchActions(loaded.config, event);
-      if (isTaskTriggered(event.type) && !matched.some((m) => !m.action.silent)) {
-        // The config changed while the service was away; a `.started` that went out still needs its `.finished`.
-        const message = 'the job config changed before this run could be resumed after a restart: no action matches the event any more';
-        log.warn(message);
-        const result = this.answerConfigProblem(event, 'errored', message, log, !startedDelivered);
-        if (result.status === 'accepted') void result.done.then(() => this.claims.answered(event));
-        continue;
-      }
-      log.info({ actions: matched.length }, 'resuming a run after a restart');
-      this.enqueue(event, loaded, matched, { log, sendStarted: !startedDelivered, resumed: true });
     }
     return taken.length;
   }
 
-  private newRun(event: KeptnEvent): RunRecord {
-    const run: RunRecord = { id: uuidv4(), event, receivedAt: Date.now(), status: 'queued', actions: [], tasks: [], answers: [], logBytes: 0 };
-    this.dedup.remember(event.id, run.id);
-    this.options.store.add(run);
-    return run;
-  }
-
-  /** ALWAYS_SEND_FINISHED_EVENT: a config that cannot be used still gets `.started` and an errored `.finished`. */
-  private answerConfigProblem(
-    event: KeptnEvent,
-    status: 'no-config' | 'errored',
-    message: string,
-    log: Logger,
-    sendStarted = true,
-  ): SubmitResult {
-    const run = this.newRun(event);
-    run.status = status;
-    run.error = message;
-    run.startedAt = run.receivedAt;
-    const done = (async () => {
-      if (sendStarted) await this.answer(run, buildStarted(event, this.options.eventSource), log);
-      await this.answer(run, this.finished(event, { status: 'errored', result: 'fail', message }, run.receivedAt), log);
-      run.finishedAt = Date.now();
-      this.options.store.update(run);
-      return run;
-    })();
-    return { status: 'accepted', runId: run.id, done };
-  }
-
-  private pump(): void {
-    while (this.active < this.options.concurrency && this.queue.length > 0) {
-      const next = this.queue.shift() as Queued;
-      this.active++;
-      void this.execute(next)
-        .catch((e: unknown) => {
-          // execute() handles every expected failure; this is the last line against a bug taking the process down.
-          next.run.status = 'errored';
-          next.run.error = `internal error: ${errorMessage(e)}`;
-          this.options.logger.error({ err: e, runId: next.run.id }, 'run failed unexpectedly');
-        })
-        .finally(() => {
-          this.active--;
-          next.run.finishedAt ??= Date.now();
-          this.options.store.update(next.run);
-          next.resolve(next.run);
-          // A finished run is in the store (within the history); holding it here too would keep every run of
-          // the last minute in memory, beyond the history size.
-          this.done.delete(next.run.id);
-          this.pump();
-          if (this.active === 0 && this.queue.length === 0) {
-            for (const w of this.idleWaiters.splice(0)) w();
-          }
-        });
+  /** `.finished` answers that an outage kept from their receiver are sent again (a sequence waits for them). */
+  private redeliver(): void {
+    for (const run of this.undelivered) {
+      this.undelivered.delete(run);
+      const answer = run.undelivered;
+      if (!answer || this.done.has(run.record.id)) continue;
+      this.logFor(run.event).info({ answerId: answer.id }, 'sending an undelivered .finished again');
+      this.track(run, run.redeliver(answer));
     }
   }
 
-  private async answer(run: RunRecord, event: OutgoingEvent, log: Logger): Promise<void> {
-    const record = { type: event.type, id: event.id, time: event.time, status: 'pending' as const, event };
-    run.answers.push(record);
-    this.options.store.update(run);
-    const result = await this.options.outbox.send(run.id, event);
-    const stored = run.answers.find((a) => a.id === event.id);
-    if (stored) {
-      stored.status = result.delivered ? 'delivered' : 'failed';
-      stored.attempts = result.attempts;
-      if (result.error) stored.error = result.error;
+  private async resumeOne(t: TakenOver): Promise<void> {
+    const { event } = t;
+    const log = this.logFor(event);
+    if (this.options.runner.onShutdown === 'cancel') {
+      await this.options.runner.stopOrphans?.(t.journal?.processes ?? []);
+      const recorded = t.journal?.answers.find((a) => a.answer.type.endsWith('.finished'));
+      if (recorded) {
+        log.warn({ delivered: recorded.delivered }, 'a run answered before the restart: sending its .finished again');
+        const run = this.newRun(event, { matched: [], answering: true, startedDelivered: true }, true);
+        this.track(run, run.redeliver(recorded.answer, recorded.answer.data.status === 'errored' ? 'errored' : 'succeeded'));
+        return;
+      }
+      if (t.startedDelivered) {
+        const note = recoveryNote(t.journal?.tasks ?? []);
+        log.warn(note);
+        const run = this.newRun(event, { matched: [], answering: isTaskTriggered(event.type), startedDelivered: true }, true);
+        this.track(run, run.abandon(note));
+        return;
+      }
+      if ((t.journal?.tasks.length ?? 0) > 0) {
+        // A run that answers nothing (silent actions, an event that is not a task's .triggered) and had
+        // started its tasks: running them again could repeat what they did; it is closed and logged.
+        log.warn({ tasks: t.journal?.tasks }, 'a run without answers was cut short by a restart; it is not run again');
+        await this.claims.answered(event);
+        return;
+      }
+      // Nothing went out and nothing ran: the run starts over as if it had just arrived.
     }
-    log.info({ type: event.type, answerId: event.id, delivered: result.delivered, status: event.data.status, result: event.data.result }, 'answer sent');
-    this.options.store.update(run);
-  }
-
-  private async execute(job: Queued): Promise<void> {
-    const { run, loaded, matched, answering, answers } = job;
-    const { event } = run;
-    const o = this.options;
-    const log = o.logger.child({ shkeptncontext: event.shkeptncontext, eventId: event.id, runId: run.id, type: event.type });
-    run.status = 'running';
-    run.startedAt = Date.now();
-    o.store.update(run);
-    const send = (e: OutgoingEvent) => answers.push(this.answer(run, e, log));
-    const testStart = run.receivedAt;
-    // The first task starts once `.started` is delivered and recorded in the claim: a Job that exists then
-    // proves to a restarted instance that `.started` went out, so it is never sent twice.
-    await Promise.all(answers);
-
-    // Render and check every task before the first one starts: a refused run starts nothing.
-    let plan: RenderedAction[];
+    let loaded: LoadedConfig;
     try {
-      plan = renderActions(matched, event, o.taskDeadlineSeconds);
-      checkPolicy(
-        plan.flatMap((p) => p.tasks),
-        o.policy,
+      loaded = await this.options.configSource.load(
+        { project: event.data.project, stage: event.data.stage, service: event.data.service, gitcommitid: event.gitcommitid },
+        this.controller.signal,
       );
     } catch (e) {
-      run.status = 'errored';
-      run.error = errorMessage(e);
-      log.warn({ err: run.error, code: isJobExecutorError(e) ? e.code : undefined }, 'run refused before any task started');
-      if (answering) send(this.finished(event, { status: 'errored', result: 'fail', message: run.error }, testStart));
-      await Promise.all(answers);
-      await this.claims.answered(event);
+      log.error({ err: errorMessage(e) }, 'a run taken over after a restart has no usable config any more');
+      const run = this.newRun(event, { matched: [], answering: isTaskTriggered(event.type), startedDelivered: t.startedDelivered }, true);
+      run.sendStarted();
+      this.track(run, run.abandon(`could not retrieve config for job-executor after a restart: ${errorMessage(e)}`));
       return;
     }
-
-    for (const { tasks } of plan) {
-      for (const s of tasks) {
-        run.tasks.push({ actionIndex: s.actionIndex, taskIndex: s.taskIndex, actionName: s.actionName, name: s.name, image: s.image, status: 'pending', logs: [] });
-      }
+    const matched: MatchedAction[] = matchActions(loaded.config, event);
+    const answering = answers(event, matched);
+    if (isTaskTriggered(event.type) && !answering) {
+      // The config changed while the service was away; a `.started` that went out still needs its `.finished`.
+      const message = 'the job config changed before this run could be resumed after a restart: no action matches the event any more';
+      log.warn(message);
+      const run = this.newRun(event, { matched: [], answering: true, startedDelivered: t.startedDelivered }, true);
+      run.sendStarted();
+      this.track(run, run.abandon(message));
+      return;
     }
-    o.store.update(run);
-
-    const parts: TaskMessagePart[] = [];
-    // `failed` decides the answer; a silent action's failure shows only in the run store.
-    let failed = false;
-    let silentFailed = false;
-    let warned = false;
-    let output: Record<string, unknown> = {};
-    for (const action of plan) {
-      let actionStopped = false;
-      for (const spec of action.tasks) {
-        const record = run.tasks.find((t) => t.actionIndex === spec.actionIndex && t.taskIndex === spec.taskIndex) as TaskRecord;
-        if (failed || actionStopped) {
-          if (!action.silent) parts.push({ name: spec.name, outcome: 'not run', reason: 'an earlier task failed', logs: '' });
-          continue;
-        }
-        const taskLog = log.child({ task: spec.name, actionIndex: spec.actionIndex, taskIndex: spec.taskIndex });
-        record.status = 'running';
-        record.startedAt = Date.now();
-        o.store.update(run);
-        taskLog.info({ image: spec.image }, 'task started');
-        const result = await o.runner.run(spec, {
-          runId: run.id,
-          event,
-          files: loaded.files,
-          configHash: loaded.hash,
-          signal: this.controller.signal,
-          onLog: (line) => o.store.appendLog(run, record, line),
-        });
-        record.status = result.outcome;
-        record.finishedAt = Date.now();
-        if (result.reason) record.reason = result.reason;
-        if (result.exitCode !== undefined) record.exitCode = result.exitCode;
-        o.store.update(run);
-        taskLog.info({ outcome: result.outcome, reason: result.reason, durationMs: record.finishedAt - record.startedAt }, 'task ended');
-        if (result.output) output = deepMerge(output, result.output);
-        if (result.outcome === 'detached') {
-          // The service is stopping and the task goes on (a Kubernetes Job): whoever takes the claim over
-          // after the restart answers. Nothing is sent now, and the claim stays open.
-          run.status = 'detached';
-          taskLog.info('run detached: it is answered after a restart');
-          await Promise.all(answers);
-          return;
-        }
-
-        if (result.outcome === 'succeeded') {
-          if (!action.silent) parts.push({ name: spec.name, outcome: 'succeeded', logs: result.logs });
-          continue;
-        }
-        // A cancelled task (shutdown) always fails the run: its work did not happen.
-        const onError = result.outcome === 'cancelled' ? 'fail' : spec.onError;
-        const reason = result.reason ?? result.outcome;
-        if (onError === 'fail') {
-          if (!action.silent) {
-            parts.push({ name: spec.name, outcome: 'failed', reason, logs: result.logs });
-            failed = true;
-          } else {
-            silentFailed = true;
-          }
-          actionStopped = true;
-        } else if (!action.silent) {
-          parts.push({ name: spec.name, outcome: onError === 'warn' ? 'warned' : 'ignored', reason, logs: result.logs });
-          if (onError === 'warn') warned = true;
-        }
-      }
-    }
-    const testEnd = Date.now();
-    run.status = failed || silentFailed ? 'failed' : 'succeeded';
-    run.result = failed ? 'fail' : warned ? 'warning' : 'pass';
-    if (answering) {
-      const message = composeMessage(parts, o.messageLogBytes, o.runUrl?.(run.id));
-      send(
-        this.finished(
-          event,
-          { status: failed ? 'errored' : 'succeeded', result: run.result, message, ...(Object.keys(output).length > 0 ? { output } : {}) },
-          testStart,
-          testEnd,
-        ),
-      );
-    }
-    await Promise.all(answers);
-    await this.claims.answered(event);
+    log.info({ actions: matched.length }, 'resuming a run after a restart');
+    const run = this.newRun(event, { loaded, matched, answering, startedDelivered: t.startedDelivered }, true);
+    run.record.configOrigin = loaded.origin;
+    run.record.actions = matched.map((m) => ({ index: m.index, name: m.action.name, silent: m.action.silent }));
+    run.sendStarted();
+    this.enqueue(run);
   }
 
-  private finished(event: KeptnEvent, input: Omit<FinishedInput, 'test'>, start: number, end = Date.now()): OutgoingEvent {
-    return buildFinished(event, this.options.eventSource, { ...input, ...(isTestTriggered(event) ? { test: { start, end } } : {}) });
-  }
-
-  /** Stops taking events, lets running runs finish for up to `graceMs`, then cancels them and drains answers. */
+  /**
+   * Stops taking events. Runs still queued are left to whoever takes their claims over (`detach` runners) or
+   * abandoned, answered errored; running ones get `graceMs` to finish, then their tasks are cancelled or
+   * detached (the runner's `onShutdown`); then the answers still on their way get `graceMs` more.
+   */
   async close(graceMs: number): Promise<void> {
     this.closing = true;
-    for (const q of this.queue.splice(0)) {
-      q.run.status = 'errored';
-      q.run.error = 'not run: the service stopped before the run started';
-      q.run.finishedAt = Date.now();
-      this.options.store.update(q.run);
-      this.options.logger.error({ runId: q.run.id, eventId: q.run.event.id, shkeptncontext: q.run.event.shkeptncontext }, q.run.error);
-      q.resolve(q.run);
+    const detach = this.options.runner.onShutdown === 'detach';
+    for (const run of this.queue.splice(0)) {
+      if (detach) {
+        run.detach();
+        this.release(run);
+        continue;
+      }
+      this.active.add(run);
+      void run
+        .abandon('not run: the service stopped before the run started')
+        .catch((e: unknown) => run.internalError(e))
+        .finally(() => this.release(run));
     }
-    if (this.active > 0) {
+    if (this.active.size > 0) {
       const idle = new Promise<void>((r) => this.idleWaiters.push(r));
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([idle.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)))]);
-      clearTimeout(timer);
-      if (timedOut) {
+      const finished = await Promise.race([idle.then(() => true), sleep(graceMs).then(() => false)]);
+      if (!finished) {
         this.controller.abort();
-        await idle;
+        // Cancelled tasks answer at once; answers still retrying get the grace period once more.
+        await Promise.race([idle, sleep(graceMs)]);
       }
     }
     await this.options.outbox.close(graceMs);
+    if (this.active.size > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
     await this.options.runner.close?.();
     await this.claims.close();
   }

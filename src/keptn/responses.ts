@@ -35,10 +35,10 @@ export function rfc3339Seconds(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
-function envelope(event: KeptnEvent, kind: 'started' | 'finished', source: string, data: Record<string, unknown>, now: number): OutgoingEvent {
+function envelope(event: KeptnEvent, kind: 'started' | 'finished', source: string, data: Record<string, unknown>, now: number, id = uuidv4()): OutgoingEvent {
   const out: OutgoingEvent = {
     specversion: '1.0',
-    id: uuidv4(),
+    id,
     source,
     type: answerType(event.type, kind),
     time: new Date(now).toISOString(),
@@ -69,6 +69,8 @@ export interface FinishedInput {
   readonly output?: Readonly<Record<string, unknown>>;
   /** For `sh.keptn.event.test.triggered`: when the run started and ended (ms). */
   readonly test?: { readonly start: number; readonly end: number };
+  /** The answer's id, when it replaces an earlier form of the same answer (a shortened one keeps the id). */
+  readonly id?: string;
 }
 
 export function buildFinished(event: KeptnEvent, source: string, input: FinishedInput, now = Date.now()): OutgoingEvent {
@@ -80,7 +82,7 @@ export function buildFinished(event: KeptnEvent, source: string, input: Finished
     data = deepMerge(data, { test: { start: rfc3339Seconds(input.test.start), end: rfc3339Seconds(input.test.end) } });
   }
   data = { ...data, ...scope(event), status: input.status, result: input.result, message: input.message };
-  return envelope(event, 'finished', source, data, now);
+  return envelope(event, 'finished', source, data, now, input.id);
 }
 
 /** The test task's answer carries `test.start`/`test.end` (jes-anchor.md §2.5). */

@@ -1,7 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Executor, SubmitResult } from '../executor/executor.js';
 import type { Outbox } from '../executor/outbox.js';
-import type { AnswerRecord, RunRecord, RunStore, TaskRecord } from '../executor/run-store.js';
+import type { Run } from '../executor/run.js';
+import type { RunStore } from '../executor/run-store.js';
 
 export const METRIC_PREFIX = 'job_executor_';
 
@@ -33,8 +34,7 @@ export interface KubernetesApiErrorCounter {
   kubernetesApiError(operation: string, status?: number): void;
 }
 
-const TERMINAL_RUN = new Set(['succeeded', 'failed', 'errored', 'no-config', 'no-match']);
-const TERMINAL_TASK = new Set(['succeeded', 'failed', 'timeout', 'cancelled']);
+const RUN_OUTCOMES = ['succeeded', 'failed', 'errored', 'no_config', 'detached'];
 
 /**
  * The service's Prometheus metrics, in a registry of its own (not prom-client's global one) so that several
@@ -51,10 +51,6 @@ export class Metrics implements KubernetesApiErrorCounter {
   private readonly taskDuration: Histogram<'outcome'>;
   private readonly answers: Counter<'outcome'>;
   private readonly k8sErrors: Counter<'operation' | 'status'>;
-  // Weak: what was counted is forgotten with the record itself, so the store alone bounds memory.
-  private readonly countedRuns = new WeakSet<RunRecord>();
-  private readonly countedTasks = new WeakSet<TaskRecord>();
-  private readonly countedAnswers = new WeakSet<AnswerRecord>();
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -68,7 +64,7 @@ export class Metrics implements KubernetesApiErrorCounter {
       labelNames: ['reason'],
       registers,
     });
-    this.runs = new Counter({ name: `${p}runs_total`, help: 'Finished runs by outcome: succeeded, failed, errored, no_config', labelNames: ['outcome'], registers });
+    this.runs = new Counter({ name: `${p}runs_total`, help: 'Finished runs by outcome: succeeded, failed, errored, no_config, detached (left running to the instance that takes it over)', labelNames: ['outcome'], registers });
     this.runDuration = new Histogram({
       name: `${p}run_duration_seconds`,
       help: 'Run duration from start of the first task to the end of the run, by outcome',
@@ -78,7 +74,7 @@ export class Metrics implements KubernetesApiErrorCounter {
     });
     this.taskDuration = new Histogram({
       name: `${p}task_duration_seconds`,
-      help: 'Task duration by outcome: succeeded, failed, timeout, cancelled',
+      help: 'Task duration by outcome: succeeded, failed, timeout, cancelled, detached',
       labelNames: ['outcome'],
       buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
       registers,
@@ -92,13 +88,13 @@ export class Metrics implements KubernetesApiErrorCounter {
     });
     // Series that exist from the start at 0, so rate() and alerts work before the first rejection or failure.
     for (const reason of REJECT_REASONS) this.rejected.inc({ reason }, 0);
-    for (const outcome of ['succeeded', 'failed', 'errored', 'no_config']) this.runs.inc({ outcome }, 0);
+    for (const outcome of RUN_OUTCOMES) this.runs.inc({ outcome }, 0);
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: p });
   }
 
   /**
-   * Follows a service's parts: counts what the executor decides and what the store records, and reads the
-   * queue, in-flight and outbox sizes when scraped.
+   * Follows a service's parts: counts what the executor decides and what each run reports as it goes, and
+   * reads the queue, in-flight and outbox sizes when scraped.
    */
   watch(parts: { executor: Executor; store: RunStore; outbox: Outbox }): void {
     const { executor, store, outbox } = parts;
@@ -108,7 +104,7 @@ export class Metrics implements KubernetesApiErrorCounter {
     new Gauge({ name: `${METRIC_PREFIX}answers_pending`, help: 'Answers waiting for delivery (including retries)', registers, collect() { this.set(outbox.pending); } });
     new Gauge({ name: `${METRIC_PREFIX}runs_stored`, help: 'Runs kept in the in-memory history (JOB_RUN_HISTORY)', registers, collect() { this.set(store.size); } });
     executor.on('submitted', (result) => this.submitted(result));
-    store.on('update', (run) => this.observeRun(run));
+    executor.on('run', (run) => this.follow(run));
   }
 
   /** An event refused before it reached the executor (400, 401, 413). */
@@ -151,22 +147,15 @@ export class Metrics implements KubernetesApiErrorCounter {
     }
   }
 
-  private observeRun(run: RunRecord): void {
-    for (const task of run.tasks) {
-      if (this.countedTasks.has(task) || !TERMINAL_TASK.has(task.status) || task.startedAt === undefined || task.finishedAt === undefined) continue;
-      this.countedTasks.add(task);
-      this.taskDuration.observe({ outcome: task.status }, (task.finishedAt - task.startedAt) / 1000);
-    }
-    for (const answer of run.answers) {
-      if (this.countedAnswers.has(answer) || answer.status === 'pending') continue;
-      this.countedAnswers.add(answer);
-      this.answers.inc({ outcome: answer.status });
-    }
-    // A run is over when it has an end time and a final status; the store says so in several updates.
-    if (this.countedRuns.has(run) || run.finishedAt === undefined || !TERMINAL_RUN.has(run.status)) return;
-    this.countedRuns.add(run);
-    const outcome = run.status.replace('-', '_');
-    this.runs.inc({ outcome });
-    this.runDuration.observe({ outcome }, (run.finishedAt - (run.startedAt ?? run.receivedAt)) / 1000);
+  private follow(run: Run): void {
+    run.on('taskEnded', (task) => {
+      if (task.startedAt !== undefined && task.finishedAt !== undefined) this.taskDuration.observe({ outcome: task.status }, (task.finishedAt - task.startedAt) / 1000);
+    });
+    run.on('answered', (answer) => this.answers.inc({ outcome: answer.status === 'delivered' ? 'delivered' : 'failed' }));
+    run.once('ended', (record) => {
+      const outcome = record.status.replace('-', '_');
+      this.runs.inc({ outcome });
+      this.runDuration.observe({ outcome }, ((record.finishedAt ?? Date.now()) - (record.startedAt ?? record.receivedAt)) / 1000);
+    });
   }
 }

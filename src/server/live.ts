@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { RunRecord, RunStore, TaskRecord } from '../executor/run-store.js';
+import { runIsFinal, type RunRecord, type RunStore, type TaskRecord } from '../executor/run-store.js';
 import type { LogLine } from '../runners/runner.js';
 import { runDetail, runSummary } from './runs.js';
 
@@ -15,11 +15,9 @@ export interface LiveOptions {
 
 export const LIVE_DEFAULTS: LiveOptions = { heartbeatMs: 15_000, maxBufferedBytes: 1024 * 1024 };
 
-const FINAL = new Set(['succeeded', 'failed', 'errored', 'no-config', 'no-match']);
-
-/** Over once it has a final status and an end time (a final status alone may still have answers to send). */
+/** Over once it has a final status (`detached` too: nothing more happens to it in this process) and an end time. */
 export function runIsOver(run: RunRecord): boolean {
-  return FINAL.has(run.status) && run.finishedAt !== undefined;
+  return runIsFinal(run) && run.finishedAt !== undefined;
 }
 
 /** A run for the live view: the detail without the joined logs; logs go as lines, each with its stream. */
