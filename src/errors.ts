@@ -23,7 +23,11 @@ export type ErrorCode =
   | 'DELIVERY_FAILED'
   | 'KEPTN_API_ERROR'
   | 'TRANSPORT_ERROR'
-  | 'USAGE';
+  | 'JOURNAL_ERROR'
+  | 'USAGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'BODY_TOO_LARGE'
+  | 'BODY_TIMEOUT';
 
 export class JobExecutorError extends Error {
   readonly code: ErrorCode;
