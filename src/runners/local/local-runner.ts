@@ -1,14 +1,17 @@
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from 'pino';
 import type { TaskFile } from '../../config/source.js';
 import { JobExecutorError, errorMessage } from '../../errors.js';
 import { expandEnvironment, expandVars } from '../../render/expand.js';
 import type { TaskSpec } from '../../render/task-spec.js';
-import { isPlainObject } from '../../util/objects.js';
-import { TailBuffer } from '../../util/tail-buffer.js';
-import type { LogStream, Runner, TaskContext, TaskResult } from '../runner.js';
-import { ProcessLauncher, type LaunchRequest } from './launcher.js';
+import type { Runner, TaskContext, TaskResult } from '../runner.js';
+import { TaskLog } from '../task-log.js';
+import { cleanStaleBases, makeCgroupBase, ownCgroupDir, tryRmdir } from './cgroup.js';
+import { ProcessLauncher, type LaunchEnd, type LaunchRequest } from './launcher.js';
+import { readProcStat } from './proc-stat.js';
 import type { DirectorySecretStore } from './secrets.js';
+import { decideEnd } from './task-end.js';
 
 export interface LocalRunnerOptions {
   /** Per-run directories are made below it and removed after the run unless `keepWorkDirs`. */
@@ -16,13 +19,25 @@ export interface LocalRunnerOptions {
   readonly secrets: DirectorySecretStore;
   /** Variables of the service's own environment a task inherits (PATH and friends; never tokens). */
   readonly passEnv: readonly string[];
-  /** Bytes of a task's log kept for its answer and the run store. */
+  /** Bytes of a task's output kept for its answer (the tail). */
   readonly maxLogBytes: number;
   /** After SIGTERM, how long before SIGKILL. */
   readonly killGraceMs: number;
   readonly keepWorkDirs: boolean;
   readonly logger: Logger;
+  /** Bytes of `$KEPTN_OUTPUT` read; a task that writes more fails. Default DEFAULT_MAX_OUTPUT_BYTES. */
+  readonly maxOutputBytes?: number;
+  /**
+   * Containment in cgroup v2: `auto` (default) makes a cgroup per task below the service's own cgroup where
+   * it may, `off` never does, a path names the cgroup folder to make them below.
+   */
+  readonly cgroup?: string;
 }
+
+export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
+const OUTPUT_SETTING = 'JOB_LOCAL_MAX_OUTPUT_BYTES';
+const CGROUP_PREFIX = 'job-executor';
+let baseCounter = 0;
 
 /** Replaces the `/keptn` path prefix (as a whole path, not `/keptnfoo` or `http://keptn.x`) with the task's folder. */
 export function mapKeptnPaths(text: string, keptnDir: string): string {
@@ -33,29 +48,65 @@ function safeSegment(value: string): string {
   return value.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 80) || 'run';
 }
 
+/** The task's files, each checked to land below its folder (a path from a config is never trusted). */
+function checkFiles(files: readonly TaskFile[], keptnDir: string, task: TaskSpec): TaskFile[] {
+  for (const f of files) {
+    const target = path.resolve(keptnDir, f.path);
+    if (f.path === '' || path.isAbsolute(f.path) || !target.startsWith(keptnDir + path.sep)) {
+      throw new JobExecutorError('TASK_START_FAILED', `files of task ${task.name}: "${f.path}" is not a path below /keptn`);
+    }
+  }
+  return [...files];
+}
+
+/** Where task cgroups go, or why there are none. */
+function containment(setting: string, logger: Logger): string | undefined {
+  if (setting === 'off') return undefined;
+  const parent = setting === 'auto' ? ownCgroupDir() : setting;
+  if (parent !== undefined) cleanStaleBases(parent, CGROUP_PREFIX, (pid) => readProcStat(pid) !== undefined);
+  const probe = makeCgroupBase(`${CGROUP_PREFIX}-${process.pid}-${++baseCounter}`, parent);
+  if (probe.ok) return probe.dir;
+  const message = `local tasks are not contained in cgroups (${probe.why}): a process that leaves its task's process group (setsid) is not stopped with the task`;
+  if (setting === 'auto') logger.info(message);
+  else logger.warn(message);
+  return undefined;
+}
+
 /**
- * The embedded default: each task is a child process, started without a shell, in its own process group so a
- * timeout stops everything it started. Images are not pulled; only the allow-list applies to them.
+ * The embedded default: each task is a child process, started without a shell, in its own process group (and,
+ * where cgroup v2 allows, its own cgroup) so that a timeout, a cancel or the task's end stops everything it
+ * started. Images are not pulled; only the allow-list applies to them. Tasks die with the service.
  */
 export class LocalRunner implements Runner {
   readonly name = 'local';
-  private saidNoPull = false;
-  private readonly launcher = new ProcessLauncher();
+  readonly onShutdown = 'cancel' as const;
+  private readonly launcher: ProcessLauncher;
+  private readonly maxOutputBytes: number;
+  private base: { dir: string | undefined } | undefined;
 
-  constructor(private readonly options: LocalRunnerOptions) {}
+  constructor(private readonly options: LocalRunnerOptions) {
+    this.maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+    this.launcher = new ProcessLauncher({
+      graceMs: options.killGraceMs,
+      cgroupBase: () => this.cgroupBase,
+      onLost: (why, tasks) => options.logger.error({ why, tasks }, 'the process launcher died; its tasks were stopped and failed'),
+    });
+  }
+
+  /** The cgroup folder below which each task gets one (made at the first task); undefined: not contained. */
+  get cgroupBase(): string | undefined {
+    this.base ??= { dir: containment(this.options.cgroup ?? 'auto', this.options.logger) };
+    return this.base.dir;
+  }
+
+  /** The launcher process's pid while it runs (diagnostics). */
+  get launcherPid(): number | undefined {
+    return this.launcher.pid;
+  }
 
   async run(task: TaskSpec, ctx: TaskContext): Promise<TaskResult> {
-    const log = new TailBuffer(this.options.maxLogBytes);
-    const emit = (stream: LogStream, text: string) => {
-      log.push(`${text}\n`);
-      ctx.onLog({ stream, text, time: Date.now() });
-    };
-    if (!this.saidNoPull) {
-      this.saidNoPull = true;
-      this.options.logger.info(
-        'the local runner does not pull or run images: each task runs its cmd as a local process; images are only checked against the allow-list',
-      );
-    }
+    const log = new TaskLog({ maxBytes: this.options.maxLogBytes, onLine: ctx.onLog });
+    ctx.onNote(`image ${task.image} is not pulled: the local runner runs the task's cmd as a local process`);
     const taskDir = path.join(
       this.options.workDir,
       safeSegment(ctx.runId),
@@ -63,39 +114,54 @@ export class LocalRunner implements Runner {
     );
     const keptnDir = path.join(taskDir, 'keptn');
     const outputFile = path.join(taskDir, 'keptn-output.json');
+    let request: LaunchRequest;
     try {
-      const files = await this.readFiles(task, ctx);
-      const env = await this.environment(task, keptnDir, outputFile);
       if (task.cmd.length === 0) {
         throw new JobExecutorError(
           'TASK_START_FAILED',
           `actions[${task.actionIndex}].tasks[${task.taskIndex}].cmd: required by the local runner (it cannot use an image's entrypoint)`,
         );
       }
+      const env = await this.environment(task, keptnDir, outputFile);
       const lookup = (n: string) => env.get(n);
-      const argv = [...task.cmd, ...task.args].map((a) => mapKeptnPaths(expandVars(a, lookup), keptnDir));
-      const cwd = task.workingDir ? mapKeptnPaths(expandVars(task.workingDir, lookup), keptnDir) : keptnDir;
-      const workspace = { dir: taskDir, keptnDir, files, outputFile, keep: this.options.keepWorkDirs };
-      const { outputText, ...result } = await this.spawnTask(argv, cwd, env, workspace, task, ctx, emit);
-      const output = this.parseOutput(outputText, emit);
-      return { ...result, logs: log.text(), ...(output ? { output } : {}) };
+      const [file, ...args] = [...task.cmd, ...task.args].map((a) => mapKeptnPaths(expandVars(a, lookup), keptnDir)) as [string, ...string[]];
+      request = {
+        file,
+        args,
+        // Taken as written (Kubernetes does not expand $(VAR) in workingDir either); only /keptn is mapped.
+        cwd: task.workingDir ? path.resolve(keptnDir, mapKeptnPaths(task.workingDir, keptnDir)) : keptnDir,
+        env: Object.fromEntries(env),
+        workspace: { dir: taskDir, keptnDir, outputFile, keep: this.options.keepWorkDirs },
+        files: checkFiles(ctx.files, keptnDir, task),
+        maxOutputBytes: this.maxOutputBytes,
+        graceMs: this.options.killGraceMs,
+      };
     } catch (e) {
-      const reason = errorMessage(e);
-      emit('system', reason);
-      return { outcome: 'failed', reason, logs: log.text() };
+      return this.failed(errorMessage(e), log, ctx);
     }
+    let ran: { end: LaunchEnd; stoppedFor?: 'timeout' | 'cancelled' };
+    try {
+      ran = await this.execute(request, task, ctx, log);
+    } catch (e) {
+      return this.failed(errorMessage(e), log, ctx);
+    }
+    const decided = decideEnd(ran.end, {
+      file: request.file,
+      ...(task.workingDir ? { workingDir: task.workingDir } : {}),
+      maxPollDuration: task.maxPollDuration,
+      ...(ran.stoppedFor ? { stoppedFor: ran.stoppedFor } : {}),
+      maxOutputBytes: this.maxOutputBytes,
+      outputSetting: OUTPUT_SETTING,
+    });
+    for (const note of decided.notes) ctx.onNote(note);
+    if (decided.reason && decided.outcome !== 'succeeded') ctx.onNote(decided.reason);
+    const { notes: _notes, ...result } = decided;
+    return { ...result, logs: log.text() };
   }
 
-  private async readFiles(task: TaskSpec, ctx: TaskContext): Promise<TaskFile[]> {
-    const out: TaskFile[] = [];
-    for (const entry of task.files) {
-      try {
-        out.push(...(await ctx.files.read(entry, ctx.signal)));
-      } catch (e) {
-        throw new JobExecutorError('FILE_NOT_FOUND', `could not find file or directory ${entry} for task ${task.name}: ${errorMessage(e)}`);
-      }
-    }
-    return out;
+  private failed(reason: string, log: TaskLog, ctx: TaskContext): TaskResult {
+    ctx.onNote(reason);
+    return { outcome: 'failed', reason, logs: log.text() };
   }
 
   /** Kubernetes order: Secret keys (envFrom) first, then `env` in order, each value expanding earlier ones. */
@@ -115,102 +181,43 @@ export class LocalRunner implements Runner {
     return new Map([...base, ...env]);
   }
 
-  private spawnTask(
-    argv: string[],
-    cwd: string,
-    env: Map<string, string>,
-    workspace: LaunchRequest['workspace'],
+  /** Starts the task, relays its output into the log, stops it at its deadline or on cancel, waits for its end. */
+  private async execute(
+    request: LaunchRequest,
     task: TaskSpec,
     ctx: TaskContext,
-    emit: (stream: LogStream, text: string) => void,
-  ): Promise<Omit<TaskResult, 'logs' | 'output'> & { outputText?: string }> {
-    return new Promise((resolve) => {
-      const [file, ...rest] = argv as [string, ...string[]];
-      const child = this.launcher.launch({ file, args: rest, cwd, env: Object.fromEntries(env), workspace });
-      let stopping: 'timeout' | 'cancelled' | undefined;
-      let killTimer: NodeJS.Timeout | undefined;
-      const stop = (why: 'timeout' | 'cancelled') => {
-        if (stopping) return;
-        stopping = why;
-        if (child.pid === undefined) return;
-        const group = -child.pid;
-        try {
-          process.kill(group, 'SIGTERM');
-        } catch {
-          /* already gone */
-        }
-        killTimer = setTimeout(() => {
-          try {
-            process.kill(group, 'SIGKILL');
-          } catch {
-            /* already gone */
-          }
-        }, this.options.killGraceMs);
-        killTimer.unref();
-      };
-      const deadline = setTimeout(() => stop('timeout'), task.maxPollDuration * 1000);
-      const onAbort = () => stop('cancelled');
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
-      if (ctx.signal.aborted) onAbort();
-
-      const pending = { stdout: '', stderr: '' };
-      child.on('data', (stream, chunk) => {
-        const lines = (pending[stream] + chunk).split('\n');
-        pending[stream] = lines.pop() ?? '';
-        for (const l of lines) emit(stream, l.endsWith('\r') ? l.slice(0, -1) : l);
-      });
-      // A stop asked for before the process was up is carried out as soon as it is.
-      child.on('spawn', () => {
-        if (stopping) {
-          const why = stopping;
-          stopping = undefined;
-          stop(why);
-        }
-      });
-
-      let spawnError: { code?: string; message: string } | undefined;
-      child.on('error', (e) => {
-        spawnError = e;
-      });
-      child.on('close', (code, signal, output) => {
-        clearTimeout(deadline);
-        if (killTimer) clearTimeout(killTimer);
-        ctx.signal.removeEventListener('abort', onAbort);
-        for (const s of ['stdout', 'stderr'] as const) if (pending[s] !== '') emit(s, pending[s]);
-        const out = output === undefined ? {} : { outputText: output };
-        if (spawnError?.code === 'WORKSPACE') {
-          resolve({ outcome: 'failed', reason: spawnError.message, ...out });
-        } else if (spawnError) {
-          const why = spawnError.code === 'ENOENT' ? 'command not found' : spawnError.message;
-          resolve({ outcome: 'failed', reason: `could not start "${file}": ${why}`, ...out });
-        } else if (stopping === 'timeout') {
-          resolve({ outcome: 'timeout', reason: `task exceeded maxPollDuration of ${task.maxPollDuration}s and was stopped`, ...out });
-        } else if (stopping === 'cancelled') {
-          resolve({ outcome: 'cancelled', reason: 'task was cancelled (the service is shutting down)', ...out });
-        } else if (code === 0) {
-          resolve({ outcome: 'succeeded', exitCode: 0, ...out });
-        } else if (code !== null) {
-          resolve({ outcome: 'failed', exitCode: code, reason: `exited with code ${code}`, ...out });
-        } else {
-          resolve({ outcome: 'failed', reason: `killed by signal ${signal ?? 'unknown'}`, ...out });
-        }
-      });
+    log: TaskLog,
+  ): Promise<{ end: LaunchEnd; stoppedFor?: 'timeout' | 'cancelled' }> {
+    const launched = await this.launcher.launch(request);
+    const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+    launched.on('data', (stream, data) => log.write(stream, decoders[stream].write(Buffer.from(data.buffer, data.byteOffset, data.byteLength))));
+    launched.on('spawned', (handle, uncontained) => {
+      ctx.onProcess?.(handle);
+      if (uncontained) ctx.onNote(`the task is not contained in a cgroup (${uncontained}): only its process group is stopped with it`);
     });
-  }
-
-  private parseOutput(text: string | undefined, emit: (stream: LogStream, text: string) => void): Record<string, unknown> | undefined {
-    if (text === undefined || text.trim() === '') return undefined;
+    let stoppedFor: 'timeout' | 'cancelled' | undefined;
+    const stop = (why: 'timeout' | 'cancelled') => {
+      if (stoppedFor) return;
+      stoppedFor = why;
+      launched.stop(this.options.killGraceMs);
+    };
+    const deadline = setTimeout(() => stop('timeout'), task.maxPollDuration * 1000);
+    const onAbort = () => stop('cancelled');
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    if (ctx.signal.aborted) onAbort();
     try {
-      const value: unknown = JSON.parse(text);
-      if (isPlainObject(value)) return value;
-    } catch {
-      /* reported below */
+      const end = await launched.ended;
+      for (const s of ['stdout', 'stderr'] as const) log.write(s, decoders[s].end());
+      log.end();
+      return stoppedFor ? { end, stoppedFor } : { end };
+    } finally {
+      clearTimeout(deadline);
+      ctx.signal.removeEventListener('abort', onAbort);
     }
-    emit('system', 'KEPTN_OUTPUT does not hold a JSON object; it is not merged into the .finished data');
-    return undefined;
   }
 
   async close(): Promise<void> {
     await this.launcher.close();
+    if (this.base?.dir) tryRmdir(this.base.dir);
   }
 }
