@@ -13,3 +13,27 @@ export class PermanentDeliveryError extends Error {
     this.name = 'PermanentDeliveryError';
   }
 }
+
+/**
+ * The receiver refused the answer for its size (413, or Keptn's 400 "request body too large"). Not retried
+ * as it is: the outbox sends a shortened answer instead, so an answer is never given up for its size.
+ */
+export class AnswerTooLargeError extends PermanentDeliveryError {
+  constructor(
+    message: string,
+    /** Bytes of the event as sent, when known. */
+    readonly size?: number,
+  ) {
+    super(message);
+    this.name = 'AnswerTooLargeError';
+  }
+}
+
+/**
+ * Told of every answer once it was delivered (Keptn's error-log ingestion, for instance). A side delivery:
+ * its failures are logged and counted, never turned into a failed answer.
+ */
+export interface AnswerObserver {
+  readonly name: string;
+  delivered(event: OutgoingEvent, signal: AbortSignal): Promise<void>;
+}

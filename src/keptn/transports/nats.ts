@@ -4,7 +4,7 @@ import { JobExecutorError, errorMessage, isJobExecutorError } from '../../errors
 import { Backoff, sleep } from '../../util/backoff.js';
 import { parseKeptnEvent, type KeptnEvent } from '../event.js';
 import type { OutgoingEvent } from '../responses.js';
-import type { Sink } from '../sinks/sink.js';
+import { AnswerTooLargeError, PermanentDeliveryError, type Sink } from '../sinks/sink.js';
 import type { EventIntake, Transport } from './transport.js';
 
 export interface NatsConnectionOptions {
@@ -191,6 +191,20 @@ export class NatsTransport implements Transport {
   }
 }
 
+/**
+ * nats.js refuses before sending: a payload over the server's max_payload (1 MB unless the server says
+ * otherwise) is a refusal for size, a subject it cannot carry is permanent; anything else (the connection
+ * closed, say) may pass on a retry.
+ */
+function publishError(e: unknown, subject: string, bytes: number, maxPayload: number | undefined): Error {
+  const code = (e as { code?: unknown }).code;
+  if (code === 'MAX_PAYLOAD_EXCEEDED') {
+    return new AnswerTooLargeError(`NATS publish to ${subject}: the answer is ${bytes} bytes, over the server's max_payload of ${maxPayload ?? '?'} bytes`, bytes);
+  }
+  if (code === 'BAD_SUBJECT') return new PermanentDeliveryError(`NATS publish: ${JSON.stringify(subject)} is not a valid subject`);
+  return e instanceof Error ? e : new Error(String(e));
+}
+
 /** Answers to NATS, subject = event type (what Keptn's API does with a POSTed event, §3.2.2). */
 export class NatsSink implements Sink {
   readonly name = 'nats';
@@ -204,8 +218,13 @@ export class NatsSink implements Sink {
 
   async send(event: OutgoingEvent, signal: AbortSignal): Promise<void> {
     const nc = await this.holder.connection(signal);
-    // Keptn's publisher sets time and id; we already have both.
-    nc.publish(event.type, Buffer.from(JSON.stringify(event)));
+    const payload = Buffer.from(JSON.stringify(event));
+    try {
+      // Keptn's publisher sets time and id; we already have both.
+      nc.publish(event.type, payload);
+    } catch (e) {
+      throw publishError(e, event.type, payload.length, nc.info?.max_payload);
+    }
     // Once publish() returned, the client holds the message and sends it after a reconnect; retrying here
     // could send a second `.finished`, which Keptn counts. So a slow confirmation is waited for, not retried.
     let timer: NodeJS.Timeout | undefined;
