@@ -7,8 +7,8 @@ import { JobExecutorError } from '../../errors.js';
 import type { Settings } from '../../settings/settings.js';
 import { KeptnApiClient } from '../api-client.js';
 import { createSinks } from '../sinks/create.js';
-import type { Sink } from '../sinks/sink.js';
-import { KeptnApiTransport, KeptnErrorLogSink, type RegistrationInfo } from './keptn-api.js';
+import type { AnswerObserver, Sink } from '../sinks/sink.js';
+import { KeptnApiTransport, KeptnErrorLogObserver, type RegistrationInfo } from './keptn-api.js';
 import { NatsConnectionHolder, NatsSink, NatsTransport } from './nats.js';
 import type { EventIntake, Transport, TransportKind } from './transport.js';
 
@@ -21,8 +21,16 @@ const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount
  */
 export interface IntakePlan {
   readonly kind: TransportKind;
-  /** The sinks for `--sink` (`auto` answers the way events came in), plus Keptn's error log in keptn-api mode. */
+  /** The sinks for `--sink` (`auto` answers the way events came in). */
   sinks(): Sink[];
+  /** Side deliveries told of each delivered answer: Keptn's error log in keptn-api mode, none otherwise. */
+  observers(): AnswerObserver[];
+  /**
+   * The event types the service subscribed to by name (not through a wildcard): PUBSUB_TOPIC's entries
+   * without `*` or `>`, and in keptn-api mode also the types of the subscriptions Keptn holds for it now
+   * (Bridge edits; polling knows no wildcards). An event of such a type was asked for explicitly.
+   */
+  subscribedByName(): ReadonlySet<string>;
   start(intake: EventIntake): Transport | undefined;
   /** The transport `start` made, if any. */
   readonly transport: Transport | undefined;
@@ -62,6 +70,11 @@ export function registrationInfo(settings: Settings): RegistrationInfo {
     ...(settings.k8sPodName ? { podName: settings.k8sPodName } : {}),
     ...(settings.k8sDeploymentName ? { deploymentName: settings.k8sDeploymentName } : {}),
   };
+}
+
+/** PUBSUB_TOPIC entries without NATS wildcards (`*` matches one token, `>` the rest): the types named outright. */
+export function namedTopics(topics: readonly string[]): ReadonlySet<string> {
+  return new Set(topics.filter((t) => !t.includes('*') && !t.includes('>')));
 }
 
 /** PUBSUB_URL in NATS mode: one or more `nats://`/`tls://`/`ws(s)://` URLs. */
@@ -105,13 +118,16 @@ export function planIntake(settings: Settings, logger: Logger): IntakePlan {
         get transport() {
           return transport;
         },
-        sinks: () => [...createSinks(settings), new KeptnErrorLogSink(api, () => transport?.integrationId)],
+        sinks: () => createSinks(settings),
+        observers: () => [new KeptnErrorLogObserver(api, () => transport?.integrationId)],
+        subscribedByName: () => new Set([...namedTopics(settings.pubsubTopic), ...(transport?.subscriptions ?? []).map((s) => s.event)]),
         start(intake) {
           transport = new KeptnApiTransport({
             api,
             intake,
             registration,
             topics: settings.pubsubTopic,
+            subscriptionSync: settings.pubsubTopicSync,
             pollIntervalMs: settings.pollInterval,
             heartbeatIntervalMs: settings.heartbeatInterval,
             maxBackoffMs: 30_000,
@@ -133,10 +149,19 @@ export function planIntake(settings: Settings, logger: Logger): IntakePlan {
           return transport;
         },
         sinks: () => createSinks(settings, { nats: () => new NatsSink(connection()) }),
+        observers: () => [],
+        subscribedByName: () => namedTopics(settings.pubsubTopic),
         start: (intake) => (transport = new NatsTransport({ holder: connection(), intake, topics: settings.pubsubTopic, group: settings.pubsubGroup, logger })),
       };
     }
     default:
-      return { kind: 'http', transport: undefined, sinks: () => createSinks(settings), start: () => undefined };
+      return {
+        kind: 'http',
+        transport: undefined,
+        sinks: () => createSinks(settings),
+        observers: () => [],
+        subscribedByName: () => namedTopics(settings.pubsubTopic),
+        start: () => undefined,
+      };
   }
 }

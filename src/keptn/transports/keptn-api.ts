@@ -6,8 +6,18 @@ import { isPlainObject } from '../../util/objects.js';
 import { KeptnApiClient, isKeptnApiError } from '../api-client.js';
 import { parseKeptnEvent, taskEventParts, type KeptnEvent } from '../event.js';
 import type { OutgoingEvent } from '../responses.js';
-import { PermanentDeliveryError, type Sink } from '../sinks/sink.js';
+import type { AnswerObserver } from '../sinks/sink.js';
+import { planSubscriptionSync, type Subscription, type SubscriptionSyncMode } from './subscription-sync.js';
 import type { EventIntake, Transport } from './transport.js';
+
+export type { Subscription } from './subscription-sync.js';
+
+/**
+ * What Keptn's go-sdk registers as `distributorversion` (pkg/sdk/keptn.go: "to be deleted when bridge stops
+ * requiring this info"): Bridge 1.4.5 lets a user edit an integration's subscriptions only from 0.9.0 on.
+ * The integration's own version goes in `integrationversion`.
+ */
+export const SDK_DISTRIBUTOR_VERSION = '0.15.0';
 
 /** Uniform registration metadata (keptn-protocol.md §3.2.3); name, namespace and hostname are mandatory. */
 export interface RegistrationInfo {
@@ -26,6 +36,8 @@ export interface KeptnApiTransportOptions {
   readonly registration: RegistrationInfo;
   /** PUBSUB_TOPIC: the initial subscriptions (concrete event types; polling has no wildcards). */
   readonly topics: readonly string[];
+  /** PUBSUB_TOPIC_SYNC: how Keptn's stored subscriptions are made to follow `topics` (default `add`). */
+  readonly subscriptionSync?: SubscriptionSyncMode;
   readonly pollIntervalMs: number;
   readonly heartbeatIntervalMs: number;
   /** Longest wait between attempts while the API fails. */
@@ -44,18 +56,11 @@ const IntegrationSchema = z.object({ id: z.string().optional(), subscriptions: z
 const RegisteredSchema = z.object({ id: z.string().min(1) }).loose();
 const PollSchema = z.object({ events: z.array(z.unknown()).nullish(), nextPageKey: z.string().nullish() }).loose();
 
-export interface Subscription {
-  readonly id: string;
-  readonly event: string;
-  readonly projects: readonly string[];
-  readonly stages: readonly string[];
-  readonly services: readonly string[];
-}
-
 function toSubscription(s: z.infer<typeof SubscriptionSchema>): Subscription {
   return {
     // A subscription without a server id (an old control plane) is keyed by its event type.
     id: s.id ?? s.event,
+    hasServerId: s.id !== undefined,
     event: s.event,
     projects: s.filter?.projects ?? [],
     stages: s.filter?.stages ?? [],
@@ -77,6 +82,9 @@ interface Handled {
 
 /** Config problems may be a passing resource-service failure: try such an event again after this long. */
 const CONFIG_RETRY_MS = 30_000;
+/** Heartbeats at which a failing subscription sync is tried before the service gives up on it (and says so). */
+const SYNC_ATTEMPTS = 3;
+const EMPTY_FILTER = { projects: [], stages: [], services: [] };
 
 /**
  * The remote execution plane (keptn-protocol.md §3.2, what JES 0.3 does): registers as a Uniform integration
@@ -100,6 +108,8 @@ export class KeptnApiTransport implements Transport {
   private readonly loops: Array<Promise<void>>;
   private readonly log: Logger;
   private registeredOnce: (() => void) | undefined;
+  /** Heartbeats at which the subscription sync failed, for this registration; undefined once done. */
+  private syncFailures: number | undefined = 0;
   /** Resolves at the first successful registration and heartbeat (for health checks and tests). */
   readonly ready: Promise<void>;
 
@@ -134,11 +144,11 @@ export class KeptnApiTransport implements Transport {
       metadata: {
         hostname: r.hostname,
         integrationversion: r.integrationVersion,
-        distributorversion: r.integrationVersion,
+        distributorversion: SDK_DISTRIBUTOR_VERSION,
         location: r.location,
         kubernetesmetadata: { namespace: r.namespace, podname: r.podName ?? '', deploymentname: r.deploymentName ?? '' },
       },
-      subscriptions: this.options.topics.map((event) => ({ event, filter: { projects: [], stages: [], services: [] } })),
+      subscriptions: [...new Set(this.options.topics)].map((event) => ({ event, filter: EMPTY_FILTER })),
     };
   }
 
@@ -147,6 +157,7 @@ export class KeptnApiTransport implements Transport {
     const parsed = RegisteredSchema.safeParse(body);
     if (!parsed.success) throw new Error('POST /controlPlane/v1/uniform/registration: the answer has no integration id');
     this.id = parsed.data.id;
+    this.syncFailures = 0;
     this.log.info({ integrationId: this.id, name: this.options.registration.name, topics: this.options.topics }, 'registered with the Keptn control plane');
   }
 
@@ -164,12 +175,64 @@ export class KeptnApiTransport implements Transport {
     for (const key of this.handled.keys()) if (!subs.some((s) => s.id === key)) this.handled.delete(key);
   }
 
+  /**
+   * Keptn keeps the subscriptions of the first registration and ignores those of later ones (§3.2.3), so a
+   * changed PUBSUB_TOPIC is applied here through the subscription API, once per registration, as
+   * PUBSUB_TOPIC_SYNC says. Never throws: a failure is retried at the next heartbeats, then reported.
+   */
+  private async syncSubscriptions(): Promise<void> {
+    const mode = this.options.subscriptionSync ?? 'add';
+    const base = `/controlPlane/v1/uniform/registration/${encodeURIComponent(this.id as string)}/subscription`;
+    try {
+      // A second pass removes what a replica on the same node added at the same moment (exact duplicates).
+      for (let pass = 0; pass < 2; pass++) {
+        const plan = planSubscriptionSync(this.subs, this.options.topics, mode);
+        if (pass === 0) this.reportSync(plan, mode);
+        if (plan.create.length === 0 && plan.remove.length === 0) break;
+        for (const event of plan.create) await this.options.api.request('POST', base, { body: { event, filter: EMPTY_FILTER }, signal: this.signal });
+        for (const s of plan.remove) await this.options.api.request('DELETE', `${base}/${encodeURIComponent(s.id)}`, { signal: this.signal });
+        await this.ping();
+      }
+      this.syncFailures = undefined;
+    } catch (e) {
+      if (this.signal.aborted) return;
+      const failures = (this.syncFailures ?? 0) + 1;
+      const last = failures >= SYNC_ATTEMPTS;
+      this.syncFailures = last ? undefined : failures;
+      this.log[last ? 'error' : 'warn'](
+        { err: errorMessage(e), attempt: failures, topics: this.options.topics },
+        last
+          ? "Keptn's subscriptions could not be made to follow PUBSUB_TOPIC; the service polls the subscriptions Keptn has (see Bridge's Uniform page)"
+          : "updating Keptn's subscriptions to follow PUBSUB_TOPIC failed; trying again at the next heartbeat",
+      );
+    }
+  }
+
+  private reportSync(plan: ReturnType<typeof planSubscriptionSync>, mode: SubscriptionSyncMode): void {
+    if (plan.create.length > 0) this.log.info({ add: plan.create }, 'subscribing to the PUBSUB_TOPIC types Keptn has no subscription for');
+    const unlisted = plan.remove.filter((s) => !this.options.topics.includes(s.event));
+    if (unlisted.length > 0) this.log.info({ remove: unlisted.map((s) => s.event) }, 'removing the subscriptions PUBSUB_TOPIC no longer lists (PUBSUB_TOPIC_SYNC=replace)');
+    if (plan.extra.length > 0) {
+      this.log.warn(
+        { notInPubsubTopic: plan.extra.map((s) => s.event) },
+        "Keptn holds subscriptions PUBSUB_TOPIC does not list (from an earlier PUBSUB_TOPIC, or added in Bridge); they are kept and polled. Remove them in Bridge, or set PUBSUB_TOPIC_SYNC=replace",
+      );
+    }
+    if (plan.missing.length > 0) {
+      this.log.warn(
+        { missing: plan.missing, mode },
+        'PUBSUB_TOPIC lists types Keptn has no subscription for (Keptn keeps the subscriptions of the first registration); they are NOT polled. Add them in Bridge, or set PUBSUB_TOPIC_SYNC=add',
+      );
+    }
+  }
+
   private async heartbeatLoop(): Promise<void> {
     const backoff = new Backoff(500, this.options.maxBackoffMs);
     while (!this.signal.aborted) {
       try {
         if (this.id === undefined) await this.register();
         await this.ping();
+        if (this.syncFailures !== undefined) await this.syncSubscriptions();
         if (backoff.attempts > 0) this.log.info({ failedAttempts: backoff.attempts }, 'Keptn control plane reachable again');
         backoff.reset();
         this.registeredOnce?.();
@@ -322,9 +385,10 @@ export class KeptnApiTransport implements Transport {
 
 /**
  * Errored `.finished` answers also go to Keptn's log ingestion under the integration id, as the go-sdk does
- * (jes-anchor.md §2.1), so failures show on Bridge's Uniform page. Other events pass through untouched.
+ * (jes-anchor.md §2.1), so failures show on Bridge's Uniform page. A side delivery, told of answers once they
+ * were delivered: a failure here is logged by the outbox and never marks the answer as failed.
  */
-export class KeptnErrorLogSink implements Sink {
+export class KeptnErrorLogObserver implements AnswerObserver {
   readonly name = 'keptn-log';
 
   constructor(
@@ -332,7 +396,7 @@ export class KeptnErrorLogSink implements Sink {
     private readonly integrationId: () => string | undefined,
   ) {}
 
-  async send(event: OutgoingEvent, signal: AbortSignal): Promise<void> {
+  async delivered(event: OutgoingEvent, signal: AbortSignal): Promise<void> {
     if (!event.type.endsWith('.finished') || event.data.status !== 'errored') return;
     const id = this.integrationId();
     // Not registered (yet): there is nothing to file the entry under; the answer itself went out.
@@ -347,12 +411,6 @@ export class KeptnErrorLogSink implements Sink {
       triggeredid: event.triggeredid,
       ...(event.gitcommitid ? { gitcommitid: event.gitcommitid } : {}),
     };
-    try {
-      await this.api.request('POST', '/controlPlane/v1/log', { body: { logs: [entry] }, signal });
-    } catch (e) {
-      // A 4xx will not pass on a retry; 5xx and network errors are retried by the outbox.
-      if (isKeptnApiError(e) && !e.transient) throw new PermanentDeliveryError(e.message);
-      throw e;
-    }
+    await this.api.request('POST', '/controlPlane/v1/log', { body: { logs: [entry] }, signal });
   }
 }
