@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseBinaryKeptnEvent, parseKeptnEvent } from '../../src/keptn/event.js';
+import { parseBinaryKeptnEvent, parseKeptnEvent, parseKeptnEventText } from '../../src/keptn/event.js';
+import { ATTRIBUTE_RULES, MAX_EVENT_DEPTH } from '../../src/keptn/event-limits.js';
 import { buildFinished, buildStarted, composeMessage, rfc3339Seconds } from '../../src/keptn/responses.js';
 import { utf8Tail } from '../../src/util/tail-buffer.js';
 import { keptnEvent } from '../helpers/service.js';
@@ -44,6 +45,65 @@ describe('incoming events', () => {
       JSON.stringify({ project: 'p', stage: 's', service: 'v' }),
     );
     expect(ev).toMatchObject({ id: 'b1', gitcommitid: 'g', data: { project: 'p' } });
+  });
+
+  it('binary mode: header attributes get the same checks; a ce-__proto__ header is only an unknown attribute', () => {
+    const headers = { 'ce-specversion': '1.0', 'ce-id': 'b1', 'ce-source': 's', 'ce-type': 'sh.keptn.event.x.triggered', 'ce-shkeptncontext': 'c', 'content-type': 'application/json' };
+    const data = JSON.stringify({ project: 'p', stage: 's', service: 'v' });
+    expect(() => parseBinaryKeptnEvent({ ...headers, 'ce-id': 'caf\u00e9' }, data)).toThrow('id: character 4 is U+00E9');
+    expect(() => parseBinaryKeptnEvent({ ...headers, 'ce-shkeptncontext': 'c'.repeat(300) }, data)).toThrow('shkeptncontext: 300 characters');
+    expect(() => parseBinaryKeptnEvent(headers, `{"a":${'['.repeat(70)}${']'.repeat(70)}}`)).toThrow(/^data\.a\[0\]\[0\].*: nested deeper than 64 levels$/);
+    expect(parseBinaryKeptnEvent({ ...headers, 'ce-__proto__': 'x' }, data).id).toBe('b1');
+  });
+
+  it.each(Object.entries(ATTRIBUTE_RULES))('%s: refused one character over its limit, naming it, without echoing the value', (name, rule) => {
+    const value = `${name === 'type' ? 'sh.keptn.event.x.triggered' : 'application/json'}`.padEnd(rule.max + 1, 'x');
+    expect(() => parseKeptnEvent({ ...base, [name]: value })).toThrow(`${name}: ${rule.max + 1} characters, more than the limit of ${rule.max}`);
+  });
+
+  it.each([
+    ['id', 'a\rb', 'id: character 2 is U+000D (CR); id must be visible ASCII (0x21-0x7E: no spaces, control characters or non-ASCII)'],
+    ['shkeptncontext', 'c tx', 'shkeptncontext: character 2 is U+0020 (a space)'],
+    ['triggeredid', 'é', 'triggeredid: character 1 is U+00E9'],
+    ['gitcommitid', 'ab😀', 'gitcommitid: character 3 is U+1F600'],
+    ['source', 'a\u0000', 'source: character 2 is U+0000 (NUL)'],
+    ['datacontenttype', 'application/json;\tcharset=utf-8', 'datacontenttype: character 18 is U+0009 (TAB); datacontenttype must be printable ASCII'],
+  ])('%s %j is refused naming the attribute and the character', (name, value, message) => {
+    expect(() => parseKeptnEvent({ ...base, [name]: value })).toThrow(message);
+  });
+
+  it('takes a media type with a space in contenttype, and any unicode in data', () => {
+    const ev = parseKeptnEvent({ ...base, contenttype: 'application/json; charset=utf-8', data: { ...base.data, who: 'é\r\n😀' } });
+    expect(ev.data.who).toBe('é\r\n😀');
+  });
+
+  it(`refuses data nested deeper than ${MAX_EVENT_DEPTH} levels, parsed or as text, naming the path`, () => {
+    const deep = (levels: number) => {
+      let v: unknown = 1;
+      for (let i = 0; i < levels; i++) v = { b: [v] };
+      return v;
+    };
+    // Level 1 is the event, 2 is data: 31 {b: [..]} pairs under data.a reach level 64 exactly.
+    expect(parseKeptnEvent({ ...base, data: { ...base.data, a: deep(31) } }).data.a).toBeDefined();
+    expect(() => parseKeptnEvent({ ...base, data: { ...base.data, a: deep(32) } })).toThrow('data.a.b[0].b[0].b[0].b…: nested deeper than 64 levels');
+    expect(() => parseKeptnEvent({ ...base, data: { ...base.data, a: deep(100_000) } })).toThrow(/^data\.a\.b\[0\]/);
+    const text = `{"specversion":"1.0","id":"x","source":"s","type":"sh.keptn.event.t.triggered","shkeptncontext":"c","data":{"q\\"}":${'['.repeat(100_000)}]}}`;
+    expect(() => parseKeptnEventText(text)).toThrow('data.q\\"}[0][0][0][0][0][0]…: nested deeper than 64 levels');
+    expect(() => parseKeptnEvent({ ...base, data: JSON.stringify({ ...base.data, a: deep(40) }) })).toThrow(/^data\.a\.b\[0\].*: nested deeper than 64 levels$/);
+  });
+
+  it('refuses __proto__ keys and values JSON cannot hold, naming the path', () => {
+    const withProto = JSON.parse('{"project":"p","stage":"s","service":"v","x":{"__proto__":{"polluted":1}}}') as unknown;
+    expect(() => parseKeptnEvent({ ...base, data: withProto })).toThrow('data.x.__proto__: key not allowed');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(() => parseKeptnEvent({ ...base, data: { ...base.data, n: 10n } })).toThrow('data.n: not a JSON value (a bigint)');
+    expect(() => parseKeptnEvent({ ...base, data: { ...base.data, d: [new Date(0)] } })).toThrow('data.d[0]: not a JSON value (a Date)');
+    // `constructor` is just a key.
+    expect(parseKeptnEvent({ ...base, data: { ...base.data, constructor: 'x' } }).data.constructor).toBe('x');
+  });
+
+  it('bounds scope names', () => {
+    expect(() => parseKeptnEvent({ ...base, data: { ...base.data, stage: 's'.repeat(257) } })).toThrow('data.stage: 257 characters, more than the limit of 256');
   });
 
   it('fills id, time and context like the Keptn API when asked (CLI)', () => {
