@@ -1,11 +1,13 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { isJobExecutorError } from '../errors.js';
-import type { Executor } from '../executor/executor.js';
+import { JobExecutorError, isJobExecutorError } from '../errors.js';
+import type { Executor, SubmitResult } from '../executor/executor.js';
 import type { RunStore } from '../executor/run-store.js';
+import type { KeptnEvent } from '../keptn/event.js';
 import type { Metrics, RejectReason } from '../metrics/metrics.js';
-import { eventFromHttp } from './intake.js';
+import { parseByteSize, readBody, type BodyLimits } from './body.js';
+import { eventFromHttp, mediaTypeProblem } from './intake.js';
 import { LIVE_DEFAULTS, streamRun, streamRuns, type LiveOptions } from './live.js';
 import { runDetail, runSummary } from './runs.js';
 import { APP_CSS, APP_JS, INDEX_HTML } from './ui/assets.js';
@@ -17,6 +19,8 @@ export interface AppOptions {
   readonly store: RunStore;
   readonly logger: Logger;
   readonly bodyLimit: string;
+  /** A client must send its whole body within this (default BODY_TIMEOUT_MS); slower ones get 408. */
+  readonly bodyTimeoutMs?: number;
   readonly authToken?: string;
   /** Counts intake rejections and serves `/metrics`; without it `/metrics` answers 404. */
   readonly metrics?: Metrics;
@@ -30,14 +34,30 @@ export interface AppOptions {
  */
 const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-function rejectReason(code: string): RejectReason {
-  return code === 'EVENT_NOT_KEPTN' ? 'event_not_keptn' : 'event_invalid';
+/** Long enough for any real sender (Keptn's distributor gives up after 5 s), short enough to shed slow clients. */
+export const BODY_TIMEOUT_MS = 10_000;
+
+/** The HTTP status and metric reason of each refusal of a POST /. */
+const REFUSALS: Readonly<Record<string, { readonly status: number; readonly reason: RejectReason }>> = {
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, reason: 'event_invalid' },
+  BODY_TOO_LARGE: { status: 413, reason: 'body_too_large' },
+  BODY_TIMEOUT: { status: 408, reason: 'event_invalid' },
+  EVENT_NOT_KEPTN: { status: 400, reason: 'event_not_keptn' },
+  EVENT_INVALID: { status: 400, reason: 'event_invalid' },
+};
+
+/**
+ * Constant time whatever the lengths: both sides are hashed to 32 bytes first, so neither the token's
+ * content nor its length shows in the timing.
+ */
+function sameSecret(given: string, expected: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+  return timingSafeEqual(digest(given), digest(expected));
 }
 
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+/** The token of `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110 §11.1). */
+function bearerToken(header: string): string | undefined {
+  return /^bearer[ \t]+([^ \t]+)[ \t]*$/i.exec(header)?.[1];
 }
 
 function problem(res: Response, status: number, code: string, message: string): void {
@@ -45,8 +65,36 @@ function problem(res: Response, status: number, code: string, message: string): 
 }
 
 /**
+ * Refuses a request whose body was not (fully) read: the connection is closed after the answer, so the rest of
+ * the body is never read, and a client that keeps sending is cut off soon after.
+ */
+function refuseUnread(req: Request, res: Response, status: number, code: string, message: string): void {
+  res.set('connection', 'close');
+  res.on('finish', () => setTimeout(() => req.socket.destroy(), 1000).unref());
+  problem(res, status, code, message);
+}
+
+/** An absolute file path (POSIX, `~/`, Windows) or a file URL: where the service keeps its config is nobody's business. */
+const PATH_LIKE = /(?:^|[\s"'`(<[=,;])(?:~?\/[^\s/]|[A-Za-z]:[\\/]|\\\\)|file:/i;
+
+/** A 200 `ignored` answer: the executor's message unless it shows an internal path, and the scope. */
+export function ignoredAnswer(result: Extract<SubmitResult, { status: 'ignored' }>, event: KeptnEvent): Record<string, unknown> {
+  const { project, stage, service } = event.data;
+  const where = `project ${JSON.stringify(project)}, stage ${JSON.stringify(stage)}, service ${JSON.stringify(service)}`;
+  const own: Record<typeof result.reason, string> = {
+    'no-match': `no action in the job config for ${where} matches ${event.type}`,
+    'no-config': `no job config for ${where}`,
+    'config-invalid': `the job config for ${where} is invalid; the service log says why`,
+  };
+  const message = PATH_LIKE.test(result.message) ? own[result.reason] : result.message;
+  return { status: 'ignored', reason: result.reason, message, scope: { project, stage, service } };
+}
+
+/**
  * The HTTP face of the service: `POST /` takes one CloudEvent (structured or binary), answers 202 with the
- * run id, 400 naming what is wrong, 401 without the token, 413 over the body limit, 503 when the queue is full.
+ * run id, 400 naming what is wrong, 401 without the token, 408 to a client too slow to send its body, 413 over
+ * the body limit, 415 for a body that is not JSON (naming `content-type` or `content-encoding`), 503 when the
+ * queue is full.
  */
 export function createApp(options: AppOptions): express.Express {
   const { executor, store, logger, metrics } = options;
@@ -65,9 +113,8 @@ export function createApp(options: AppOptions): express.Express {
 
   app.post('/', (req, res, next) => {
     if (options.authToken) {
-      const header = req.get('authorization') ?? '';
-      const token = header.startsWith('Bearer ') ? header.slice(7) : '';
-      if (!sameSecret(token, options.authToken)) {
+      const token = bearerToken(req.get('authorization') ?? '');
+      if (token === undefined || !sameSecret(token, options.authToken)) {
         metrics?.intakeRejected('unauthorized');
         problem(res, 401, 'UNAUTHORIZED', 'Authorization: Bearer <token> required (JOB_EXECUTOR_AUTH_TOKEN)');
         return;
@@ -75,24 +122,46 @@ export function createApp(options: AppOptions): express.Express {
     }
     next();
   });
-  app.post('/', express.text({ type: () => true, limit: options.bodyLimit }), async (req: Request, res: Response) => {
-    const body = typeof req.body === 'string' ? req.body : '';
+  const limits: BodyLimits = { limitBytes: parseByteSize(options.bodyLimit), limitText: options.bodyLimit, timeoutMs: options.bodyTimeoutMs ?? BODY_TIMEOUT_MS };
+  const refuse = (req: Request, res: Response, e: JobExecutorError, read: boolean) => {
+    const refusal = REFUSALS[e.code] ?? REFUSALS.EVENT_INVALID!;
+    logger.info({ code: e.code, err: e.message }, 'event rejected');
+    metrics?.intakeRejected(refusal.reason);
+    if (read) problem(res, refusal.status, e.code, e.message);
+    else refuseUnread(req, res, refusal.status, e.code, e.message);
+  };
+  app.post('/', async (req: Request, res: Response) => {
+    // Before a byte of the body is read: a page in a browser can only send these without a preflight.
+    const media = mediaTypeProblem(req.headers);
+    if (media) {
+      refuse(req, res, new JobExecutorError('UNSUPPORTED_MEDIA_TYPE', media), false);
+      return;
+    }
+    let body: string;
+    try {
+      body = await readBody(req, limits);
+    } catch (e) {
+      refuse(req, res, e as JobExecutorError, false);
+      return;
+    }
     let event;
     try {
       event = eventFromHttp(req.headers, body);
     } catch (e) {
-      const code = isJobExecutorError(e) ? e.code : 'EVENT_INVALID';
-      const message = e instanceof Error ? e.message : String(e);
-      logger.info({ code, err: message }, 'event rejected');
-      metrics?.intakeRejected(rejectReason(code));
-      problem(res, 400, code, message);
+      if (!isJobExecutorError(e)) {
+        // A bug, not the caller's fault: logged with its stack, never echoed.
+        logger.error({ err: e }, 'reading an event failed');
+        problem(res, 500, 'INTERNAL', 'internal error');
+        return;
+      }
+      refuse(req, res, e, true);
       return;
     }
     const result = await executor.submit(event);
     switch (result.status) {
       case 'ignored':
         // Not an error: the event is valid, this service just has nothing to do for it.
-        res.status(200).json({ status: 'ignored', reason: result.reason, message: result.message });
+        res.status(200).json(ignoredAnswer(result, event));
         return;
       case 'accepted':
         res.status(202).json({ runId: result.runId, status: 'accepted' });
@@ -148,12 +217,7 @@ export function createApp(options: AppOptions): express.Express {
 
   app.use((_req: Request, res: Response) => problem(res, 404, 'NOT_FOUND', 'no such endpoint'));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const e = err as { type?: string; status?: number; message?: string };
-    if (e.type === 'entity.too.large') {
-      metrics?.intakeRejected('body_too_large');
-      problem(res, 413, 'BODY_TOO_LARGE', `the event is larger than the body limit of ${options.bodyLimit} (JOB_EXECUTOR_BODY_LIMIT)`);
-      return;
-    }
+    const e = err as { status?: number; message?: string };
     if (e.status && e.status >= 400 && e.status < 500) {
       problem(res, e.status, 'BAD_REQUEST', e.message ?? 'bad request');
       return;

@@ -6,6 +6,7 @@ import { createService, startServer, type RunningServer } from '../../src/servic
 import { loadSettings } from '../../src/settings/settings.js';
 import { startReceiver } from '../helpers/receiver.js';
 import { silentLogger, tempTree } from '../helpers/service.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const CONFIG = `apiVersion: v2
 actions:
@@ -86,9 +87,13 @@ describe('HTTP intake over a real socket, answers to a real CloudEvents receiver
     expect(mine.map((r) => r.headers['ce-type'])).toEqual(['sh.keptn.event.deployment.started', 'sh.keptn.event.deployment.finished']);
     expect(mine[1]?.headers['ce-shkeptncontext']).toBe('ctx-1');
     expect(JSON.parse(mine[1]?.body ?? '{}')).toMatchObject({ status: 'succeeded', result: 'pass', message: expect.stringContaining('Hello http') });
-    const run = (await (await fetch(`${base}/api/runs/${body.runId}`)).json()) as { status: string; tasks: Array<{ logs: string }> };
-    expect(run.status).toBe('succeeded');
-    expect(run.tasks[0]?.logs).toBe('Hello http');
+    // The run turns `succeeded` once the service has recorded the delivery of `.finished` (`answering` until then).
+    const run = await waitUntil('the run to be succeeded', async () => {
+      const r = (await (await fetch(`${base}/api/runs/${body.runId}`)).json()) as { status: string; tasks: Array<{ logs: string }> };
+      return r.status === 'succeeded' && r;
+    });
+    // The runner's own notes (stream `system`) come first; the task's output is the last line.
+    expect(run.tasks[0]?.logs).toMatch(/(^|\n)Hello http$/);
   });
 
   it('takes binary-mode events too', async () => {
