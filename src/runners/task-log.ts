@@ -1,4 +1,4 @@
-import { TailBuffer, utf8Head } from '../util/tail-buffer.js';
+import { TailBuffer } from '../util/tail-buffer.js';
 import type { LogLine } from './runner.js';
 
 export interface TaskLogOptions {
@@ -25,6 +25,8 @@ export class TaskLog {
   private readonly pending = { stdout: '', stderr: '' };
   private readonly maxLine: number;
   private total = 0;
+  /** The stream whose cut line's piece ends the tail, unterminated. */
+  private openPiece: 'stdout' | 'stderr' | undefined;
 
   constructor(private readonly options: TaskLogOptions) {
     this.tail = new TailBuffer(options.maxBytes);
@@ -42,25 +44,40 @@ export class TaskLog {
       const piece = chunk.slice(start, nl);
       const line = this.pending[stream] === '' ? piece : this.pending[stream] + piece;
       this.pending[stream] = '';
-      this.line(stream, line.endsWith('\r') ? line.slice(0, -1) : line);
+      if (line.endsWith('\r')) this.line(stream, line.slice(0, -1), 'line', 2);
+      else this.line(stream, line, 'line', 1);
       start = nl + 1;
     }
     if (start < chunk.length) {
       this.pending[stream] += chunk.slice(start);
-      // A long unterminated line is passed on in pieces; String length is a cheap lower bound of its bytes.
-      while (this.pending[stream].length > this.maxLine) {
-        const head = utf8Head(this.pending[stream], this.maxLine);
-        if (head.text === '') break;
-        this.pending[stream] = this.pending[stream].slice(head.text.length);
-        this.line(stream, head.text);
-      }
+      // String length is a cheap lower bound of the bytes: a line is cut once it has more UTF-16 units than
+      // maxLineBytes (so a line passed on holds at most 3 x maxLineBytes bytes, and a cut piece at most that).
+      if (this.pending[stream].length > this.maxLine) this.cutLongLine(stream);
     }
+  }
+
+  /**
+   * A long unterminated line goes on in pieces of maxLineBytes, cut on UTF-8 boundaries from one Buffer (one
+   * copy, however many pieces). The pieces are lines for `onLine`, and join up again in the tail.
+   */
+  private cutLongLine(stream: 'stdout' | 'stderr'): void {
+    const buf = Buffer.from(this.pending[stream], 'utf8');
+    let at = 0;
+    while (buf.length - at > this.maxLine) {
+      let end = at + this.maxLine;
+      // Continuation bytes look like 10xxxxxx; never cut inside a character.
+      while (end > at && ((buf[end] as number) & 0xc0) === 0x80) end--;
+      if (end === at) break;
+      this.line(stream, buf.toString('utf8', at, end), 'piece', 0);
+      at = end;
+    }
+    this.pending[stream] = buf.toString('utf8', at);
   }
 
   /** Whole lines that were read another way (a log read at the end): each is one line of output. */
   writeLine(stream: 'stdout' | 'stderr', text: string): void {
     this.total += Buffer.byteLength(text) + 1;
-    this.line(stream, text);
+    this.line(stream, text, 'line', 1);
   }
 
   /** The output ended: a last line without a newline is passed on. */
@@ -69,7 +86,7 @@ export class TaskLog {
       if (this.pending[s] !== '') {
         const rest = this.pending[s];
         this.pending[s] = '';
-        this.line(s, rest);
+        this.line(s, rest, 'last', 0);
       }
     }
   }
@@ -84,8 +101,17 @@ export class TaskLog {
     return this.tail.text();
   }
 
-  private line(stream: 'stdout' | 'stderr', text: string): void {
-    this.tail.push(`${text}\n`);
+  /**
+   * Into the tail as the task wrote it, so that the dropped count is exact: a `line` ended with a newline
+   * (`ending` bytes of it: 2 for `\r\n`, taken off `text`) and shows with `\n`; a `piece` of a cut line shows
+   * as it came, joined to the next piece; the `last` line, without a newline, gets one. A newline the task did
+   * not write (before the other stream's line, after the last line) counts as no byte of its output.
+   */
+  private line(stream: 'stdout' | 'stderr', text: string, kind: 'line' | 'piece' | 'last', ending: number): void {
+    if (this.openPiece !== undefined && this.openPiece !== stream) this.tail.push('\n', 0);
+    this.openPiece = kind === 'piece' ? stream : undefined;
+    if (kind === 'piece') this.tail.push(text);
+    else this.tail.push(`${text}\n`, Buffer.byteLength(text) + ending);
     this.options.onLine({ stream, text, time: Date.now() });
   }
 }

@@ -4,35 +4,47 @@
  * moving head (no `shift`, which copies the array on every call), and the array is compacted only once half of
  * it is dead. `text()` marks exactly how many bytes were dropped.
  */
+interface Piece {
+  readonly text: string;
+  /** Bytes of `text`: what counts against the budget. */
+  readonly bytes: number;
+  /** Bytes of the source `text` stands for (more when a `\r` was taken off): what a drop counts. */
+  readonly source: number;
+}
+
 export class TailBuffer {
-  private chunks: Array<{ text: string; bytes: number }> = [];
+  private chunks: Piece[] = [];
   private head = 0;
   private bytes = 0;
   private droppedBytes = 0;
 
   constructor(private readonly maxBytes: number) {}
 
-  push(text: string): void {
+  /**
+   * Adds a piece; `sourceBytes` is how many bytes of the original it stands for, when that is not its own
+   * length (a line whose `\r` was taken off), so that the dropped count is in bytes of the original.
+   */
+  push(text: string, sourceBytes?: number): void {
     if (text === '') return;
     let piece = text;
     let size = Buffer.byteLength(piece);
+    let source = sourceBytes ?? size;
     if (size > this.maxBytes) {
       // One piece bigger than the whole budget: keep its tail only, and forget everything before it.
       const tail = utf8Tail(piece, this.maxBytes);
-      this.droppedBytes += this.bytes + tail.cut;
-      this.chunks = [];
-      this.head = 0;
-      this.bytes = 0;
+      this.dropAll();
+      this.droppedBytes += tail.cut;
       piece = tail.text;
       size -= tail.cut;
+      source -= tail.cut;
     }
-    this.chunks.push({ text: piece, bytes: size });
+    this.chunks.push({ text: piece, bytes: size, source });
     this.bytes += size;
     while (this.bytes > this.maxBytes && this.head < this.chunks.length - 1) {
-      const first = this.chunks[this.head] as { text: string; bytes: number };
+      const first = this.chunks[this.head] as Piece;
       this.head++;
       this.bytes -= first.bytes;
-      this.droppedBytes += first.bytes;
+      this.droppedBytes += first.source;
     }
     if (this.head > 1024 && this.head * 2 > this.chunks.length) {
       this.chunks = this.chunks.slice(this.head);
@@ -40,7 +52,14 @@ export class TailBuffer {
     }
   }
 
-  /** Bytes pushed but no longer kept. */
+  private dropAll(): void {
+    for (let i = this.head; i < this.chunks.length; i++) this.droppedBytes += (this.chunks[i] as Piece).source;
+    this.chunks = [];
+    this.head = 0;
+    this.bytes = 0;
+  }
+
+  /** Bytes (of the original) pushed but no longer kept. */
   get dropped(): number {
     return this.droppedBytes;
   }
@@ -52,7 +71,7 @@ export class TailBuffer {
 
   text(): string {
     let body = '';
-    for (let i = this.head; i < this.chunks.length; i++) body += (this.chunks[i] as { text: string }).text;
+    for (let i = this.head; i < this.chunks.length; i++) body += (this.chunks[i] as Piece).text;
     return this.droppedBytes > 0 ? `[... ${this.droppedBytes} bytes dropped ...]\n${body}` : body;
   }
 }
