@@ -68,3 +68,23 @@ export function apiMessage(e: unknown): string {
 }
 
 export const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+
+/** How long one API call (not a watch or a log stream) may take before it is given up. */
+export const API_TIMEOUT_MS = 30_000;
+
+/**
+ * Per-call options that end the request when `signal` aborts or after `timeoutMs` (client-node 1.x calls have
+ * no timeout of their own: a hung connection would hold a task forever). Adds to `base` (e.g. mergePatch).
+ */
+export function bounded(signal?: AbortSignal, timeoutMs = API_TIMEOUT_MS, base?: k8s.ConfigurationOptions): k8s.ConfigurationOptions {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  const middleware: k8s.ObservableMiddleware = {
+    pre: (request) => {
+      request.setSignal(combined);
+      return new k8s.Observable(Promise.resolve(request));
+    },
+    post: (response) => new k8s.Observable(Promise.resolve(response)),
+  };
+  return { ...base, middleware: [...(base?.middleware ?? []), middleware], middlewareMergeStrategy: 'append' };
+}
