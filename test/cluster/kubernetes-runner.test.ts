@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubernetesRunner } from '../../src/runners/kubernetes/kubernetes-runner.js';
 import { jobName } from '../../src/runners/kubernetes/naming.js';
 import { createNamespace, deleteNamespaces, makeClients, type Clients } from './helpers/kube.js';
-import { FAIL_ANNOTATIONS, FAIL_LABEL, HOLD_LABEL, POD_COMPLETE_DELAY_ANNOTATION, POD_COMPLETE_MESSAGE_ANNOTATION, criLine, setPodLog } from './helpers/kwok.js';
+import { FAIL_ANNOTATIONS, FAIL_LABEL, HOLD_LABEL, POD_COMPLETE_DELAY_ANNOTATION, POD_COMPLETE_MESSAGE_ANNOTATION, criLine, defaultPodLogFile } from './helpers/kwok.js';
 import { configDir, event, kubeService, runToEnd } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -56,7 +56,14 @@ describe('Kubernetes runner', () => {
     expect(fin?.data).toMatchObject({ status: 'succeeded', result: 'pass', project: 'proj', stage: 'dev', service: 'svc' });
     expect(fin?.data.message).toContain("Task 'Greet the world' finished successfully!\n\nLogs:\n");
     expect(fin?.data.message).toContain('job-executor testenv: log line 1 (served by kwok)');
-    const job = await clients.batch.readNamespacedJob({ name: jobName(ev.id, 0, 0), namespace: ns });
+    // The answer's logs are the pod's own output; the runner's note is in the run store, apart from it.
+    expect(fin?.data.message).not.toContain('created Job');
+    const name = jobName(ev.id, 0, 0);
+    expect(run.tasks[0]?.logs.filter((l) => l.stream === 'system').map((l) => l.text)).toContain(`created Job ${ns}/${name}`);
+    const output = run.tasks[0]?.logs.filter((l) => l.stream === 'stdout').map((l) => l.text) ?? [];
+    expect(output[0]).toBe('job-executor testenv: log line 1 (served by kwok)');
+    for (const line of output) expect(line).toMatch(/^job-executor testenv: log line \d+ \(served by kwok\)$/);
+    const job = await clients.batch.readNamespacedJob({ name, namespace: ns });
     expect(job.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True')).toBe(true);
     expect(job.spec?.backoffLimit).toBe(0);
     expect(job.metadata?.labels).toMatchObject({ 'keptn.sh/project': 'proj', 'keptn.sh/jes-task': 'Greet_the_world', 'keptn.sh/event-id': ev.id });
@@ -259,7 +266,9 @@ describe('Kubernetes runner', () => {
     const second = await kubeService(dir, ns, { 'instance-id': 'b' });
     const run = await runToEnd(second.service, ev);
     expect(run.status).toBe('succeeded');
-    expect(run.tasks[0]?.logs.map((l) => l.text)).toContain(`adopted existing Job ${ns}/${jobName(ev.id, 0, 0)}`);
+    expect(run.tasks[0]?.logs.filter((l) => l.stream === 'system').map((l) => l.text)).toContain(`adopted existing Job ${ns}/${jobName(ev.id, 0, 0)}`);
+    const finished = second.sink.events.find((e) => e.type.endsWith('.finished'));
+    expect(finished?.data.message).not.toContain('adopted existing Job');
     expect((await clients.batch.listNamespacedJob({ namespace: ns })).items).toHaveLength(1);
     await first.service.executor.close(1000);
     await second.service.executor.close(1000);
@@ -341,29 +350,37 @@ describe('logs', () => {
     const dir = await configDir({
       'job/config.yaml': config(`      - { name: chatty, image: alpine, cmd: [sh, -c, "echo one; sleep 10; echo two"], annotations: { "${POD_COMPLETE_DELAY_ANNOTATION}": "10000ms" } }`),
     });
+    // kwok serves this file as every pod's log and follows what is appended to it. The stream opens as soon as
+    // the pod runs, before a test could point that one pod at a file of its own, so the line is appended here
+    // (and taken out again: the other tests read this file too).
+    const file = defaultPodLogFile();
+    const original = readFileSync(file, 'utf8');
+    const defaults = original.trim().split('\n').map((l) => l.replace(/^\S+ stdout F /, ''));
     const { service } = await kubeService(dir, ns);
-    const ev = event('sh.keptn.event.deployment.triggered');
-    const submitted = await service.executor.submit(ev);
-    if (submitted.status !== 'accepted') throw new Error(submitted.status);
-    const name = jobName(ev.id, 0, 0);
-    const pod = await waitFor('the running pod', async () => {
-      const pods = (await clients.core.listNamespacedPod({ namespace: ns, labelSelector: `batch.kubernetes.io/job-name=${name}` })).items;
-      return pods.find((p) => p.status?.phase === 'Running')?.metadata?.name;
-    });
-    const file = await setPodLog(clients, ns, pod, ['live line one']);
-    const run = service.store.get(submitted.runId);
-    await waitFor('the first line in the run store while the Job runs', async () =>
-      run?.tasks[0]?.logs.some((l) => l.text === 'live line one') ? true : undefined,
-    );
-    const job = await clients.batch.readNamespacedJob({ name, namespace: ns });
-    expect(job.status?.conditions?.some((c) => c.type === 'Complete')).toBeFalsy();
-    appendFileSync(file, criLine('live line two'));
-    await waitFor('the second line, appended later', async () => (run?.tasks[0]?.logs.some((l) => l.text === 'live line two') ? true : undefined));
-    const done = await submitted.done;
-    expect(done.status).toBe('succeeded');
-    // Read whole at the end too, and no line twice.
-    expect(done.tasks[0]?.logs.filter((l) => l.stream === 'stdout').map((l) => l.text)).toEqual(['live line one', 'live line two']);
-    await service.executor.close(1000);
+    try {
+      const ev = event('sh.keptn.event.deployment.triggered');
+      const submitted = await service.executor.submit(ev);
+      if (submitted.status !== 'accepted') throw new Error(submitted.status);
+      const name = jobName(ev.id, 0, 0);
+      const run = service.store.get(submitted.runId);
+      const stdout = () => run?.tasks[0]?.logs.filter((l) => l.stream === 'stdout').map((l) => l.text) ?? [];
+      await waitFor('the log in the run store while the Job runs', async () => (stdout().length === defaults.length ? true : undefined));
+      const notDone = async () => {
+        const job = await clients.batch.readNamespacedJob({ name, namespace: ns });
+        return job.status?.conditions?.some((c) => c.type === 'Complete') ?? false;
+      };
+      expect(await notDone()).toBe(false);
+      appendFileSync(file, criLine('live line, appended later'));
+      await waitFor('the appended line, while the Job runs', async () => (stdout().includes('live line, appended later') ? true : undefined));
+      expect(await notDone()).toBe(false);
+      const done = await submitted.done;
+      expect(done.status).toBe('succeeded');
+      // Read whole at the end too, and no line twice.
+      expect(stdout()).toEqual([...defaults, 'live line, appended later']);
+    } finally {
+      writeFileSync(file, original);
+      await service.executor.close(1000);
+    }
   });
 });
 
@@ -374,10 +391,11 @@ describe('watching', () => {
     const { service } = await kubeService(dir, ns, { concurrency: '20', 'queue-size': '100' });
     const runs = await Promise.all(Array.from({ length: 20 }, () => service.executor.submit(event('sh.keptn.event.deployment.triggered'))));
     const runner = service.runner as KubernetesRunner;
-    await waitFor('the Job watch to connect', async () => (runner.watcher.connections === 1 ? true : undefined));
+    // One Job watch and one pod watch for the namespace, however many Jobs.
+    await waitFor('the Job and pod watches to connect', async () => (runner.watcher.connections === 2 ? true : undefined));
     for (const r of runs) if (r.status === 'accepted') expect((await r.done).status).toBe('succeeded');
     expect((await clients.batch.listNamespacedJob({ namespace: ns })).items).toHaveLength(20);
-    expect(runner.watcher.opened).toBe(1);
+    expect(runner.watcher.opened).toEqual({ jobs: 1, pods: 1 });
     await service.executor.close(1000);
   });
 });

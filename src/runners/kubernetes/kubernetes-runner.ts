@@ -1,49 +1,67 @@
-import { PassThrough } from 'node:stream';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { TaskFile } from '../../config/source.js';
 import { errorMessage } from '../../errors.js';
 import type { TaskSpec } from '../../render/task-spec.js';
-import { isPlainObject } from '../../util/objects.js';
-import { TailBuffer } from '../../util/tail-buffer.js';
-import type { LogStream, Runner, TaskContext, TaskResult } from '../runner.js';
-import { CONTAINER_NAME, LABEL, buildJob, type JobDefaults } from './job-spec.js';
-import { JobWatcher } from './job-watcher.js';
-import { apiMessage, apiStatus, mergePatch, type KubeClients } from './kube-client.js';
+import type { Runner, ShutdownBehaviour, TaskContext, TaskResult } from '../runner.js';
+import { TaskLog } from '../task-log.js';
+import {
+  containerEnd,
+  deletesJob,
+  describeEnding,
+  explainingEvents,
+  jobEnding,
+  logSources,
+  podsSettled,
+  streamablePod,
+  type TaskEnding,
+} from './job-ending.js';
+import { CONTAINER_NAME, LABEL, buildJob, type JobDefaults, type JobManifests } from './job-spec.js';
+import { JobWatcher, type JobFollow } from './job-watcher.js';
+import { apiMessage, apiStatus, bounded, mergePatch, type KubeClients } from './kube-client.js';
 import { runKey } from './naming.js';
+import { LiveLog, readContainerLog } from './pod-logs.js';
 
 export interface KubernetesRunnerOptions {
   readonly clients: KubeClients;
   readonly defaults: JobDefaults;
   /** Delete a Job that ran past its deadline (background propagation), or keep it for inspection. */
   readonly deleteOnTimeout: boolean;
+  /** Bytes of the task's output kept for its answer. */
   readonly maxLogBytes: number;
   readonly logger: Logger;
   /** Counts failed Kubernetes API calls (metrics): the operation and the error. */
   readonly onApiError?: (operation: string, e: unknown) => void;
 }
 
-/** Waiting reasons that mean the container will not start by itself (JES users waited for the timeout: #125). */
-const STUCK = ['CreateContainerConfigError', 'CreateContainerError', 'InvalidImageName', 'ImagePullBackOff', 'ErrImageNeverPull'];
+/** The service's own limit past the Job's deadline, for a Job that does not stop by itself. */
+const BACKSTOP_GRACE_S = 60;
+/** After Complete/Failed, how long the pod watch may lag behind the Job watch before the pods are listed. */
+const SETTLE_MS = 5000;
+/** While the pods are not watched (RBAC without `watch`, or the watch is down): how often they are listed. */
+const POLL_MIN_MS = 2000;
+const POLL_MAX_MS = 30_000;
+
+interface JobRef {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+const detached = (log: TaskLog): TaskResult => ({ outcome: 'detached', reason: 'the service stopped while the task ran', logs: log.text() });
 
 /**
  * Tasks as Kubernetes Jobs: create (or adopt the Job of the same name: redelivery, restart, a second replica),
- * follow it through one shared watch, stream its log while it runs, read everything at the end, and answer
- * with the reason, the relevant events and the logs when it failed. The termination message is `$KEPTN_OUTPUT`.
- * When the service shuts down the runner lets go of its Jobs instead of stopping them: a restarted service
- * adopts them and answers.
+ * follow it through the namespace's shared Job and pod watches until `jobEnding` says it ended, stream its log
+ * while it runs, read the rest at the end, and answer with the reason (and the events that explain a failure).
+ * The termination message is `$KEPTN_OUTPUT`. The runner's own notes go to `onNote`, never into the logs.
+ * When the service stops, Jobs are let go (`detach`), not stopped: whoever takes the run over adopts them.
  */
 export class KubernetesRunner implements Runner {
   readonly name = 'kubernetes';
+  readonly onShutdown: ShutdownBehaviour = 'detach';
   readonly watcher: JobWatcher;
 
   constructor(private readonly options: KubernetesRunnerOptions) {
-    this.watcher = new JobWatcher(
-      options.clients,
-      `${LABEL.managedBy}=${options.defaults.managedBy}`,
-      options.logger,
-      (op, e) => options.onApiError?.(op, e),
-    );
+    this.watcher = new JobWatcher(options.clients, `${LABEL.managedBy}=${options.defaults.managedBy}`, options.logger, (op, e) => options.onApiError?.(op, e));
   }
 
   private apiError(operation: string, e: unknown): void {
@@ -51,218 +69,175 @@ export class KubernetesRunner implements Runner {
   }
 
   async run(task: TaskSpec, ctx: TaskContext): Promise<TaskResult> {
-    const log = new TailBuffer(this.options.maxLogBytes);
-    const emit = (stream: LogStream, text: string) => {
-      log.push(`${text}\n`);
-      ctx.onLog({ stream, text, time: Date.now() });
-    };
-    const fail = (reason: string): TaskResult => {
-      emit('system', reason);
-      return { outcome: 'failed', reason, logs: log.text() };
-    };
-
-    const files: TaskFile[] = [];
-    for (const entry of task.files) {
-      try {
-        files.push(...(await ctx.files.read(entry, ctx.signal)));
-      } catch (e) {
-        return fail(`could not find file or directory ${entry} for task ${task.name}: ${errorMessage(e)}`);
-      }
-    }
-    let manifests;
+    const log = new TaskLog({ maxBytes: this.options.maxLogBytes, onLine: ctx.onLog });
+    let manifests: JobManifests;
     try {
-      manifests = buildJob({ task, event: ctx.event, configHash: ctx.configHash, files, defaults: this.options.defaults });
+      manifests = buildJob({ task, event: ctx.event, configHash: ctx.configHash, files: ctx.files, defaults: this.options.defaults });
     } catch (e) {
-      return fail(errorMessage(e));
+      return { outcome: 'failed', reason: errorMessage(e), logs: '' };
     }
+    const started = await this.start(manifests, ctx);
+    if (ctx.signal.aborted) return detached(log);
+    if (typeof started === 'string') return { outcome: 'failed', reason: started, logs: '' };
+    return this.follow(task, ctx, started, log);
+  }
+
+  /** Creates the Job (or adopts the one of its name made for this event) and delivers its files; a string is why not. */
+  private async start(manifests: JobManifests, ctx: TaskContext): Promise<k8s.V1Job | string> {
     const { job, configMaps } = manifests;
     const namespace = job.metadata?.namespace as string;
     const name = job.metadata?.name as string;
     const { batch, core } = this.options.clients;
-
-    let created: k8s.V1Job;
+    let made: k8s.V1Job;
     try {
-      created = await batch.createNamespacedJob({ namespace, body: job });
-      emit('system', `created Job ${namespace}/${name}`);
+      made = await batch.createNamespacedJob({ namespace, body: job }, bounded(ctx.signal));
+      ctx.onNote(`created Job ${namespace}/${name}`);
     } catch (e) {
       if (apiStatus(e) !== 409) {
         this.apiError('create-job', e);
-        return fail(`Error while creating job: ${apiMessage(e)}`);
+        return `Error while creating job: ${apiMessage(e)}`;
       }
       try {
-        created = await batch.readNamespacedJob({ name, namespace });
+        made = await batch.readNamespacedJob({ name, namespace }, bounded(ctx.signal));
       } catch (e2) {
         this.apiError('read-job', e2);
-        return fail(`Error while adopting job ${namespace}/${name}: ${apiMessage(e2)}`);
+        return `Error while adopting job ${namespace}/${name}: ${apiMessage(e2)}`;
       }
-      if (created.metadata?.labels?.[LABEL.runKey] !== runKey(ctx.event.id)) {
-        return fail(`a Job ${namespace}/${name} exists that was not made for event ${ctx.event.id}; not touching it`);
+      if (made.metadata?.labels?.[LABEL.runKey] !== runKey(ctx.event.id)) {
+        return `a Job ${namespace}/${name} exists that was not made for event ${ctx.event.id}; not touching it`;
       }
-      emit('system', `adopted existing Job ${namespace}/${name}`);
+      ctx.onNote(`adopted existing Job ${namespace}/${name}`);
     }
-
-    if (configMaps.length > 0) {
-      const owner: k8s.V1OwnerReference = { apiVersion: 'batch/v1', kind: 'Job', name, uid: created.metadata?.uid as string, blockOwnerDeletion: false };
-      try {
-        for (const cm of configMaps) {
-          try {
-            await core.createNamespacedConfigMap({ namespace, body: { ...cm, metadata: { ...cm.metadata, ownerReferences: [owner] } } });
-          } catch (e) {
-            if (apiStatus(e) !== 409) throw e;
-          }
-        }
-        if (created.spec?.suspend) {
-          created = await batch.patchNamespacedJob({ name, namespace, body: { spec: { suspend: false } } }, mergePatch);
-        }
-      } catch (e) {
-        this.apiError('deliver-files', e);
-        await this.deleteJob(namespace, name);
-        return fail(`Error while delivering files to job ${namespace}/${name}: ${apiMessage(e)}`);
-      }
-    }
-    return this.follow(task, ctx, namespace, name, log, emit);
-  }
-
-  private follow(
-    task: TaskSpec,
-    ctx: TaskContext,
-    namespace: string,
-    name: string,
-    log: TailBuffer,
-    emit: (stream: LogStream, text: string) => void,
-  ): Promise<TaskResult> {
-    return new Promise<TaskResult>((resolve) => {
-      let done = false;
-      let streamed = 0;
-      let logRequest: AbortController | undefined;
-      let stuckTimer: NodeJS.Timeout | undefined;
-      let stuckDelay = 5000;
-      // The Job's own activeDeadlineSeconds stops it in the cluster; this is the service's backstop.
-      const backstop = setTimeout(() => void finish('timeout-backstop'), (task.maxPollDuration + 60) * 1000);
-
-      const startLogs = async (podName: string) => {
-        if (logRequest || done) return;
-        const out = new PassThrough();
-        let pending = '';
-        out.setEncoding('utf8');
-        out.on('data', (chunk: string) => {
-          const lines = (pending + chunk).split('\n');
-          pending = lines.pop() ?? '';
-          for (const l of lines) {
-            streamed++;
-            ctx.onLog({ stream: 'stdout', text: l, time: Date.now() });
-          }
-        });
-        try {
-          logRequest = await new k8s.Log(this.options.clients.kc).log(namespace, podName, CONTAINER_NAME, out, { follow: true });
-          if (done) logRequest.abort();
-        } catch {
-          // Not streamable yet (or at all): the whole log is read at the end anyway.
-          logRequest = undefined;
-        }
-      };
-
-      const checkStuck = async () => {
-        stuckTimer = undefined;
-        if (done) return;
-        const pods = await this.pods(namespace, name);
-        for (const pod of pods) {
-          for (const s of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
-            const waiting = s.state?.waiting;
-            if (waiting?.reason && STUCK.includes(waiting.reason)) {
-              void finish('stuck', `container ${s.name} of pod ${pod.metadata?.name} cannot start: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`);
-              return;
-            }
-          }
-        }
-        stuckDelay = Math.min(stuckDelay * 2, 60_000);
-        stuckTimer = setTimeout(() => void checkStuck(), stuckDelay);
-      };
-
-      const onAbort = () => void finish('detached');
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
-
-      const unsubscribe = this.watcher.follow(namespace, name, (job) => {
-        if (done) return;
-        if (!job) {
-          void finish('deleted');
-          return;
-        }
-        const conditions = job.status?.conditions ?? [];
-        const complete = conditions.find((c) => c.type === 'Complete' && c.status === 'True');
-        const failed = conditions.find((c) => c.type === 'Failed' && c.status === 'True');
-        if (complete) return void finish('complete');
-        if (failed) return void finish(failed.reason === 'DeadlineExceeded' ? 'deadline' : 'failed', `${failed.reason ?? 'Failed'}: ${failed.message ?? ''}`);
-        if ((job.status?.ready ?? 0) > 0 && !logRequest) {
-          void this.pods(namespace, name).then((pods) => {
-            const running = pods.find((p) => p.status?.phase === 'Running');
-            if (running?.metadata?.name) void startLogs(running.metadata.name);
-          });
-        }
-        if ((job.status?.active ?? 0) > 0 && (job.status?.ready ?? 0) === 0 && !stuckTimer) {
-          stuckTimer = setTimeout(() => void checkStuck(), stuckDelay);
-        }
-      });
-
-      type Ending = 'complete' | 'failed' | 'deadline' | 'timeout-backstop' | 'deleted' | 'stuck' | 'detached';
-      // Whatever goes wrong while reading the end of a Job, the task gets an answer and the promise settles.
-      const finish = (how: Ending, detail?: string): Promise<void> =>
-        end(how, detail).catch((e: unknown) => {
-          resolve({ outcome: 'failed', reason: `could not read the end of Job ${namespace}/${name}: ${errorMessage(e)}`, logs: log.text() });
-        });
-      const end = async (how: Ending, detail?: string) => {
-        if (done) return;
-        done = true;
-        unsubscribe();
-        clearTimeout(backstop);
-        if (stuckTimer) clearTimeout(stuckTimer);
-        ctx.signal.removeEventListener('abort', onAbort);
-        logRequest?.abort();
-        if (how === 'detached') {
-          emit('system', `the service is stopping; Job ${namespace}/${name} keeps running and is adopted after a restart`);
-          resolve({ outcome: 'detached', reason: 'the service stopped while the task ran', logs: log.text() });
-          return;
-        }
-        const pods = await this.pods(namespace, name);
-        const { text, output, terminated, exitCode } = await this.collect(namespace, pods, how !== 'complete');
-        // Lines the live stream did not deliver (a task faster than the stream) go to the run store now.
-        const lines = text === '' ? [] : text.replace(/\n$/, '').split('\n');
-        for (const l of lines.slice(streamed)) ctx.onLog({ stream: 'stdout', text: l, time: Date.now() });
-        log.push(text);
-        if (how === 'complete') {
-          resolve({ outcome: 'succeeded', exitCode: 0, logs: log.text(), ...(output ? { output } : {}) });
-          return;
-        }
-        const events = await this.events(namespace, name, pods);
-        for (const e of events) emit('system', e);
-        if (how === 'deadline' || how === 'timeout-backstop' || how === 'stuck') {
-          if (this.options.deleteOnTimeout) await this.deleteJob(namespace, name);
-        }
-        const deleted = this.options.deleteOnTimeout ? '; the Job was deleted' : '; the Job was kept';
-        const reason =
-          how === 'deadline'
-            ? `task exceeded maxPollDuration of ${task.maxPollDuration}s (the Job's activeDeadlineSeconds)${deleted}`
-            : how === 'timeout-backstop'
-              ? `task exceeded maxPollDuration of ${task.maxPollDuration}s and the Job did not stop by itself${deleted}`
-              : how === 'deleted'
-                ? `Job ${namespace}/${name} was deleted before it finished`
-                : how === 'stuck'
-                  ? `${detail ?? 'the container cannot start'}${deleted}`
-                  : `job ${namespace}/${name} failed. ${terminated ?? detail ?? ''}`.trim();
-        resolve({
-          outcome: how === 'failed' || how === 'deleted' || how === 'stuck' ? 'failed' : 'timeout',
-          reason,
-          logs: log.text(),
-          ...(exitCode !== undefined ? { exitCode } : {}),
-          ...(output ? { output } : {}),
-        });
-      };
-    });
-  }
-
-  private async pods(namespace: string, job: string): Promise<k8s.V1Pod[]> {
+    if (configMaps.length === 0) return made;
+    const owner: k8s.V1OwnerReference = { apiVersion: 'batch/v1', kind: 'Job', name, uid: made.metadata?.uid as string, blockOwnerDeletion: false };
     try {
-      const list = await this.options.clients.core.listNamespacedPod({ namespace, labelSelector: `batch.kubernetes.io/job-name=${job}` });
+      for (const cm of configMaps) {
+        try {
+          await core.createNamespacedConfigMap({ namespace, body: { ...cm, metadata: { ...cm.metadata, ownerReferences: [owner] } } }, bounded(ctx.signal));
+        } catch (e) {
+          if (apiStatus(e) !== 409) throw e;
+        }
+      }
+      if (made.spec?.suspend) made = await batch.patchNamespacedJob({ name, namespace, body: { spec: { suspend: false } } }, bounded(ctx.signal, undefined, mergePatch));
+      return made;
+    } catch (e) {
+      this.apiError('deliver-files', e);
+      if (ctx.signal.aborted) return made;
+      await this.deleteJob({ namespace, name });
+      return `Error while delivering files to job ${namespace}/${name}: ${apiMessage(e)}`;
+    }
+  }
+
+  /** Follows the Job to its end and reads that end; with the service stopping, lets it go instead. */
+  private async follow(task: TaskSpec, ctx: TaskContext, mine: k8s.V1Job, log: TaskLog): Promise<TaskResult> {
+    const ref: JobRef = { namespace: mine.metadata?.namespace as string, name: mine.metadata?.name as string };
+    const follow = this.watcher.follow(ref.namespace, ref.name, mine);
+    const live = new LiveLog(this.options.clients.kc, ref.namespace, log, ctx.onNote);
+    let ending: TaskEnding | undefined;
+    let streamed: { pod: string | undefined; lines: number } = { pod: undefined, lines: 0 };
+    try {
+      try {
+        ending = await this.ending(task, ctx, mine, follow, live);
+      } finally {
+        // The live stream stops either way; a detached Job's adopter reads its log again.
+        streamed = live.stop();
+      }
+      if (!ending || ctx.signal.aborted) return this.detach(ref, ctx, log);
+      return await this.end(ending, { task, ctx, ref, follow, log, streamed });
+    } catch (e) {
+      // Whatever goes wrong while reading a Job's end, the task gets an answer.
+      return { outcome: 'failed', reason: `could not read the end of Job ${ref.namespace}/${ref.name}: ${errorMessage(e)}`, logs: log.text() };
+    } finally {
+      follow.close();
+    }
+  }
+
+  /**
+   * The follow loop, flat: look at the Job and its pods, stop at the first ending (`jobEnding`, or the service's
+   * backstop past the deadline), start the live log once a pod runs, wait for the next change. Undefined when
+   * the service stops first.
+   */
+  private async ending(task: TaskSpec, ctx: TaskContext, mine: k8s.V1Job, follow: JobFollow, live: LiveLog): Promise<TaskEnding | undefined> {
+    const ref: JobRef = { namespace: mine.metadata?.namespace as string, name: mine.metadata?.name as string };
+    const backstopAt = Date.now() + (task.maxPollDuration + BACKSTOP_GRACE_S) * 1000;
+    const poll = { at: Date.now() + POLL_MIN_MS, every: POLL_MIN_MS, pods: [] as k8s.V1Pod[] };
+    while (!ctx.signal.aborted) {
+      const seen = follow.snapshot();
+      if (!seen.podsLive && !live.active && Date.now() >= poll.at) {
+        // Without a pod watch the pods are listed now and then, until the log streams (stuck containers show then).
+        poll.pods = await this.listPods(ref, ctx.signal);
+        poll.every = Math.min(poll.every * 2, POLL_MAX_MS);
+        poll.at = Date.now() + poll.every;
+      }
+      const pods = seen.podsLive ? seen.pods : poll.pods;
+      const ending = jobEnding({ job: seen.job, gone: seen.gone, pods, uid: mine.metadata?.uid });
+      if (ending) return ending;
+      if (Date.now() >= backstopAt) return { kind: 'backstop' };
+      const running = streamablePod(pods);
+      if (running) live.start(running);
+      const wakeAt = seen.podsLive || live.active ? backstopAt : Math.min(backstopAt, poll.at);
+      await follow.changed(ctx.signal, wakeAt - Date.now());
+    }
+    return undefined;
+  }
+
+  private detach(ref: JobRef, ctx: TaskContext, log: TaskLog): TaskResult {
+    ctx.onNote(`the service is stopping; Job ${ref.namespace}/${ref.name} keeps running and is adopted after a restart`);
+    return detached(log);
+  }
+
+  /** The Job ended: its pods' final state, the log, the events that explain a failure, and the answer. */
+  private async end(
+    ending: TaskEnding,
+    c: { task: TaskSpec; ctx: TaskContext; ref: JobRef; follow: JobFollow; log: TaskLog; streamed: { pod: string | undefined; lines: number } },
+  ): Promise<TaskResult> {
+    const { ctx, ref, log } = c;
+    const pods = await this.finalPods(ending, c.follow, ref, ctx.signal);
+    const container = containerEnd(pods);
+    const failed = ending.kind !== 'complete';
+    for (const source of logSources(pods, failed)) {
+      if (source.container !== CONTAINER_NAME) log.writeLine('stdout', `Container ${source.container} of pod ${source.pod}:`);
+      const skip = source.container === CONTAINER_NAME && source.pod === c.streamed.pod ? c.streamed.lines : 0;
+      const problem = await readContainerLog(this.options.clients.kc, { namespace: ref.namespace, ...source }, skip, (text) => log.writeLine('stdout', text), ctx.signal);
+      if (problem) ctx.onNote(`could not read the log of container ${source.container} of pod ${source.pod}: ${problem}`);
+    }
+    const events = failed ? await this.events(ref, pods, ctx.signal) : [];
+    for (const e of events) ctx.onNote(e);
+    const deleted = this.options.deleteOnTimeout && deletesJob(ending);
+    if (deleted) await this.deleteJob(ref);
+    if (ctx.signal.aborted) return this.detach(ref, ctx, log);
+    const { outcome, reason } = describeEnding(ending, { job: `${ref.namespace}/${ref.name}`, maxPollDuration: c.task.maxPollDuration, deleted, container, events });
+    if (ending.kind !== 'complete' && ending.kind !== 'failed') ctx.onNote(`Job ${ref.namespace}/${ref.name}: ${reason?.split('\n')[0] ?? ending.kind}`);
+    const exitCode = container.exitCode ?? (ending.kind === 'complete' ? 0 : undefined);
+    return {
+      outcome,
+      ...(reason ? { reason } : {}),
+      ...(exitCode !== undefined ? { exitCode } : {}),
+      logs: log.text(),
+      ...(container.output ? { output: container.output } : {}),
+    };
+  }
+
+  /**
+   * The pods as they ended. The pod watch may lag a moment behind the Job watch, so after Complete/Failed it is
+   * given SETTLE_MS for the pods to show as stopped; without a live pod watch (or still not settled), they are listed.
+   */
+  private async finalPods(ending: TaskEnding, follow: JobFollow, ref: JobRef, signal: AbortSignal): Promise<k8s.V1Pod[]> {
+    const until = Date.now() + SETTLE_MS;
+    const waits = ending.kind === 'complete' || ending.kind === 'failed';
+    for (;;) {
+      const seen = follow.snapshot();
+      if (!seen.podsLive) break;
+      if (!waits || podsSettled(seen.pods)) return seen.pods;
+      if (Date.now() >= until || signal.aborted) break;
+      await follow.changed(signal, until - Date.now());
+    }
+    return this.listPods(ref, signal);
+  }
+
+  private async listPods(ref: JobRef, signal: AbortSignal): Promise<k8s.V1Pod[]> {
+    try {
+      const list = await this.options.clients.core.listNamespacedPod({ namespace: ref.namespace, labelSelector: `batch.kubernetes.io/job-name=${ref.name}` }, bounded(signal));
       return list.items;
     } catch (e) {
       this.apiError('list-pods', e);
@@ -270,73 +245,27 @@ export class KubernetesRunner implements Runner {
     }
   }
 
-  /** Logs of the task container (and of init containers when the task failed), the output, and why it ended. */
-  private async collect(
-    namespace: string,
-    pods: k8s.V1Pod[],
-    failed: boolean,
-  ): Promise<{ text: string; output?: Record<string, unknown>; terminated?: string; exitCode?: number }> {
-    let text = '';
-    let output: Record<string, unknown> | undefined;
-    let terminated: string | undefined;
-    let exitCode: number | undefined;
-    for (const pod of pods) {
-      const podName = pod.metadata?.name as string;
-      const statuses = [...(failed ? (pod.status?.initContainerStatuses ?? []) : []), ...(pod.status?.containerStatuses ?? [])];
-      for (const s of statuses) {
-        const t = s.state?.terminated;
-        if (!t && s.name !== CONTAINER_NAME) continue;
-        let logs = '';
-        try {
-          logs = await this.options.clients.core.readNamespacedPodLog({ name: podName, namespace, container: s.name });
-        } catch (e) {
-          logs = `Unable to query logs of container ${s.name}: ${apiMessage(e)}\n`;
-        }
-        if (s.name !== CONTAINER_NAME) text += `Container ${s.name} of pod ${podName}:\n`;
-        text += logs.endsWith('\n') || logs === '' ? logs : `${logs}\n`;
-        if (s.name === CONTAINER_NAME && t) {
-          exitCode = t.exitCode;
-          if (t.exitCode !== 0 || (t.reason && t.reason !== 'Completed')) {
-            terminated = `container ${s.name} of pod ${podName} exit code ${t.exitCode} (Reason: ${t.reason ?? 'unknown'}${t.message ? `, Message: ${t.message}` : ''})`;
-          }
-          if (t.message) {
-            try {
-              const value: unknown = JSON.parse(t.message);
-              if (isPlainObject(value)) output = value;
-            } catch {
-              /* a termination message that is not JSON is just a message */
-            }
-          }
-        }
-      }
-    }
-    return { text, ...(output ? { output } : {}), ...(terminated ? { terminated } : {}), ...(exitCode !== undefined ? { exitCode } : {}) };
-  }
-
   /** Kubernetes events about the Job and its pods that explain a failure (warnings and `Failed*` reasons). */
-  private async events(namespace: string, job: string, pods: k8s.V1Pod[]): Promise<string[]> {
-    const names = [job, ...pods.map((p) => p.metadata?.name as string)];
-    const out: string[] = [];
-    for (const n of names) {
+  private async events(ref: JobRef, pods: readonly k8s.V1Pod[], signal: AbortSignal): Promise<string[]> {
+    const found: Array<{ object: string; event: k8s.CoreV1Event }> = [];
+    for (const object of [ref.name, ...pods.map((p) => p.metadata?.name as string)]) {
       try {
-        const list = await this.options.clients.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${n}` });
-        for (const e of list.items) {
-          if (e.type === 'Warning' || e.reason?.startsWith('Failed')) out.push(`Kubernetes event on ${n}: ${e.reason ?? ''}: ${e.message ?? ''}`);
-        }
+        const list = await this.options.clients.core.listNamespacedEvent({ namespace: ref.namespace, fieldSelector: `involvedObject.name=${object}`, limit: 100 }, bounded(signal));
+        for (const event of list.items) found.push({ object, event });
       } catch (e) {
         this.apiError('list-events', e);
       }
     }
-    return out;
+    return explainingEvents(found);
   }
 
-  private async deleteJob(namespace: string, name: string): Promise<void> {
+  private async deleteJob(ref: JobRef): Promise<void> {
     try {
-      await this.options.clients.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' });
+      await this.options.clients.batch.deleteNamespacedJob({ ...ref, propagationPolicy: 'Background' }, bounded());
     } catch (e) {
       if (apiStatus(e) !== 404) {
         this.apiError('delete-job', e);
-        this.options.logger.warn({ namespace, job: name, err: apiMessage(e) }, 'could not delete Job');
+        this.options.logger.warn({ namespace: ref.namespace, job: ref.name, err: apiMessage(e) }, 'could not delete Job');
       }
     }
   }
