@@ -291,10 +291,8 @@ describe('Kubernetes runner', () => {
     await b.service.executor.close(1000);
   });
 
-  it.each([
-    ['killed (SIGKILL) mid-run and started again: it takes its own claim back', 'SIGKILL', 'restart-test', 'restart-test'],
-    ['stopped (SIGTERM) mid-run: it leaves the Job running and another instance takes the run over', 'SIGTERM', 'replica-1', 'replica-2'],
-  ] as const)('%s, and the run is answered exactly once', async (_name, signal, firstId, secondId) => {
+  // SIGKILL and a restart of the same instance: test/cluster/restart.test.ts.
+  it.each([['stopped (SIGTERM) mid-run: it leaves the Job running and another instance takes the run over', 'SIGTERM', 'replica-1', 'replica-2']] as const)('%s, and the run is answered exactly once', async (_name, signal, firstId, secondId) => {
     const ns = await restrictedNamespace();
     const dir = await configDir({
       'job/config.yaml': config(`      - { name: slow, image: alpine, cmd: [sleep, "8"], annotations: { "${POD_COMPLETE_DELAY_ANNOTATION}": "8000ms" } }`),

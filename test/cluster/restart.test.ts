@@ -1,0 +1,113 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jobName } from '../../src/runners/kubernetes/naming.js';
+import { startReceiver } from '../helpers/receiver.js';
+import { createNamespace, deleteNamespaces, makeClients, type Clients } from './helpers/kube.js';
+import { POD_COMPLETE_DELAY_ANNOTATION } from './helpers/kwok.js';
+import { configDir, event } from './helpers/service.js';
+import { sleep, waitFor } from './helpers/wait.js';
+
+/**
+ * The built service (`node dist/src/cli/main.js serve --runner kubernetes`), killed with SIGKILL while its
+ * Jobs run (no shutdown code runs: no claim is let go, nothing is flushed), then started again as the same
+ * instance. Counted at a real HTTP receiver: every event is answered exactly once `.started` and once
+ * `.finished`, and each Job is the one the first process made (same uid), adopted rather than made again.
+ */
+let clients: Clients;
+let ns: string;
+const children = new Set<ChildProcess>();
+
+beforeAll(async () => {
+  clients = makeClients();
+  ns = await createNamespace(clients, 'je-restart', { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' });
+});
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await deleteNamespaces(clients, [ns]);
+});
+
+interface Answer {
+  type: string;
+  triggeredid: string;
+  data: { status: string; result: string; message?: string };
+}
+
+describe('restart', () => {
+  it('SIGKILL mid-run, started again: each event answered once .started and once .finished, its Job adopted, not made again', async () => {
+    const EVENTS = 3;
+    const dir = await configDir({
+      'job/config.yaml': `apiVersion: v2
+actions:
+  - name: act
+    events: [{ name: "sh.keptn.event.deployment.triggered" }]
+    tasks:
+      - { name: slow, image: alpine, cmd: [sleep, "10"], annotations: { "${POD_COMPLETE_DELAY_ANNOTATION}": "10000ms" } }
+`,
+    });
+    const receiver = await startReceiver();
+    const bin = path.resolve('dist/src/cli/main.js');
+    const port = 19000 + Math.floor(Math.random() * 1000);
+    const start = (): { child: ChildProcess; output: () => string } => {
+      const args = ['serve', '--runner', 'kubernetes', '--config', dir, '--job-namespace', ns, '--managed-by', `je-${ns}`, '--allowed-images', 'alpine:*', '--sink', `http:${receiver.url}/`, '--port', String(port), '--instance-id', 'restart-test'];
+      const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
+      let out = '';
+      child.stdout?.setEncoding('utf8').on('data', (c: string) => (out += c));
+      child.stderr?.setEncoding('utf8').on('data', (c: string) => (out += c));
+      children.add(child);
+      return { child, output: () => out };
+    };
+    // Structured (the whole event as JSON) or binary mode (attributes in ce-* headers, the data as the body).
+    const answers = () =>
+      receiver.received.map((r): Answer => {
+        if (String(r.headers['content-type']).startsWith('application/cloudevents+json')) return JSON.parse(r.body) as Answer;
+        const header = (name: string) => decodeURIComponent(String(r.headers[`ce-${name}`] ?? ''));
+        return { type: header('type'), triggeredid: header('triggeredid'), data: JSON.parse(r.body) as Answer['data'] };
+      });
+    const health = async () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => (r.ok ? true : undefined), () => undefined);
+
+    const first = start();
+    await waitFor('service up', health);
+    const events = Array.from({ length: EVENTS }, () => event('sh.keptn.event.deployment.triggered'));
+    for (const ev of events) {
+      const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(ev) });
+      expect(res.status).toBe(202);
+    }
+    const names = events.map((ev) => jobName(ev.id, 0, 0));
+    // Every Job exists and its pod runs: the kill lands mid-run.
+    const uids = await waitFor('every Job created, its pod running', async () => {
+      const jobs = await Promise.all(names.map((name) => clients.batch.readNamespacedJob({ name, namespace: ns })));
+      return jobs.every((j) => (j.status?.active ?? 0) > 0) ? jobs.map((j) => j.metadata?.uid) : undefined;
+    });
+    first.child.kill('SIGKILL');
+    await new Promise((r) => first.child.once('exit', r));
+    expect(answers().map((a) => a.type)).toEqual(Array(EVENTS).fill('sh.keptn.event.deployment.started'));
+    for (const name of names) {
+      const job = await clients.batch.readNamespacedJob({ name, namespace: ns });
+      expect(job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')).toBeFalsy();
+    }
+
+    const second = start();
+    await waitFor('a .finished for every event after the restart', async () => (answers().filter((a) => a.type.endsWith('.finished')).length >= EVENTS ? true : undefined), { timeoutMs: 120_000 });
+    // Room for a wrongly repeated answer to arrive before counting.
+    await sleep(3000);
+    for (const ev of events) {
+      const mine = answers().filter((a) => a.triggeredid === ev.id);
+      expect(mine.map((a) => a.type)).toEqual(['sh.keptn.event.deployment.started', 'sh.keptn.event.deployment.finished']);
+      const finished = mine[1]?.data;
+      expect(finished).toMatchObject({ status: 'succeeded', result: 'pass' });
+      // The pod's output, not the runner's notes.
+      expect(finished?.message).toContain('job-executor testenv: log line 1 (served by kwok)');
+      expect(finished?.message).not.toMatch(/adopted existing Job|created Job/);
+    }
+    // The same Jobs (uids), none made again, and the restarted service says it adopted each.
+    const jobs = (await clients.batch.listNamespacedJob({ namespace: ns })).items;
+    expect(jobs.map((j) => j.metadata?.uid).sort()).toEqual([...uids].sort());
+    for (const name of names) expect(second.output()).toContain(`adopted existing Job ${ns}/${name}`);
+    expect(second.output()).not.toContain('created Job');
+
+    second.child.kill('SIGTERM');
+    await new Promise((r) => second.child.once('exit', r));
+    await receiver.close();
+  });
+});
