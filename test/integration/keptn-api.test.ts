@@ -147,6 +147,8 @@ describe('Keptn API transport (remote execution plane) against the control-plane
     const integration = [...double.integrations.values()][0];
     expect(integration).toMatchObject({ name: 'job-executor-service' });
     expect(integration?.metadata).toMatchObject({ hostname: 'node-1', location: 'control-plane', kubernetesmetadata: { namespace: 'keptn-jes', podname: 'job-executor-abc', deploymentname: 'job-executor' } });
+    // The go-sdk's distributorversion, so Bridge lets users edit the subscriptions; the package version apart.
+    expect(integration?.metadata).toMatchObject({ distributorversion: '0.15.0', integrationversion: expect.stringMatching(/^\d+\.\d+\.\d+/) });
     expect(integration?.subscriptions.map((s) => s.event)).toEqual(TOPICS.split(','));
     await waitUntil('a few heartbeats', () => (integration?.pings ?? 0) >= 3);
 
@@ -214,6 +216,50 @@ describe('Keptn API transport (remote execution plane) against the control-plane
     await waitUntil('the error log', () => double.logs.find((l) => l.triggeredid === t.id));
   });
 
+  it('a failing log ingestion does not fail the errored .finished Keptn received (the error log is a side delivery)', async () => {
+    const r = await start({ 'always-send-finished': 'true', 'k8s-node-name': 'node-logfail' });
+    double.failLogIngestion(500);
+    try {
+      const t = double.trigger('sh.keptn.event.action.triggered', { project: 'nowhere-else', stage: 'production', service: 'svc', action: { action: 'scale' } });
+      await completed(double, t.id);
+      expect(answers(double, t.id).finished[0]?.data).toMatchObject({ status: 'errored', result: 'fail' });
+      const run = await waitUntil('the run to close', () => r.service.store.list(50).find((x) => x.event.id === t.id && x.finishedAt !== undefined));
+      expect(run.answers.map((a) => [a.type, a.status])).toEqual([
+        ['sh.keptn.event.action.started', 'delivered'],
+        ['sh.keptn.event.action.finished', 'delivered'],
+      ]);
+      expect(double.logs.filter((l) => l.triggeredid === t.id)).toEqual([]);
+    } finally {
+      double.restoreLogIngestion();
+    }
+  });
+
+  it("a noisy task's .finished reaches Keptn within api-service's 64 KiB limit (issue 13: 66 807 bytes were refused and lost)", async () => {
+    const scope = { project: 'noisy', stage: 'production', service: 'svc' };
+    double.addResource(
+      scope,
+      'job/config.yaml',
+      `apiVersion: v2
+actions:
+  - name: noisy
+    events: [{ name: "sh.keptn.event.action.triggered" }]
+    tasks:
+      - name: noisy
+        image: alpine
+        cmd: ["sh", "-c", "seq 1 4000 | sed 's/$/ 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz/'"]
+`,
+    );
+    await start({ 'k8s-node-name': 'node-noisy' });
+    const t = double.trigger('sh.keptn.event.action.triggered', { ...scope, action: { action: 'scale' } });
+    const task = await completed(double, t.id);
+    expect([task.started, task.finished]).toEqual([1, 1]);
+    const fin = answers(double, t.id).finished[0];
+    expect(fin?.data).toMatchObject({ status: 'succeeded', result: 'pass' });
+    // The tail of the output is kept: the end of a log says most about a run.
+    expect(String(fin?.data.message)).toContain('4000 0123456789abcdefghijklmnopqrstuvwxyz');
+    expect(double.refusedForSize.filter((x) => x.type === 'sh.keptn.event.action.finished' && x.bytes > 64 * 1024).length).toBeLessThanOrEqual(1);
+  });
+
   it('503s and an unreachable API: polling and answers back off and recover; nothing is lost and nothing runs twice', async () => {
     marker = path.join(dir, 'outage.txt');
     const scope = { project: 'outage', stage: 'production', service: 'svc' };
@@ -235,14 +281,12 @@ describe('Keptn API transport (remote execution plane) against the control-plane
     // Offline once the task's process runs (its files were fetched; that is the first thing it does).
     await waitUntil('the slow task to run', async () => (await lines(marker)).includes(slow.id));
     await double.goOffline();
-    // The run is over (its .finished waits in the outbox, so the run record is not closed yet).
-    const ended = await waitUntil('the task to end on the service side', () =>
-      r.service.store.list(50).find((run) => run.event.id === slow.id && ['succeeded', 'failed', 'errored'].includes(run.status)),
-    );
-    expect(ended.status).toBe('succeeded');
+    // The task is over; its .finished waits in the outbox (the run is `answering` until it is delivered).
+    await waitUntil('the task to end on the service side', () => r.service.store.list(50).find((run) => run.event.id === slow.id && run.status === 'answering'));
     expect((await fetch(`http://127.0.0.1:${r.server.port}/healthz`)).status).toBe(200);
     await double.goOnline();
     await completed(double, slow.id, 60_000);
+    await waitUntil('the run to close once answered', () => r.service.store.list(50).find((run) => run.event.id === slow.id && run.status === 'succeeded'));
 
     expect((await lines(marker)).sort()).toEqual([...during.map((t) => t.id), slow.id].sort());
     for (const t of [...during, slow]) {

@@ -1,6 +1,8 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import pino, { type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resourceEncoding } from '../../src/config/sources/create.js';
 import { createService, startServer, type RunningServer } from '../../src/service.js';
@@ -42,12 +44,12 @@ describe('HTTP push with Keptn: the distributor sidecar and the API gateway, pla
     await double.stop();
   });
 
-  const start = async (flags: Record<string, string>) => {
+  const start = async (flags: Record<string, string>, logger: Logger = silentLogger) => {
     const settings = loadSettings(
       { port: '0', 'config-source': 'keptn', 'allowed-images': '*', 'work-dir': await mkdtemp(path.join(os.tmpdir(), 'je-w-')), ...flags },
       {},
     );
-    server = await startServer(settings, silentLogger, await createService(settings, silentLogger));
+    server = await startServer(settings, logger, await createService(settings, logger));
     return `http://127.0.0.1:${server.port}/`;
   };
 
@@ -87,8 +89,10 @@ describe('HTTP push with Keptn: the distributor sidecar and the API gateway, pla
     expect(await runs(marker)).toEqual([t.id]);
   });
 
-  it('a wrong token is named in the error the service logs and answers (the config cannot be read)', async () => {
-    const url = await start({ 'keptn-api-endpoint': double.api, 'keptn-api-token': 'wrong', sink: 'stdout' });
+  it('a wrong token is named in the error the service logs; the answer to the push says where to look (the config cannot be read)', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, new Writable({ write: (c: Buffer, _e, done) => (lines.push(c.toString('utf8')), done()) }));
+    const url = await start({ 'keptn-api-endpoint': double.api, 'keptn-api-token': 'wrong', sink: 'stdout' }, logger);
     const t = double.trigger('sh.keptn.event.deployment.triggered', SCOPE);
     const res = await fetch(url, {
       method: 'POST',
@@ -97,7 +101,8 @@ describe('HTTP push with Keptn: the distributor sidecar and the API gateway, pla
     });
     const body = (await res.json()) as { status: string; message: string };
     expect(body.status).toBe('ignored');
-    expect(body.message).toMatch(/answered 401.*check KEPTN_API_TOKEN/);
+    expect(body.message).toMatch(/fulltour\/qa\/helloservice.*see the service log/);
+    expect(lines.filter((l) => l.includes(t.id)).join('')).toMatch(/answered 401.*check KEPTN_API_TOKEN/);
     // Leave no open task behind for the rule check of other tests.
     const task = double.task(t.id);
     if (task) task.open = false;

@@ -80,6 +80,16 @@ interface Handled {
   logged: boolean;
 }
 
+/**
+ * What Bridge's Uniform page shows for an event left unanswered. Keptn's users are the service's operators,
+ * so they get the whole reason when the executor gives one (`detail`), not only the short answer that an
+ * HTTP sender gets.
+ */
+function logText(result: { message: string }): string {
+  const detail = (result as { detail?: unknown }).detail;
+  return typeof detail === 'string' && detail !== '' ? detail : result.message;
+}
+
 /** Config problems may be a passing resource-service failure: try such an event again after this long. */
 const CONFIG_RETRY_MS = 30_000;
 /** Heartbeats at which a failing subscription sync is tried before the service gives up on it (and says so). */
@@ -348,7 +358,7 @@ export class KeptnApiTransport implements Transport {
         memory.set(id, entry);
         if (result.reason !== 'no-match' && !entry.logged) {
           entry.logged = true;
-          await this.errorLog(event, result.message);
+          await this.errorLog(event, logText(result));
         }
         return;
       case 'queue-full':
