@@ -44,11 +44,7 @@ export interface ServiceOverrides {
   readonly journal?: boolean;
 }
 
-/** PUBSUB_TOPIC entries without wildcards: the event types subscribed to by name. */
-export function subscribedByName(topics: readonly string[]): (type: string) => boolean {
-  const named = new Set(topics.filter((t) => !/[*>]/.test(t)));
-  return (type) => named.has(type);
-}
+
 
 export interface RunnerParts {
   readonly runner: Runner;
@@ -147,6 +143,7 @@ export async function createService(settings: Settings, logger: Logger, override
   else if (images.patterns.length === 0) logger.warn('JOB_ALLOWED_IMAGE_LIST is empty: no task will run until images are allowed');
   const store = new RunStore(settings.history, settings.runLogBytes, settings.runStoreBytes);
   const outbox = new Outbox(overrides.sinks ?? intake.sinks(), {
+    observers: intake.observers(),
     maxAttempts: settings.deliveryAttempts,
     baseDelayMs: 200,
     maxDelayMs: 30_000,
@@ -173,7 +170,7 @@ export async function createService(settings: Settings, logger: Logger, override
     dedupMaxBytes: settings.dedupMaxBytes,
     eventSource: settings.eventSource,
     alwaysSendFinished: settings.alwaysSendFinished,
-    subscribedByName: subscribedByName(settings.pubsubTopic),
+    subscribedByName: (type) => intake.subscribedByName().has(type),
     taskDeadlineSeconds: settings.taskDeadline,
     ...(claims ? { claims } : {}),
     ...(publicUrl ? { runUrl: (id: string) => `${publicUrl}/api/runs/${id}` } : {}),

@@ -42,7 +42,7 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
   const submitted = await service.executor.submit(event);
   try {
     if (submitted.status === 'ignored') {
-      io.err(`${submitted.message}${submitted.reason === 'no-match' ? '; nothing ran' : ''}\n`);
+      io.err(`${submitted.detail ?? submitted.message}${submitted.reason === 'no-match' ? '; nothing ran' : ''}\n`);
       return submitted.reason === 'no-match' ? EXIT.ok : EXIT.usage;
     }
     if (submitted.status !== 'accepted') throw new Error(`the event was not taken: ${submitted.status}`);

@@ -54,7 +54,14 @@ export type IgnoredReason = 'no-match' | 'no-config' | 'config-invalid';
 export type SubmitResult =
   | { readonly status: 'accepted'; readonly runId: string; readonly done: Promise<RunRecord> }
   | { readonly status: 'duplicate'; readonly runId?: string; readonly done?: Promise<RunRecord> }
-  | { readonly status: 'ignored'; readonly reason: IgnoredReason; readonly message: string }
+  | {
+      readonly status: 'ignored';
+      readonly reason: IgnoredReason;
+      /** What an HTTP caller may read: the reason and the scope, no paths of this machine. */
+      readonly message: string;
+      /** The whole reason, for operators (the log, Keptn's error log). */
+      readonly detail?: string;
+    }
   | { readonly status: 'queue-full' }
   | { readonly status: 'closed' };
 
@@ -187,7 +194,7 @@ export class Executor extends EventEmitter<ExecutorEvents> {
       if (o.logger.isLevelEnabled('debug')) this.logFor(event).debug({ err: message }, 'no config for this event; not answered');
     } else this.logFor(event).error({ err: message }, 'invalid config; not answered (ALWAYS_SEND_FINISHED_EVENT=true answers errored)');
     const why = missing ? `no job config for ${scopeOf(event)}` : `the job config for ${scopeOf(event)} is invalid (see the service log)`;
-    return { status: 'ignored', reason: missing ? 'no-config' : 'config-invalid', message: why };
+    return { status: 'ignored', reason: missing ? 'no-config' : 'config-invalid', message: why, detail: message };
   }
 
   private logFor(event: KeptnEvent): Logger {

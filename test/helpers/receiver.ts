@@ -12,18 +12,27 @@ export interface Received {
  * A real HTTP server on 127.0.0.1 that records what it is sent: stands in for a CloudEvents receiver, the
  * distributor's /event or the Keptn API's /v1/event. `failFirst` answers 503 to that many requests first.
  */
-export async function startReceiver(options: { failFirst?: number; status?: number } = {}) {
+export async function startReceiver(options: { failFirst?: number; status?: number; maxBodyBytes?: number } = {}) {
   const received: Received[] = [];
+  /** Bodies refused with 413 for their size (`maxBodyBytes`), as a receiver with a size limit does. */
+  const refused: Received[] = [];
   let failures = options.failFirst ?? 0;
+  /** While true, every request is answered 503 (an outage). */
+  let down = false;
   const waiters: Array<() => void> = [];
   const server: Server = createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (c: string) => (body += c));
     req.on('end', () => {
-      if (failures > 0) {
-        failures--;
+      if (failures > 0 || down) {
+        if (!down) failures--;
         res.writeHead(503).end('try later');
+        return;
+      }
+      if (options.maxBodyBytes !== undefined && Buffer.byteLength(body) > options.maxBodyBytes) {
+        refused.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+        res.writeHead(413).end('request body too large');
         return;
       }
       received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
@@ -36,6 +45,10 @@ export async function startReceiver(options: { failFirst?: number; status?: numb
   return {
     url: `http://127.0.0.1:${port}`,
     received,
+    refused,
+    setDown(value: boolean): void {
+      down = value;
+    },
     /** Resolves once at least n requests were recorded (or rejects after timeoutMs). */
     async waitFor(n: number, timeoutMs = 10_000): Promise<Received[]> {
       const deadline = Date.now() + timeoutMs;

@@ -85,9 +85,8 @@ interface Handled {
  * so they get the whole reason when the executor gives one (`detail`), not only the short answer that an
  * HTTP sender gets.
  */
-function logText(result: { message: string }): string {
-  const detail = (result as { detail?: unknown }).detail;
-  return typeof detail === 'string' && detail !== '' ? detail : result.message;
+function logText(result: { message: string; detail?: string }): string {
+  return result.detail !== undefined && result.detail !== '' ? result.detail : result.message;
 }
 
 /** Config problems may be a passing resource-service failure: try such an event again after this long. */

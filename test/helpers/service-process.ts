@@ -1,0 +1,58 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import path from 'node:path';
+
+export const BIN = path.resolve('dist/src/cli/main.js');
+
+export interface ServiceProcess {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly port: number;
+  readonly url: string;
+  /** The service's JSON log lines so far. */
+  logs(): Array<Record<string, unknown>>;
+  /** Resolves with the exit code (or signal) once the process is gone. */
+  readonly exited: Promise<number | string | null>;
+  post(event: unknown): Promise<Response>;
+}
+
+/**
+ * The built service as users run it (`job-executor serve`), on a port it picks itself, with JSON logs on
+ * stderr; resolves once it listens. Needs `npm run build`.
+ */
+export async function startServiceProcess(args: string[], env: Record<string, string> = {}): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--log-level', 'debug', ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (c: string) => (stderr += c));
+  child.stdout.resume();
+  const exited = new Promise<number | string | null>((r) => child.on('exit', (code, signal) => r(code ?? signal)));
+  const logs = () =>
+    stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the service did not start: ${stderr}`)), 20_000);
+    const check = () => {
+      const line = logs().find((l) => typeof l.port === 'number' && String(l.msg).startsWith('job-executor listening'));
+      if (line) {
+        clearTimeout(timer);
+        child.stderr.off('data', check);
+        resolve(line.port as number);
+      }
+    };
+    child.stderr.on('data', check);
+    void exited.then((code) => reject(new Error(`the service exited (${String(code)}) before it listened: ${stderr}`)));
+  });
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    child,
+    port,
+    url,
+    logs,
+    exited,
+    post: (event: unknown) =>
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(event) }),
+  };
+}
