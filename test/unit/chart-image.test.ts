@@ -47,7 +47,10 @@ describe('deploy/Dockerfile', () => {
   it('is multi-stage: build, production deps, runtime', () => {
     expect(stages.map((s) => s.name)).toEqual(['build', 'deps', undefined]);
     expect(stages.every((s) => s.from === '${NODE_IMAGE}')).toBe(true);
-    expect(text).toMatch(/^ARG NODE_IMAGE=node:20[-.\w]*$/m);
+    // Built on the Node.js LTS line the tests also run on (scripts/node-lts.version pins it).
+    const lts = /^NODE_LTS_VERSION=(\d+)\./m.exec(readFileSync(path.join(ROOT, 'scripts/node-lts.version'), 'utf8'))?.[1];
+    expect(lts).toBeDefined();
+    expect(text).toMatch(new RegExp(`^ARG NODE_IMAGE=node:${lts}-bookworm-slim$`, 'm'));
   });
 
   it('installs production dependencies only in what it ships', () => {
