@@ -1,63 +1,33 @@
-import { readFile } from 'node:fs/promises';
 import { parseJobConfig, type ConfigProblem } from '../config/parse.js';
-import type { JobConfig } from '../config/schema.js';
-import { globToRegExp } from '../matching/glob.js';
+import { readConfigText, TOO_LARGE } from '../config/read.js';
+import { isJobExecutorError } from '../errors.js';
 import { imagePolicy } from '../policy/images.js';
-import { templateSyntaxError } from '../render/handlebars.js';
+import { isTemplate } from '../render/handlebars.js';
 import { EXIT, parse, type Io } from './common.js';
 
 const USAGE = 'usage: job-executor lint [--allowed-images LIST] [--allow-privileged] FILE...';
 
-/** Checks the schema cannot: globs, JSONPaths, template syntax, images against an allow-list, privilege. */
-export function semanticProblems(config: JobConfig, options: { allowedImages?: string[]; allowPrivileged?: boolean }): ConfigProblem[] {
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const field = (v: unknown, key: string): unknown => (v !== null && typeof v === 'object' && Object.hasOwn(v, key) ? (v as Record<string, unknown>)[key] : undefined);
+
+/**
+ * What the service's policy would refuse, beyond the config itself: images outside an allow-list and
+ * privileged containers. Everything that is a property of the config alone is in the schema, so `lint` and
+ * the loader refuse the same configs. Works on the YAML as data, so a config with schema problems is
+ * checked too and `lint` reports everything at once.
+ */
+export function policyProblems(document: unknown, options: { allowedImages?: string[]; allowPrivileged?: boolean }): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const images = options.allowedImages ? imagePolicy(options.allowedImages) : undefined;
-  config.actions.forEach((action, a) => {
-    action.events.forEach((ev, e) => {
-      try {
-        globToRegExp(ev.name);
-      } catch (err) {
-        problems.push({ path: `actions[${a}].events[${e}].name`, message: (err as Error).message });
-      }
-      if (ev.jsonpath && !ev.jsonpath.property.startsWith('$')) {
-        problems.push({ path: `actions[${a}].events[${e}].jsonpath.property`, message: 'a JSONPath starts with "$", e.g. $.data.action.action' });
-      }
-    });
-    action.tasks.forEach((task, t) => {
+  list(field(document, 'actions')).forEach((action, a) => {
+    list(field(action, 'tasks')).forEach((task, t) => {
       const at = `actions[${a}].tasks[${t}]`;
-      const strings: Array<[string, string | undefined]> = [
-        ['name', task.name],
-        ['image', task.image],
-        ['imagePullPolicy', task.imagePullPolicy],
-        ['workingDir', task.workingDir],
-        ['namespace', task.namespace],
-        ['serviceAccount', task.serviceAccount],
-        ...(task.cmd ?? []).map((v, i): [string, string] => [`cmd[${i}]`, v]),
-        ...(task.args ?? []).map((v, i): [string, string] => [`args[${i}]`, v]),
-        ...(task.files ?? []).map((v, i): [string, string] => [`files[${i}]`, v]),
-        ...(task.env ?? []).flatMap((v, i): Array<[string, string]> => [
-          [`env[${i}].name`, v.name],
-          [`env[${i}].value`, v.value],
-        ]),
-      ];
-      for (const [field, value] of strings) {
-        const err = value === undefined ? undefined : templateSyntaxError(value);
-        if (err) problems.push({ path: `${at}.${field}`, message: `template syntax: ${err}` });
+      const image = field(task, 'image');
+      if (images && typeof image === 'string' && image !== '' && !isTemplate(image) && !images.allows(image)) {
+        problems.push({ path: `${at}.image`, message: `${image} is not in the image allow-list` });
       }
-      if (task.image === '') problems.push({ path: `${at}.image`, message: 'required' });
-      else if (images && !task.image.includes('{{') && !images.allows(task.image)) {
-        problems.push({ path: `${at}.image`, message: `${task.image} is not in the image allow-list` });
-      }
-      (task.env ?? []).forEach((env, i) => {
-        if (env.valueFrom === 'event' && !env.value.startsWith('$') && !env.value.includes('{{')) {
-          problems.push({ path: `${at}.env[${i}].value`, message: 'valueFrom event takes a JSONPath starting with "$", e.g. $.data.labels.x' });
-        }
-      });
-      if (task.securityContext?.privileged === true && !options.allowPrivileged) {
+      if (field(field(task, 'securityContext'), 'privileged') === true && !options.allowPrivileged) {
         problems.push({ path: `${at}.securityContext.privileged`, message: 'privileged containers are not allowed (pass --allow-privileged if the service allows them)' });
-      }
-      if (task.cmd?.length === 1 && /\s/.test(task.cmd[0] as string) && !(task.cmd[0] as string).includes('{{')) {
-        problems.push({ path: `${at}.cmd[0]`, message: `"${task.cmd[0]}" holds spaces: put the program in cmd and its arguments in args` });
       }
     });
   });
@@ -75,19 +45,18 @@ export async function lintCommand(argv: string[], io: Io): Promise<number> {
   for (const file of positionals) {
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
-    } catch {
-      io.out(`${file}: cannot read the file\n`);
+      text = await readConfigText(file, file);
+    } catch (e) {
+      io.out(isJobExecutorError(e) && e.code === 'CONFIG_INVALID' ? `${file}: ${TOO_LARGE}\n` : `${file}: cannot read the file\n`);
       bad++;
       continue;
     }
     const result = parseJobConfig(text);
-    const problems = result.ok
-      ? semanticProblems(result.config, {
-          ...(values['allowed-images'] !== undefined ? { allowedImages: values['allowed-images'].split(',') } : {}),
-          allowPrivileged: values['allow-privileged'] === true,
-        })
-      : result.problems;
+    const policy = policyProblems(result.ok ? result.config : result.document, {
+      ...(values['allowed-images'] !== undefined ? { allowedImages: values['allowed-images'].split(',') } : {}),
+      allowPrivileged: values['allow-privileged'] === true,
+    });
+    const problems = [...(result.ok ? [] : result.problems), ...policy];
     if (problems.length === 0) io.out(`${file}: valid\n`);
     for (const p of problems) io.out(`${file}: ${p.path}: ${p.message}\n`);
     if (problems.length > 0) bad++;

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { HELPERS } from '../render/template-check.js';
+import { formatBytes, LIMIT_ROWS, LIMITS } from './limits.js';
 import { JobConfigSchema } from './schema.js';
 
 /** The JSON Schema editors use (`# yaml-language-server: $schema=...`), generated from the one zod schema. */
@@ -18,11 +20,12 @@ interface JsonSchemaNode {
   default?: unknown;
   additionalProperties?: JsonSchemaNode | boolean;
   anyOf?: JsonSchemaNode[];
+  maxItems?: number;
 }
 
 function typeName(n: JsonSchemaNode): string {
   if (n.enum) return n.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
-  if (n.type === 'array') return `list of ${n.items ? typeName(n.items) : 'any'}`;
+  if (n.type === 'array') return `list of ${n.items ? typeName(n.items) : 'any'}${n.maxItems === undefined ? '' : ` (at most ${n.maxItems})`}`;
   if (n.type === 'object' && n.additionalProperties && typeof n.additionalProperties === 'object') {
     return `map of ${typeName(n.additionalProperties)}`;
   }
@@ -56,5 +59,23 @@ export function jobConfigReference(): string {
     }
   };
   walk(root, '');
+  lines.push(
+    '',
+    '## Limits',
+    '',
+    'A config over a limit is refused, by `lint` and when it is loaded, naming the path at fault. They are constants',
+    '(`src/config/limits.ts`), far above what real configs need.',
+    '',
+    '| limit | value |',
+    '| --- | --- |',
+    ...LIMIT_ROWS.map(([name, what]) => `| ${what} | ${/bytes/.test(what) ? formatBytes(LIMITS[name]) : String(LIMITS[name]).replace(/\B(?=(\d{3})+$)/g, ',')} |`),
+    '',
+    '## Templates',
+    '',
+    `Helpers: ${Object.keys(HELPERS).map((h) => `\`${h}\``).join(', ')}; data variables: \`@root\`, \`@index\`, \`@key\`, \`@first\`, \`@last\`.`,
+    'Unknown helpers, partials, decorators, `log`, and paths through `constructor`, `__proto__` or `prototype` are refused',
+    'when the config is loaded. In `cmd`, `args` and env values, text from the event is escaped for `$(VAR)` expansion',
+    '(`$(` becomes `$$(`), so it reaches the task literally, while a `$(VAR)` written in the config expands.',
+  );
   return `${lines.join('\n')}\n`;
 }

@@ -1,28 +1,30 @@
 import { createHash } from 'node:crypto';
-import yaml from 'js-yaml';
 import type { z } from 'zod';
 import { JobExecutorError } from '../errors.js';
 import { deepFreeze } from '../util/objects.js';
 import { JobConfigSchema, type JobConfig } from './schema.js';
+import { formatYamlPath, loadYaml, type LoadedYaml } from './yaml-load.js';
 
-/** One problem in a config, located by its path in the document, e.g. `actions[0].tasks[1].image`. */
+/**
+ * One problem in a config, located by its path in the document, e.g. `actions[0].tasks[1].image` (or
+ * `line 3, column 5` when the YAML itself is broken), and by line and column (1-based) where known.
+ */
 export interface ConfigProblem {
   readonly path: string;
   readonly message: string;
+  readonly line?: number;
+  readonly column?: number;
 }
 
 export type ParseResult =
   | { readonly ok: true; readonly config: JobConfig; readonly hash: string }
-  | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
+  /** `document`: the YAML as data when it could be read, for checks beyond the schema (lint's policy). */
+  | { readonly ok: false; readonly problems: readonly ConfigProblem[]; readonly document?: unknown };
 
 /** `['actions', 0, 'tasks', 1, 'image']` → `actions[0].tasks[1].image`. */
 export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? String(part) : `.${String(part)}`;
-  }
-  return out;
+  const out = formatYamlPath(path);
+  return out === '(root)' ? '' : out;
 }
 
 function levenshtein(a: string, b: string): number {
@@ -63,52 +65,74 @@ function knownKeysAt(path: readonly PropertyKey[]): string[] {
   return s.shape ? Object.keys(s.shape) : [];
 }
 
-function zodProblems(error: z.ZodError): ConfigProblem[] {
+/** A suggestion for an unknown key: the known key it is closest to, when it is close. */
+function didYouMean(key: string, known: readonly string[]): string {
+  const best = known.map((k) => ({ k, d: levenshtein(k.toLowerCase(), key.toLowerCase()) })).sort((x, y) => x.d - y.d)[0];
+  return best && best.d <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean "${best.k}"?)` : '';
+}
+
+function zodProblems(error: z.ZodError, yaml: LoadedYaml): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
+  const path = (p: ReadonlyArray<PropertyKey>) => p.filter((x): x is string | number => typeof x !== 'symbol');
   for (const issue of error.issues) {
-    const path = formatPath(issue.path);
     if (issue.code === 'unrecognized_keys') {
       const known = knownKeysAt(issue.path);
       for (const key of issue.keys) {
-        const best = known
-          .map((k) => ({ k, d: levenshtein(k.toLowerCase(), key.toLowerCase()) }))
-          .sort((x, y) => x.d - y.d)[0];
-        const hint = best && best.d <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean "${best.k}"?)` : '';
-        problems.push({ path: formatPath([...issue.path, key]), message: `unknown key${hint}` });
+        const at = [...path(issue.path), key];
+        problems.push({ path: formatYamlPath(at), message: `unknown key${didYouMean(key, known)}`, ...yaml.position(at, { key: true }) });
       }
       continue;
     }
     let message = issue.message;
     if (issue.code === 'invalid_type' && /received undefined/.test(message)) message = 'required';
-    problems.push({ path: path === '' ? '(root)' : path, message });
+    problems.push({ path: formatYamlPath(issue.path), message, ...yaml.position(path(issue.path)) });
   }
-  return problems;
+  // `imag: alpine` makes `image` missing too; the suggestion already says what to do, so the second is noise.
+  const suggested = new Set(
+    problems.flatMap((p) => {
+      const m = /^unknown key \(did you mean "(.+)"\?\)$/.exec(p.message);
+      return m ? [`${p.path.replace(/[^.[\]]+$/, '')}${m[1]}`] : [];
+    }),
+  );
+  return problems
+    .filter((p) => !(p.message === 'required' && suggested.has(p.path)))
+    .sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
 }
 
-/** Parses and validates the text of a `job/config.yaml`. Never throws for bad input. */
+/**
+ * Parses and validates the text of a `job/config.yaml`: the YAML within its limits, then the one schema
+ * (which also checks templates, globs, JSONPaths, names and counts). Never throws for bad input.
+ */
 export function parseJobConfig(text: string): ParseResult {
-  let doc: unknown;
-  try {
-    doc = yaml.load(text, { schema: yaml.CORE_SCHEMA });
-  } catch (e) {
-    const err = e as yaml.YAMLException;
-    const where = err.mark ? `line ${err.mark.line + 1}, column ${err.mark.column + 1}` : '(root)';
-    return { ok: false, problems: [{ path: where, message: `invalid YAML: ${err.reason ?? err.message}` }] };
-  }
+  const loaded = loadYaml(text);
+  if (!loaded.ok) return { ok: false, problems: loaded.problems };
+  const doc = loaded.yaml.value;
   if (doc === undefined || doc === null) return { ok: false, problems: [{ path: '(root)', message: 'the file is empty' }] };
-  const parsed = JobConfigSchema.safeParse(doc);
-  if (!parsed.success) return { ok: false, problems: zodProblems(parsed.error) };
+  let parsed: ReturnType<typeof JobConfigSchema.safeParse>;
+  try {
+    parsed = JobConfigSchema.safeParse(doc);
+  } catch (e) {
+    // Defensive: the schema's own checks do not throw, but the service must never die on a config.
+    return { ok: false, problems: [{ path: '(root)', message: `cannot be checked: ${(e as Error).message}` }] };
+  }
+  if (!parsed.success) return { ok: false, problems: zodProblems(parsed.error, loaded.yaml), document: doc };
   // JES labels Jobs with a hash of the raw bytes (SHA3-224); we keep the same idea with the same algorithm.
   const hash = createHash('sha3-224').update(text).digest('hex');
   return { ok: true, config: deepFreeze(parsed.data), hash };
 }
 
-/** Parse or throw one coded error listing every problem, for callers that cannot go on without a config. */
+/** At most this many problems go into one error message (lint prints them all). */
+const MESSAGE_PROBLEMS = 20;
+
+/**
+ * Parse or throw one coded error listing the problems, for callers that cannot go on without a config.
+ * `origin` names the config in the message: a path relative to the config root or a resource address, never
+ * an absolute path of the service's machine (the message reaches HTTP callers and Keptn events).
+ */
 export function parseJobConfigOrThrow(text: string, origin: string): { config: JobConfig; hash: string } {
   const result = parseJobConfig(text);
   if (result.ok) return { config: result.config, hash: result.hash };
-  throw new JobExecutorError(
-    'CONFIG_INVALID',
-    `${origin}: invalid job config: ${result.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
-  );
+  const shown = result.problems.slice(0, MESSAGE_PROBLEMS).map((p) => `${p.path}: ${p.message}`);
+  const more = result.problems.length > MESSAGE_PROBLEMS ? `; and ${result.problems.length - MESSAGE_PROBLEMS} more` : '';
+  throw new JobExecutorError('CONFIG_INVALID', `${origin}: invalid job config: ${shown.join('; ')}${more}`);
 }
