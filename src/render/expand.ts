@@ -41,3 +41,13 @@ export function expandEnvironment(vars: ReadonlyArray<readonly [string, string]>
   for (const [name, value] of vars) env.set(name, expandVars(value, (n) => env.get(n)));
   return env;
 }
+
+/**
+ * Text that must come out of `$(VAR)` expansion exactly as it is (event text in cmd, args and env values):
+ * every `$` that expansion would read as part of `$$` or `$(`, or that could join the text after it (a `$`
+ * at the end), becomes `$$`. Any other `$` already stays as it is. `expandVars(escapeForExpansion(s)) === s`
+ * for every s, also when the result is put next to other text.
+ */
+export function escapeForExpansion(text: string): string {
+  return text.includes('$') ? text.replace(/\$(?=[$(]|$)/g, '$$$$') : text;
+}

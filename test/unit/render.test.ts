@@ -1,10 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { parseJobConfigOrThrow } from '../../src/config/parse.js';
-import { templateContext } from '../../src/render/context.js';
-import { expandEnvironment, expandVars } from '../../src/render/expand.js';
+import { escapeJson, expansionContext, templateContext } from '../../src/render/context.js';
+import { escapeForExpansion, expandEnvironment, expandVars } from '../../src/render/expand.js';
 import { formatEventValue, goFloat, goJson, goV } from '../../src/render/go-format.js';
 import { renderTemplate, shellQuote } from '../../src/render/handlebars.js';
-import { renderActions, renderTask, type EnvSpec } from '../../src/render/task-spec.js';
+import { renderActions, renderContext, renderTask, type EnvSpec } from '../../src/render/task-spec.js';
 import { keptnEvent } from '../helpers/service.js';
 
 function task(yamlTask: string) {
@@ -49,7 +49,9 @@ describe('Handlebars rendering', () => {
   });
 
   it('reports template syntax errors with the field', () => {
-    expect(() => renderTemplate('{{#if}}', ctx, 'actions[0].tasks[0].name')).toThrow(/^actions\[0\]\.tasks\[0\]\.name: template "\{\{#if\}\}" failed/);
+    expect(() => renderTemplate('{{#if}}', ctx, 'actions[0].tasks[0].name')).toThrow(
+      'actions[0].tasks[0].name: template "{{#if}}" cannot be used: template syntax: line 1, column 8: the template ends too early (a {{#block}} without its {{/block}}?)',
+    );
   });
 });
 
@@ -84,8 +86,7 @@ env:
   - { name: e2e-kubernetes-secret, valueFrom: secret }
   - { name: E2E_DATA_DIR, value: /tmp/data, valueFrom: string }
 `),
-      event,
-      templateContext(event),
+      renderContext(event),
       { actionIndex: 0, taskIndex: 0, actionName: 'a' },
     );
     expect(values(spec.env)).toEqual([
@@ -126,7 +127,7 @@ env:
 
   it('fails naming the entry when the event has no such value', () => {
     expect(() =>
-      renderTask(task('name: t\nimage: alpine\nenv: [{ name: X, value: "$.data.nope", valueFrom: event }]'), event, templateContext(event), {
+      renderTask(task('name: t\nimage: alpine\nenv: [{ name: X, value: "$.data.nope", valueFrom: event }]'), renderContext(event), {
         actionIndex: 0,
         taskIndex: 0,
         actionName: 'a',
@@ -146,8 +147,7 @@ workingDir: "/keptn/{{service}}"
 namespace: "{{project}}-{{stage}}"
 serviceAccount: "{{service}}-deployer"
 `),
-      event,
-      templateContext(event),
+      renderContext(event),
       { actionIndex: 2, taskIndex: 1, actionName: 'a' },
     );
     expect(spec).toMatchObject({
@@ -207,5 +207,167 @@ describe('$(VAR) expansion (Kubernetes rules)', () => {
       ['C', 'c'],
     ]);
     expect(env.get('B')).toBe('a-$(C)');
+  });
+});
+
+/** Expands a spec's cmd/args/env the way a Pod (and the local runner) does. */
+function expanded(spec: ReturnType<typeof renderTask>) {
+  const env = expandEnvironment(spec.env.flatMap((e) => (e.kind === 'value' ? [[e.name, e.value] as const] : [])));
+  const lookup = (n: string) => env.get(n);
+  return { argv: [...spec.cmd, ...spec.args].map((a) => expandVars(a, lookup)), env };
+}
+
+describe('event text never becomes a $(VAR) reference (defect 1)', () => {
+  const event = keptnEvent('sh.keptn.event.x.triggered', {
+    note: '$(API_KEY)',
+    paren: '(API_KEY)',
+    dollars: '$$(API_KEY) $',
+    nested: { '$(API_KEY)': ['$(API_KEY)'] },
+    labels: { 'note': '$(API_KEY)' },
+  });
+  const spec = renderTask(
+    task(`
+name: "{{data.note}}"
+image: alpine
+cmd: [/bin/sh, -c, "echo {{shq data.note}}"]
+args: ["{{data.note}}", "\${{data.paren}}", "{{data.dollars}}{{data.paren}}", "$(API_KEY)", "{{default data.missing '$(API_KEY)'}}", "{{json data.nested}}", "{{#each data.nested}}{{@key}}={{this}}{{/each}}"]
+workingDir: "/keptn/{{data.note}}"
+env:
+  - { name: API_KEY, value: s3cret, valueFrom: string }
+  - { name: NOTE, value: "$.data.note", valueFrom: event }
+  - { name: MIXED, value: "{{data.note}} $(API_KEY)", valueFrom: string }
+`),
+    renderContext(event),
+    { actionIndex: 0, taskIndex: 0, actionName: 'a' },
+  );
+
+  it('escapes event text in cmd, args and env values, so expansion gives it back exactly', () => {
+    expect(spec.args[0]).toBe('$$(API_KEY)');
+    const { argv, env } = expanded(spec);
+    expect(argv).toEqual([
+      '/bin/sh',
+      '-c',
+      "echo '$(API_KEY)'",
+      '$(API_KEY)',
+      '$(API_KEY)', // the config's own `$` before inserted "(API_KEY)" does not complete a reference
+      '$$(API_KEY) $(API_KEY)',
+      's3cret', // written in the config: expands
+      's3cret', // a helper's literal argument is the config's text too
+      '{"$(API_KEY)":["$(API_KEY)"]}',
+      '$(API_KEY)=$(API_KEY)',
+    ]);
+    expect(env.get('NOTE')).toBe('$(API_KEY)');
+    expect(env.get('MIXED')).toBe('$(API_KEY) s3cret');
+    expect(env.get('LABELS_NOTE')).toBe('$(API_KEY)');
+    expect([...env.values()].filter((v) => v.includes('s3cret'))).toEqual(['s3cret', '$(API_KEY) s3cret']);
+  });
+
+  it('leaves fields Kubernetes does not expand as the raw text', () => {
+    expect(spec.name).toBe('$(API_KEY)');
+    expect(spec.workingDir).toBe('/keptn/$(API_KEY)');
+  });
+
+  it('escapeForExpansion round-trips through expansion, also next to other text', () => {
+    const lookup = () => 'SECRET';
+    for (const s of ['$(A)', '$$', '$', 'a$', '$$$(A)', '($(A))', '$a$(', 'plain']) {
+      expect(expandVars(escapeForExpansion(s), lookup)).toBe(s);
+      expect(expandVars(escapeForExpansion(s) + escapeForExpansion('(A)'), lookup)).toBe(`${s}(A)`);
+    }
+  });
+
+  it('escapes keys and values of the whole event in the expansion context', () => {
+    const ctx = expansionContext(event);
+    expect(ctx.data.nested).toEqual({ '$$(API_KEY)': ['$$(API_KEY)'] });
+    expect([ctx.data.note, ctx.labels.note, ctx.event.data.note]).toEqual(['$$(API_KEY)', '$$(API_KEY)', '$$(API_KEY)']);
+    // An own "__proto__" key stays data (the event parser refuses it anyway; the copy must not depend on that).
+    const copy = escapeJson(JSON.parse('{"__proto__": {"$(X)": "$(Y)"}}')) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect(JSON.stringify(copy)).toBe('{"__proto__":{"$$(X)":"$$(Y)"}}');
+  });
+});
+
+describe('label keys become valid env names (defect 9)', () => {
+  it('sanitises what cannot be in a name and keeps the first of two keys that give the same name', () => {
+    const event = keptnEvent('sh.keptn.event.x.triggered', { labels: { 'a=b': '1', 'a b': '2', 'ä-x': '3', '': '4', 'a-b': '5' } });
+    const spec = renderTask(task('name: t\nimage: alpine'), renderContext(event), { actionIndex: 0, taskIndex: 0, actionName: 'a' });
+    expect(values(spec.env).filter((v) => v.startsWith('LABELS_'))).toEqual(['LABELS_=4', 'LABELS_A_B=2', 'LABELS___X=3']);
+  });
+
+  it('refuses a templated env name that renders into an invalid one, naming the entry', () => {
+    const event = keptnEvent('sh.keptn.event.x.triggered', { n: 'A=B' });
+    expect(() =>
+      renderTask(task('name: t\nimage: alpine\nenv: [{ name: "{{data.n}}", value: x, valueFrom: string }]'), renderContext(event), { actionIndex: 0, taskIndex: 0, actionName: 'a' }),
+    ).toThrow('actions[0].tasks[0].env[0].name: "A=B" is not a valid environment variable name');
+  });
+
+  it('refuses a templated files entry that renders out of the config folder', () => {
+    const event = keptnEvent('sh.keptn.event.x.triggered', { f: '../../etc/passwd' });
+    expect(() => renderTask(task('name: t\nimage: alpine\nfiles: ["{{data.f}}"]'), renderContext(event), { actionIndex: 0, taskIndex: 0, actionName: 'a' })).toThrow(
+      /^actions\[0\]\.tasks\[0\]\.files\[0\]: "\.\.\/\.\.\/etc\/passwd" has a "\.\." segment/,
+    );
+  });
+});
+
+describe('template errors name their real cause (defect 10)', () => {
+  const event = keptnEvent('sh.keptn.event.x.triggered', { x: 'v' });
+  const ctx = templateContext(event);
+  it.each([
+    ['{{shout data.x}}', 'unknown helper "shout"'],
+    ['{{helperMissing}}', '"helperMissing" is not a helper templates may use'],
+    ['{{blockHelperMissing data.x}}', '"blockHelperMissing" is not a helper templates may use'],
+    ['{{#if}}', 'template syntax: line 1, column 8'],
+  ])('%s', (template, cause) => {
+    const thrown = (() => {
+      try {
+        renderTemplate(template, ctx, 'actions[0].tasks[0].args[0]');
+      } catch (e) {
+        return e as Error & { code?: string };
+      }
+      throw new Error('expected an error');
+    })();
+    expect(thrown.code).toBe('TEMPLATE_ERROR');
+    expect(thrown.message).toContain(`actions[0].tasks[0].args[0]: template "${template}" cannot be used: `);
+    expect(thrown.message).toContain(cause);
+    expect(thrown.message).not.toMatch(/which the event does not have|TypeError|Cannot read/);
+  });
+});
+
+describe('templates cannot log or reach prototypes (defects 9, 11)', () => {
+  it('has no log helper, and denied prototype lookups write nothing to the console', () => {
+    const event = keptnEvent('sh.keptn.event.x.triggered', { k: 'constructor', p: '__proto__' });
+    const ctx = templateContext(event);
+    const writes: string[] = [];
+    const spies = [
+      vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void writes.push(a.join(' '))),
+      vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void writes.push(a.join(' '))),
+      vi.spyOn(console, 'warn').mockImplementation((...a: unknown[]) => void writes.push(a.join(' '))),
+    ];
+    try {
+      expect(() => renderTemplate('{{log "forged"}}', ctx, 'f')).toThrow('"log" is not a helper templates may use');
+      // Keys chosen by the event reach nothing: Handlebars' prototype protection stays on.
+      expect(renderTemplate('[{{lookup this data.k}}][{{lookup data data.p}}]', ctx, 'f')).toBe('[][]');
+      expect(renderTemplate('{{#with (lookup this data.k)}}{{lookup this ../data.k}}{{/with}}', ctx, 'f')).toBe('');
+      expect(renderTemplate('{{#each this}}{{/each}}{{lookup (lookup event data.k) data.k}}', ctx, 'f')).toBe('');
+    } finally {
+      for (const s of spies) s.mockRestore();
+    }
+    expect(writes).toEqual([]);
+  });
+});
+
+describe('rendering is bounded per run', () => {
+  const list = Array.from({ length: 3000 }, (_, i) => i);
+  const event = keptnEvent('sh.keptn.event.x.triggered', { list, big: 'x'.repeat(100_000) });
+
+  it('stops loops inside loops over event data', () => {
+    expect(() => renderTemplate('{{#each data.list}}{{#each ../data.list}}{{/each}}{{/each}}', templateContext(event), 'f')).toThrow(
+      /^f: the run renders more than 4194304 characters/,
+    );
+  });
+
+  it('counts every field of the run against one budget', () => {
+    const rc = renderContext(event);
+    const t = task(`name: t\nimage: alpine\nargs: ${JSON.stringify(Array.from({ length: 50 }, () => '{{json data.big}}'))}`);
+    expect(() => renderTask(t, rc, { actionIndex: 0, taskIndex: 0, actionName: 'a' })).toThrow(/^actions\[0\]\.tasks\[0\]\.args\[\d+\]: the run renders more than/);
   });
 });
