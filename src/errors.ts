@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'TEMPLATE_ERROR'
   | 'ENV_ERROR'
   | 'FILE_NOT_FOUND'
+  | 'FILE_REFUSED'
   | 'POLICY_IMAGE'
   | 'POLICY_NAMESPACE'
   | 'POLICY_PRIVILEGED'

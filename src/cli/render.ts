@@ -1,5 +1,6 @@
 import yaml from 'js-yaml';
 import { configSourceFor } from '../config/sources/directory.js';
+import { readTaskFiles } from '../config/task-files.js';
 import { isTaskTriggered } from '../keptn/event.js';
 import { answerType } from '../keptn/responses.js';
 import { matchActions } from '../matching/match.js';
@@ -47,8 +48,7 @@ export async function renderCommand(argv: string[], io: Io): Promise<number> {
     // files), then its ConfigMaps (owned by the Job once it exists).
     const docs: string[] = [];
     for (const task of actions.flatMap((a) => a.tasks)) {
-      const files = [];
-      for (const entry of task.files) files.push(...(await loaded.files.read(entry)));
+      const files = await readTaskFiles(loaded.files, task.files);
       const { job, configMaps } = buildJob({ task, event, configHash: loaded.hash, files, defaults: jobDefaults(settings) });
       docs.push(yaml.dump(job, { lineWidth: -1, noRefs: true }), ...configMaps.map((c) => yaml.dump(c, { lineWidth: -1, noRefs: true })));
     }

@@ -1,4 +1,5 @@
 import type { JobConfig } from './schema.js';
+import type { FileBudget } from './task-files.js';
 
 /** Where an event's config is looked up: the event's scope (and commit, where the source has history). */
 export interface ConfigScope {
@@ -19,9 +20,10 @@ export interface TaskFile {
 export interface FileSource {
   /**
    * One `files` entry: a file, or a folder whose files are all returned. Throws FILE_NOT_FOUND naming the
-   * entry when there is neither.
+   * entry when there is neither, FILE_REFUSED when it leaves the config's folder (`..`, a symbolic link
+   * pointing out) or breaks a limit. Use `readTaskFiles` for all entries of a task: it shares one budget.
    */
-  read(entry: string, signal?: AbortSignal): Promise<TaskFile[]>;
+  read(entry: string, signal?: AbortSignal, budget?: FileBudget): Promise<TaskFile[]>;
 }
 
 export type ConfigLevel = 'service' | 'stage' | 'project' | 'global' | 'file';
@@ -30,7 +32,10 @@ export interface LoadedConfig {
   readonly config: JobConfig;
   /** SHA3-224 of the raw file, as JES labels its Jobs. */
   readonly hash: string;
-  /** Where it came from, for messages: a path or a resource address. */
+  /**
+   * Where it came from, for messages: the path relative to the config root (`proj/stage/job/config.yaml`) or
+   * a resource address, never an absolute path of the service's machine (it reaches HTTP callers and events).
+   */
   readonly origin: string;
   readonly level: ConfigLevel;
   readonly files: FileSource;

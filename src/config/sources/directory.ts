@@ -1,9 +1,13 @@
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { JobExecutorError } from '../../errors.js';
 import { parseJobConfigOrThrow } from '../parse.js';
+import { readConfigText } from '../read.js';
+import { filesEntryProblem } from '../rules.js';
 import type { JobConfig } from '../schema.js';
 import type { ConfigLevel, ConfigScope, ConfigSource, FileSource, LoadedConfig, TaskFile } from '../source.js';
+import { FileBudget } from '../task-files.js';
 
 const CONFIG_PATH = path.join('job', 'config.yaml');
 
@@ -15,36 +19,104 @@ function segment(name: string, value: string): string {
   return value;
 }
 
-/** Files below `root`, for one `files` entry. The entry may not climb out of the root. */
+function inside(root: string, candidate: string): boolean {
+  const rel = path.relative(root, candidate);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/**
+ * Files below `root`, for one `files` entry. Nothing outside the root is ever read: not through `..`, and
+ * not through a symbolic link (a link to somewhere inside the root is fine). A link pointing out is refused
+ * with an error naming the entry, never skipped. Messages name the entry, not the root's absolute path.
+ */
 export class DirectoryFileSource implements FileSource {
+  private realRoot: Promise<string> | undefined;
   constructor(private readonly root: string) {}
 
-  async read(entry: string): Promise<TaskFile[]> {
-    const rel = path.posix.normalize(entry.replace(/\\/g, '/').replace(/^\/+/, '')).replace(/\/+$/, '');
-    if (rel === '' || rel === '.' || rel.startsWith('../') || rel === '..') {
-      throw new JobExecutorError('FILE_NOT_FOUND', `files: "${entry}" is outside the config directory`);
-    }
-    const abs = path.join(this.root, rel);
-    let info;
+  private refuseOutside(entry: string, rel: string): JobExecutorError {
+    const what = rel === entry.replace(/^\/+/, '').replace(/\/+$/, '') ? '' : ` (at ${rel})`;
+    return new JobExecutorError('FILE_REFUSED', `files: "${entry}"${what} is a symbolic link to outside the config folder; only files inside it are delivered`);
+  }
+
+  /** The real path of a file or folder below the root, refused when it resolves outside. */
+  private async resolve(realRoot: string, abs: string, entry: string, rel: string): Promise<string> {
+    let real: string;
     try {
-      info = await stat(abs);
+      real = await realpath(abs);
     } catch {
-      throw new JobExecutorError('FILE_NOT_FOUND', `could not find file or directory ${entry} in ${this.root}`);
+      throw new JobExecutorError('FILE_NOT_FOUND', `files: could not find file or directory ${entry} in the config folder${rel === entry ? '' : ` (at ${rel})`}`);
     }
-    if (info.isFile()) return [{ path: rel, content: await readFile(abs) }];
-    const out: TaskFile[] = [];
-    const walk = async (dir: string, relDir: string): Promise<void> => {
-      const entries = await readdir(dir, { withFileTypes: true });
-      entries.sort((a, b) => a.name.localeCompare(b.name));
-      for (const e of entries) {
-        const childAbs = path.join(dir, e.name);
-        const childRel = `${relDir}/${e.name}`;
-        if (e.isDirectory()) await walk(childAbs, childRel);
-        else if (e.isFile()) out.push({ path: childRel, content: await readFile(childAbs) });
+    if (!inside(realRoot, real)) throw this.refuseOutside(entry, rel);
+    return real;
+  }
+
+  /**
+   * Reads one file that was resolved inside the root. It is opened without following a final symbolic link and
+   * checked again through the open descriptor, so swapping the file for a link after the check gains nothing.
+   */
+  private async readInside(realRoot: string, real: string, entry: string, rel: string, budget: FileBudget): Promise<TaskFile> {
+    let handle;
+    try {
+      handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      throw this.refuseOutside(entry, rel);
+    }
+    try {
+      const opened = await realpath(`/proc/self/fd/${handle.fd}`).catch(() => real);
+      if (!inside(realRoot, opened)) throw this.refuseOutside(entry, rel);
+      const { size } = await handle.stat();
+      budget.reserve(entry, rel, size);
+      // Read what the file said it holds, and one byte more to notice a file that grew since.
+      const buffer = Buffer.alloc(size + 1);
+      let length = 0;
+      while (length < buffer.length) {
+        const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+        if (bytesRead === 0) break;
+        length += bytesRead;
       }
-    };
-    await walk(abs, rel);
-    if (out.length === 0) throw new JobExecutorError('FILE_NOT_FOUND', `folder ${entry} in ${this.root} holds no files`);
+      if (length > size) throw new JobExecutorError('FILE_REFUSED', `files: ${entry}: ${rel} changed while it was read`);
+      return { path: rel, content: buffer.subarray(0, length) };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async read(entry: string, signal?: AbortSignal, budget: FileBudget = new FileBudget()): Promise<TaskFile[]> {
+    const problem = filesEntryProblem(entry);
+    if (problem) throw new JobExecutorError('FILE_REFUSED', `files: ${problem}`);
+    const rel = entry.replace(/^\/+/, '').replace(/\/+$/, '');
+    this.realRoot ??= realpath(this.root);
+    const realRoot = await this.realRoot;
+    const real = await this.resolve(realRoot, path.join(this.root, rel), entry, rel);
+    if ((await stat(real)).isFile()) return [await this.readInside(realRoot, real, entry, rel, budget)];
+    const out: TaskFile[] = [];
+    // Iterative, in sorted order; a folder reached twice (links inside the root can loop) is read once.
+    const seen = new Set<string>();
+    const pending: Array<[string, string]> = [[real, rel]];
+    while (pending.length > 0) {
+      signal?.throwIfAborted();
+      const [dir, relDir] = pending.shift() as [string, string];
+      if (seen.has(dir)) continue;
+      seen.add(dir);
+      const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const subdirs: Array<[string, string]> = [];
+      for (const e of entries) {
+        const childRel = `${relDir}/${e.name}`;
+        let childReal = path.join(dir, e.name);
+        let isDir = e.isDirectory();
+        let isFile = e.isFile();
+        if (e.isSymbolicLink()) {
+          childReal = await this.resolve(realRoot, childReal, entry, childRel);
+          const info = await stat(childReal);
+          isDir = info.isDirectory();
+          isFile = info.isFile();
+        }
+        if (isDir) subdirs.push([childReal, childRel]);
+        else if (isFile) out.push(await this.readInside(realRoot, childReal, entry, childRel, budget));
+      }
+      pending.unshift(...subdirs);
+    }
+    if (out.length === 0) throw new JobExecutorError('FILE_NOT_FOUND', `files: folder ${entry} in the config folder holds no files`);
     return out;
   }
 }
@@ -67,8 +139,11 @@ export class ParsedFileCache {
 
   constructor(private readonly recheckMs = 1000) {}
 
-  /** Returns undefined when the file does not exist. Throws CONFIG_INVALID when it does but is bad. */
-  async get(file: string): Promise<{ config: JobConfig; hash: string } | undefined> {
+  /**
+   * Returns undefined when the file does not exist. Throws CONFIG_INVALID when it does but is bad; `name` is
+   * how its message calls the file (relative to the config root).
+   */
+  async get(file: string, name: string): Promise<{ config: JobConfig; hash: string } | undefined> {
     const now = Date.now();
     const recent = this.checked.get(file);
     if (recent && now - recent.at < this.recheckMs) return recent.found;
@@ -85,7 +160,7 @@ export class ParsedFileCache {
       else {
         // A bad file is not cached: it throws on every look until it is fixed.
         this.checked.delete(file);
-        found = { mtimeMs: info.mtimeMs, size: info.size, ...parseJobConfigOrThrow(await readFile(file, 'utf8'), file) };
+        found = { mtimeMs: info.mtimeMs, size: info.size, ...parseJobConfigOrThrow(await readConfigText(file, name), name) };
         this.parsed.set(file, found);
       }
     } else this.parsed.delete(file);
@@ -120,12 +195,14 @@ export class DirectoryConfigSource implements ConfigSource {
     ];
     for (const [level, dir] of levels) {
       const file = path.join(dir, CONFIG_PATH);
-      const found = await this.cache.get(file);
-      if (found) return { ...found, origin: file, level, files: new DirectoryFileSource(dir) };
+      // Messages name the file relative to the root: they reach HTTP callers and events.
+      const origin = path.relative(this.root, file).split(path.sep).join('/');
+      const found = await this.cache.get(file, origin);
+      if (found) return { ...found, origin, level, files: new DirectoryFileSource(dir) };
     }
     throw new JobExecutorError(
       'CONFIG_NOT_FOUND',
-      `no job/config.yaml for ${scope.project}/${scope.stage}/${scope.service} in ${this.root} (looked at service, stage, project and global level)`,
+      `no job/config.yaml for ${scope.project}/${scope.stage}/${scope.service} in the config directory (looked at service, stage, project and global level)`,
     );
   }
 }
@@ -134,9 +211,12 @@ export class DirectoryConfigSource implements ConfigSource {
 export class FileConfigSource implements ConfigSource {
   private readonly cache = new ParsedFileCache();
   private readonly filesRoot: string;
+  /** The file relative to the folder its `files` are read from (`job/config.yaml`), for messages. */
+  private readonly name: string;
   constructor(private readonly file: string) {
     const dir = path.dirname(file);
     this.filesRoot = path.basename(dir) === 'job' ? path.dirname(dir) : dir;
+    this.name = path.relative(this.filesRoot, file).split(path.sep).join('/');
   }
 
   describe(): string {
@@ -144,9 +224,9 @@ export class FileConfigSource implements ConfigSource {
   }
 
   async load(): Promise<LoadedConfig> {
-    const found = await this.cache.get(this.file);
-    if (!found) throw new JobExecutorError('CONFIG_NOT_FOUND', `config file ${this.file} does not exist`);
-    return { ...found, origin: this.file, level: 'file', files: new DirectoryFileSource(this.filesRoot) };
+    const found = await this.cache.get(this.file, this.name);
+    if (!found) throw new JobExecutorError('CONFIG_NOT_FOUND', `the config file ${this.name} does not exist (any more)`);
+    return { ...found, origin: this.name, level: 'file', files: new DirectoryFileSource(this.filesRoot) };
   }
 }
 

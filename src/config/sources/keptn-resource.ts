@@ -3,8 +3,12 @@ import { z } from 'zod';
 import { JobExecutorError, isJobExecutorError } from '../../errors.js';
 import { KeptnApiClient, isKeptnApiError } from '../../keptn/api-client.js';
 import { Backoff, sleep } from '../../util/backoff.js';
+import { LIMITS } from '../limits.js';
 import { parseJobConfigOrThrow } from '../parse.js';
+import { TOO_LARGE } from '../read.js';
+import { filesEntryProblem } from '../rules.js';
 import type { ConfigLevel, ConfigScope, ConfigSource, FileSource, LoadedConfig, TaskFile } from '../source.js';
+import { FileBudget } from '../task-files.js';
 
 const CONFIG_URI = 'job/config.yaml';
 
@@ -48,13 +52,17 @@ function commitFor(level: Level, scope: ConfigScope): string | undefined {
   return level === 'project' ? undefined : scope.gitcommitid;
 }
 
-/** `files` entries and the config's URI: relative, no `..` or `~` (the resource service refuses them with 400). */
+/** `files` entries: relative, no `..`, `.` or `~` (the resource service refuses them with 400; the schema too). */
 function resourceUri(entry: string): string {
-  const rel = entry.replace(/^\/+/, '').replace(/\/+$/, '');
-  if (rel === '' || rel.split('/').some((seg) => seg === '..' || seg === '.' || seg.includes('~'))) {
-    throw new JobExecutorError('FILE_NOT_FOUND', `files: "${entry}" is not a resource path (no "..", "." or "~" segments)`);
-  }
-  return rel;
+  const problem = filesEntryProblem(entry);
+  if (problem) throw new JobExecutorError('FILE_REFUSED', `files: ${problem}`);
+  return entry.replace(/^\/+/, '').replace(/\/+$/, '');
+}
+
+/** Bytes that base64 text decodes to, without decoding it. */
+function decodedSize(base64: string): number {
+  const padding = base64.endsWith('==') ? 2 : base64.endsWith('=') ? 1 : 0;
+  return Math.floor((base64.replace(/\s/g, '').length * 3) / 4) - padding;
 }
 
 interface Cached {
@@ -135,9 +143,11 @@ export class KeptnResourceConfigSource implements ConfigSource {
     const levels: Level[] = ['service', 'stage', 'project'];
     for (const level of levels) {
       const commit = commitFor(level, scope);
-      const found = await this.get(level, scope, CONFIG_URI, commit, signal);
-      if (!found) continue;
       const origin = `keptn:${this.where(level, scope)}/${CONFIG_URI}${commit ? `@${commit}` : ''}`;
+      const found = await this.get(level, scope, CONFIG_URI, commit, signal, (size) => {
+        if (size > LIMITS.configBytes) throw new JobExecutorError('CONFIG_INVALID', `${origin}: invalid job config: ${TOO_LARGE}`);
+      });
+      if (!found) continue;
       const parsed = parseJobConfigOrThrow(found.toString('utf8'), origin);
       this.options.logger.debug({ origin }, 'job config loaded from the resource service');
       return { ...parsed, origin, level, files: new KeptnResourceFileSource(this, scope) };
@@ -173,8 +183,18 @@ export class KeptnResourceConfigSource implements ConfigSource {
     }
   }
 
-  /** One resource's bytes, or undefined when this level does not have it (404). */
-  async get(level: Level, scope: ConfigScope, uri: string, commit: string | undefined, signal?: AbortSignal): Promise<Buffer | undefined> {
+  /**
+   * One resource's bytes, or undefined when this level does not have it (404). `admit` sees the decoded size
+   * first and may throw, so an oversized resource is refused before it is decoded.
+   */
+  async get(
+    level: Level,
+    scope: ConfigScope,
+    uri: string,
+    commit: string | undefined,
+    signal?: AbortSignal,
+    admit?: (size: number) => void,
+  ): Promise<Buffer | undefined> {
     const path = `${levelPath(level, scope)}/resource/${this.encode(uri)}`;
     let body: unknown;
     try {
@@ -187,6 +207,7 @@ export class KeptnResourceConfigSource implements ConfigSource {
     if (!parsed.success) {
       throw new JobExecutorError('KEPTN_API_ERROR', `GET ${this.api.url(path)}: the answer has no resourceContent (is RESOURCE_SERVICE_URL the resource service?)`);
     }
+    admit?.(decodedSize(parsed.data.resourceContent));
     // Standard base64, not URL-safe (§3.3).
     return Buffer.from(parsed.data.resourceContent, 'base64');
   }
@@ -233,18 +254,23 @@ export class KeptnResourceFileSource implements FileSource {
     private readonly scope: ConfigScope,
   ) {}
 
-  async read(entry: string, signal?: AbortSignal): Promise<TaskFile[]> {
+  async read(entry: string, signal?: AbortSignal, budget: FileBudget = new FileBudget()): Promise<TaskFile[]> {
     const uri = resourceUri(entry);
     for (const { level, commit } of this.source.levels(this.scope)) {
-      const exact = await this.source.get(level, this.scope, uri, commit, signal);
+      const exact = await this.source.get(level, this.scope, uri, commit, signal, (size) => budget.reserve(entry, uri, size));
       if (exact) return [{ path: uri, content: exact }];
       const prefix = `/${uri}/`;
       const below = (await this.source.list(level, this.scope, commit, signal)).filter((u) => u.startsWith(prefix)).sort();
       if (below.length === 0) continue;
+      if (below.length > budget.filesLeft()) {
+        throw new JobExecutorError('FILE_REFUSED', `files: ${entry}: the folder holds ${below.length} files; a task may be given at most ${LIMITS.taskFiles}`);
+      }
       const files: TaskFile[] = [];
       for (const u of below) {
         const rel = u.slice(1);
-        const content = await this.source.get(level, this.scope, rel, commit, signal);
+        // A listed URI is the service's text: it must be a path below the entry like any other.
+        if (filesEntryProblem(rel)) throw new JobExecutorError('FILE_REFUSED', `files: ${entry}: the resource service listed "${u}", which is not a plain path`);
+        const content = await this.source.get(level, this.scope, rel, commit, signal, (size) => budget.reserve(entry, rel, size));
         if (!content) throw new JobExecutorError('FILE_NOT_FOUND', `files: ${u} was listed at ${level} level but could not be read`);
         files.push({ path: rel, content });
       }
