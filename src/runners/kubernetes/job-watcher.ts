@@ -118,6 +118,7 @@ class NamespaceWatch {
   /** Informer (re)starts, each a list or a watch request: one per kind unless the server ended a watch. */
   readonly opened: Record<Kind, number> = { jobs: 0, pods: 0 };
   readonly live: Record<Kind, boolean> = { jobs: false, pods: false };
+  private readonly listedOnce: Record<Kind, boolean> = { jobs: false, pods: false };
   private closed = false;
 
   constructor(
@@ -141,7 +142,7 @@ class NamespaceWatch {
     this.pods.on('delete', (p) => this.onPod(p, true));
     for (const kind of ['jobs', 'pods'] as const) {
       const informer = this.informer(kind);
-      informer.on('connect', () => void this.opened[kind]++);
+      informer.on('connect', () => this.connected(kind));
       informer.on('error', (e: unknown) => this.failed(kind, e));
       this.start(kind);
     }
@@ -157,12 +158,24 @@ class NamespaceWatch {
     this.informer(kind).start().catch((e: unknown) => this.failed(kind, e));
   }
 
+  /**
+   * A (re)start. After an error the informer watches again from where it was, without a list: what it holds
+   * stays right, so it counts as live again (an error that follows says otherwise).
+   */
+  private connected(kind: Kind): void {
+    this.opened[kind]++;
+    if (!this.listedOnce[kind] || this.closed) return;
+    this.live[kind] = true;
+    if (kind === 'pods') this.pokeAll();
+  }
+
   /** The informer's list call: once the informer has applied the list (after this promise's reactions), it is live. */
   private async listed<T>(kind: Kind, list: Promise<T>): Promise<T> {
     const result = await list;
     setImmediate(() => {
       if (this.closed) return;
       this.live[kind] = true;
+      this.listedOnce[kind] = true;
       this.retryMs[kind] = RETRY_MIN_MS;
       if (kind === 'pods') this.pokeAll();
     });

@@ -64,8 +64,9 @@ export class KubernetesRunner implements Runner {
     this.watcher = new JobWatcher(options.clients, `${LABEL.managedBy}=${options.defaults.managedBy}`, options.logger, (op, e) => options.onApiError?.(op, e));
   }
 
-  private apiError(operation: string, e: unknown): void {
-    this.options.onApiError?.(operation, e);
+  private apiError(operation: string, e: unknown, signal?: AbortSignal): void {
+    // A call cut short because the service stops is not an API error.
+    if (!signal?.aborted) this.options.onApiError?.(operation, e);
   }
 
   async run(task: TaskSpec, ctx: TaskContext): Promise<TaskResult> {
@@ -94,13 +95,13 @@ export class KubernetesRunner implements Runner {
       ctx.onNote(`created Job ${namespace}/${name}`);
     } catch (e) {
       if (apiStatus(e) !== 409) {
-        this.apiError('create-job', e);
+        this.apiError('create-job', e, ctx.signal);
         return `Error while creating job: ${apiMessage(e)}`;
       }
       try {
         made = await batch.readNamespacedJob({ name, namespace }, bounded(ctx.signal));
       } catch (e2) {
-        this.apiError('read-job', e2);
+        this.apiError('read-job', e2, ctx.signal);
         return `Error while adopting job ${namespace}/${name}: ${apiMessage(e2)}`;
       }
       if (made.metadata?.labels?.[LABEL.runKey] !== runKey(ctx.event.id)) {
@@ -121,7 +122,7 @@ export class KubernetesRunner implements Runner {
       if (made.spec?.suspend) made = await batch.patchNamespacedJob({ name, namespace, body: { spec: { suspend: false } } }, bounded(ctx.signal, undefined, mergePatch));
       return made;
     } catch (e) {
-      this.apiError('deliver-files', e);
+      this.apiError('deliver-files', e, ctx.signal);
       if (ctx.signal.aborted) return made;
       await this.deleteJob({ namespace, name });
       return `Error while delivering files to job ${namespace}/${name}: ${apiMessage(e)}`;
@@ -240,7 +241,7 @@ export class KubernetesRunner implements Runner {
       const list = await this.options.clients.core.listNamespacedPod({ namespace: ref.namespace, labelSelector: `batch.kubernetes.io/job-name=${ref.name}` }, bounded(signal));
       return list.items;
     } catch (e) {
-      this.apiError('list-pods', e);
+      this.apiError('list-pods', e, signal);
       return [];
     }
   }
@@ -253,7 +254,7 @@ export class KubernetesRunner implements Runner {
         const list = await this.options.clients.core.listNamespacedEvent({ namespace: ref.namespace, fieldSelector: `involvedObject.name=${object}`, limit: 100 }, bounded(signal));
         for (const event of list.items) found.push({ object, event });
       } catch (e) {
-        this.apiError('list-events', e);
+        this.apiError('list-events', e, signal);
       }
     }
     return explainingEvents(found);
