@@ -5,7 +5,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubernetesRunner } from '../../src/runners/kubernetes/kubernetes-runner.js';
 import { jobName } from '../../src/runners/kubernetes/naming.js';
-import { createNamespace, deleteNamespaces, makeClients, type Clients } from './helpers/kube.js';
+import { mergePatch } from '../../src/runners/kubernetes/kube-client.js';
+import { createNamespace, deleteNamespaces, jobPods, makeClients, restrictedUser, type Clients } from './helpers/kube.js';
 import { FAIL_ANNOTATIONS, FAIL_LABEL, HOLD_LABEL, POD_COMPLETE_DELAY_ANNOTATION, POD_COMPLETE_MESSAGE_ANNOTATION, criLine, defaultPodLogFile } from './helpers/kwok.js';
 import { configDir, event, kubeService, runToEnd } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
@@ -205,6 +206,76 @@ describe('Kubernetes runner', () => {
         return true;
       }
     });
+    await service.executor.close(1000);
+  });
+
+  it('a container that cannot start is answered then, not at the deadline: the reason names it, and the Job is deleted', async () => {
+    const ns = await restrictedNamespace();
+    const dir = await configDir({ 'job/config.yaml': config(`      - { name: pull, image: alpine, cmd: ["true"], maxPollDuration: 3600, labels: { "${HOLD_LABEL}": "true" } }`) });
+    const { service, sink } = await kubeService(dir, ns);
+    const ev = event('sh.keptn.event.deployment.triggered');
+    const submitted = await service.executor.submit(ev);
+    if (submitted.status !== 'accepted') throw new Error(submitted.status);
+    const name = jobName(ev.id, 0, 0);
+    const pod = await waitFor('the running pod', async () => (await jobPods(clients, ns, name)).find((p) => p.status?.phase === 'Running')?.metadata?.name);
+    // What the kubelet reports for an image it cannot pull (kwok leaves a held pod as it is told).
+    await clients.core.patchNamespacedPodStatus(
+      { name: pod, namespace: ns, body: { status: { phase: 'Pending', containerStatuses: [{ name: 'task', image: 'alpine', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "alpine"' } } }] } } },
+      mergePatch,
+    );
+    const run = await submitted.done;
+    expect(run.tasks[0]?.status).toBe('failed');
+    expect(sink.events[1]?.data).toMatchObject({ status: 'errored', result: 'fail' });
+    expect(sink.events[1]?.data.message).toContain(`Task 'pull' failed: container task of pod ${pod} cannot start: ImagePullBackOff: Back-off pulling image "alpine"; the Job was deleted`);
+    await waitFor('the Job to be gone', async () => clients.batch.readNamespacedJob({ name, namespace: ns }).then(() => undefined, () => true));
+    await service.executor.close(1000);
+  });
+
+  it('a Job deleted while it runs is answered failed, saying so', async () => {
+    const ns = await restrictedNamespace();
+    const dir = await configDir({ 'job/config.yaml': config(`      - { name: doomed, image: alpine, cmd: ["true"], labels: { "${HOLD_LABEL}": "true" } }`) });
+    const { service, sink } = await kubeService(dir, ns);
+    const ev = event('sh.keptn.event.deployment.triggered');
+    const submitted = await service.executor.submit(ev);
+    if (submitted.status !== 'accepted') throw new Error(submitted.status);
+    const name = jobName(ev.id, 0, 0);
+    await waitFor('the running pod', async () => ((await jobPods(clients, ns, name)).some((p) => p.status?.phase === 'Running') ? true : undefined));
+    await clients.batch.deleteNamespacedJob({ name, namespace: ns, propagationPolicy: 'Background' });
+    const run = await submitted.done;
+    expect(run.tasks[0]?.status).toBe('failed');
+    expect(sink.events[1]?.data.message).toContain(`Task 'doomed' failed: Job ${ns}/${name} was deleted before it finished`);
+    await service.executor.close(1000);
+  });
+
+  it("without permission to watch pods (the chart's rules: get and list), the pods are listed instead and the task is answered", async () => {
+    const ns = await restrictedNamespace();
+    const user = await restrictedUser(clients, ns);
+    const rules = [
+      { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'get', 'list', 'watch', 'patch', 'delete'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
+      { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['create', 'get', 'list', 'patch', 'delete'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['list'] },
+    ];
+    await clients.rbac.createNamespacedRole({ namespace: ns, body: { metadata: { name: 'je' }, rules } });
+    await clients.rbac.createNamespacedRoleBinding({ namespace: ns, body: { metadata: { name: 'je' }, subjects: [user.subject], roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'je' } } });
+    const kubeconfig = path.join(await configDir({}), 'user.kubeconfig');
+    writeFileSync(kubeconfig, user.kc.exportConfig());
+    const dir = await configDir({ 'job/config.yaml': config('      - { name: listed, image: alpine, cmd: ["true"] }') });
+    const before = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = kubeconfig;
+    let made;
+    try {
+      made = await kubeService(dir, ns);
+    } finally {
+      process.env.KUBECONFIG = before;
+    }
+    const { service, sink } = made;
+    const run = await runToEnd(service, event('sh.keptn.event.deployment.triggered'));
+    expect(run.status).toBe('succeeded');
+    expect(sink.events[1]?.data.message).toContain('job-executor testenv: log line 1 (served by kwok)');
+    // Only the Job watch is up; the pod watch was refused.
+    expect((service.runner as KubernetesRunner).watcher.connections).toBe(1);
     await service.executor.close(1000);
   });
 
