@@ -42,14 +42,22 @@ export async function stopOrphanedGroups(handles: readonly ProcessHandle[], opti
   }
   for (const pgid of stopped) signalGroup(pgid, 'SIGTERM');
   const pollMs = options.pollMs ?? 50;
-  const deadline = Date.now() + options.graceMs;
-  let left = stopped.filter((g) => liveGroupMembers(g).length > 0);
-  while (left.length > 0 && Date.now() < deadline && !options.signal?.aborted) {
-    await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(1, deadline - Date.now()))));
-    left = left.filter((g) => liveGroupMembers(g).length > 0);
-  }
+  let left = await waitForGroups(stopped, Date.now() + options.graceMs, pollMs, options.signal);
   // The leader was checked above; in the grace its group can only have shrunk, so its number is still ours
   // unless every member died, and then `left` no longer holds it.
   for (const pgid of left) signalGroup(pgid, 'SIGKILL');
+  // SIGKILL takes a moment to land: resolved when the groups are gone (or after a second, if they are stuck
+  // in the kernel), so that a caller who answers the task can say its processes were stopped.
+  left = await waitForGroups(left, Date.now() + 1000, pollMs);
   return { stopped, gone };
+}
+
+/** Waits until the groups have no live member, the deadline passes or the signal aborts; the groups left. */
+async function waitForGroups(groups: number[], deadline: number, pollMs: number, signal?: AbortSignal): Promise<number[]> {
+  let left = groups.filter((g) => liveGroupMembers(g).length > 0);
+  while (left.length > 0 && Date.now() < deadline && !signal?.aborted) {
+    await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(1, deadline - Date.now()))));
+    left = left.filter((g) => liveGroupMembers(g).length > 0);
+  }
+  return left;
 }
