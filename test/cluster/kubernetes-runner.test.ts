@@ -247,7 +247,7 @@ describe('Kubernetes runner', () => {
     await service.executor.close(1000);
   });
 
-  it("without permission to watch pods (the chart's rules: get and list), the pods are listed instead and the task is answered", async () => {
+  it("without permission to watch pods (the chart's rules: get and list), the pods are listed instead and the task is answered; the watch starts once allowed", async () => {
     const ns = await restrictedNamespace();
     const user = await restrictedUser(clients, ns);
     const rules = [
@@ -274,8 +274,13 @@ describe('Kubernetes runner', () => {
     const run = await runToEnd(service, event('sh.keptn.event.deployment.triggered'));
     expect(run.status).toBe('succeeded');
     expect(sink.events[1]?.data.message).toContain('job-executor testenv: log line 1 (served by kwok)');
-    // Only the Job watch is up; the pod watch was refused.
-    expect((service.runner as KubernetesRunner).watcher.connections).toBe(1);
+    // Only the Job watch is up; the pod watch was refused, and is tried again (with a growing delay) ...
+    const watcher = (service.runner as KubernetesRunner).watcher;
+    expect(watcher.connections).toBe(1);
+    // ... so once the permission is granted, the pods are watched.
+    rules[1] = { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] };
+    await clients.rbac.replaceNamespacedRole({ name: 'je', namespace: ns, body: { metadata: { name: 'je' }, rules } });
+    await waitFor('the pod watch, once allowed', async () => (watcher.connections === 2 ? true : undefined));
     await service.executor.close(1000);
   });
 
