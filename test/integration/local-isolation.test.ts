@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -208,6 +209,20 @@ describe.each(['off', 'auto'])('local runner isolation (real processes, cgroup %
     expect(await reason({ cmd: ['echo'], env: [{ kind: 'value', name: 'X', value: 'a\0b' }] })).toMatch(/^could not start "echo": .*null bytes/);
     const ok = await r.run(spec({ cmd: ['echo', 'still here'] }), ctx());
     expect(ok.logs).toBe('still here\n');
+  });
+
+  it('delivers a file bigger than one message intact, in parts', async () => {
+    const content = randomBytes(2 * 1024 * 1024 + 12345);
+    const res = await (await runner({ cgroup })).run(
+      spec({ cmd: ['sha256sum', '/keptn/dir/big.bin'] }),
+      ctx({ files: [{ path: 'dir/big.bin', content }, { path: 'small.txt', content: Buffer.from('s') }] }),
+    );
+    expect(res.logs.split(' ')[0]).toBe(createHash('sha256').update(content).digest('hex'));
+  });
+
+  it('refuses a file path that leaves /keptn', async () => {
+    const res = await (await runner({ cgroup })).run(spec({ cmd: ['true'] }), ctx({ files: [{ path: '../escape.txt', content: Buffer.from('x') }] }));
+    expect(res).toMatchObject({ outcome: 'failed', reason: 'files of task t: "../escape.txt" is not a path below /keptn' });
   });
 
   it('reports the process group as soon as it exists', async () => {
