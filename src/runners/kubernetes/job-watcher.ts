@@ -29,7 +29,16 @@ const RETRY_MAX_MS = 30_000;
 
 const created = (o: k8s.KubernetesObject | undefined) => new Date(o?.metadata?.creationTimestamp ?? 0).getTime();
 
-class Follower implements JobFollow {
+/** What a follower needs of its namespace's watches. */
+export interface FollowerSource {
+  cachedJob(name: string): k8s.V1Job | undefined;
+  podsOf(job: string): k8s.V1Pod[];
+  readonly podsLive: boolean;
+  unfollow(f: Follower): void;
+}
+
+/** One task's view of its Job, kept up to date by the namespace's watches (exported for its unit test). */
+export class Follower implements JobFollow {
   private version = 0;
   private seen = -1;
   private wake: (() => void) | undefined;
@@ -37,7 +46,7 @@ class Follower implements JobFollow {
   gone = false;
 
   constructor(
-    private readonly owner: NamespaceWatch,
+    private readonly owner: FollowerSource,
     readonly name: string,
     /** The Job this task made or adopted: another of the same name is told apart by its uid. */
     private readonly mine: k8s.V1Job,
@@ -107,7 +116,7 @@ function jobOf(pod: k8s.V1Pod): string | undefined {
  * informer (list, then watch from there; a re-list after a 410 or a restart tells of deletions missed). An
  * informer stops on an error; it is started again with a growing delay, for as long as the service runs.
  */
-class NamespaceWatch {
+class NamespaceWatch implements FollowerSource {
   private readonly followers = new Map<string, Set<Follower>>();
   private readonly podsByJob = new Map<string, Map<string, k8s.V1Pod>>();
   private readonly jobs: k8s.Informer<k8s.V1Job> & k8s.ObjectCache<k8s.V1Job>;
