@@ -1,0 +1,208 @@
+// Hostile intake benchmark (issue 10, defect 2): the built service in its own process, a config that matches
+// every event below with a trivial task, and three loads over loopback, one after the other:
+//   A. 1000 events whose string attributes are all at their refusal limit (id and shkeptncontext 256
+//      characters, source 512, gitcommitid 128): taken, run, answered, remembered by the dedup window;
+//   B. 1000 events whose id is near the body limit (1 MB): refused with 400 naming `id` (before the fix these
+//      were remembered and logged several times each, and the heap reached 4 GB);
+//   C. 1000 events with valid ids and data near the body limit: taken and run; what the run store and the
+//      dedup window keep of them is the executor's business (bounded in bytes there).
+// Resident memory (VmRSS) of the service is sampled every 50 ms; VmHWM (the kernel's peak) is read at the end.
+// Usage: npm run build --silent && node bench/hostile-intake.bench.mjs
+//   (writes bench/results/hostile-intake-<date>.json and prints it). BENCH_EVENTS (per load, 1000), BENCH_PARALLEL
+//   (16), BENCH_LOG_LEVEL (info), BENCH_LOADS (comma-separated subset), BENCH_SERVICE_FLAGS (extra flags for serve).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+
+const BIN = path.resolve('dist/src/cli/main.js');
+const START_FLAGS = (/node (.*?)dist\/src\/cli\/main\.js/.exec(JSON.parse(readFileSync('package.json', 'utf8')).scripts.start)?.[1] ?? '').split(' ').filter(Boolean);
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 1000);
+const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 16);
+const BODY_LIMIT = 1024 * 1024; // the default JOB_EXECUTOR_BODY_LIMIT, 1mb
+const TARGET_MB = 200;
+// The limits of src/keptn/event-limits.ts.
+const LIMITS = { id: 256, shkeptncontext: 256, source: 512, gitcommitid: 128 };
+
+function configDir() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'je-hostile-bench-'));
+  mkdirSync(path.join(dir, 'job'));
+  writeFileSync(
+    path.join(dir, 'job', 'config.yaml'),
+    `apiVersion: v2
+actions:
+  - name: trivial
+    events: [{ name: "sh.keptn.event.hostile.triggered" }]
+    tasks: [{ name: "true", image: "alpine", cmd: ["true"] }]
+`,
+  );
+  return dir;
+}
+
+const pad = (prefix, length) => prefix.padEnd(length, 'x');
+
+function event({ id, shkeptncontext = '11111111-2222-4333-8444-555555555555', source = 'bench', gitcommitid, data = {} }) {
+  return JSON.stringify({
+    specversion: '1.0',
+    id,
+    source,
+    type: 'sh.keptn.event.hostile.triggered',
+    shkeptncontext,
+    ...(gitcommitid ? { gitcommitid } : {}),
+    datacontenttype: 'application/json',
+    data: { project: 'bench', stage: 'dev', service: 'svc', ...data },
+  });
+}
+
+const LOADS = {
+  // Every remembered attribute at its limit; unique per event so none is a duplicate.
+  atLimit: (i) =>
+    event({
+      id: pad(`a${i}-`, LIMITS.id),
+      shkeptncontext: pad(`c${i}-`, LIMITS.shkeptncontext),
+      source: pad(`s${i}-`, LIMITS.source),
+      gitcommitid: pad(`g${i}-`, LIMITS.gitcommitid),
+    }),
+  // The id fills the body up to 1 KB under the limit.
+  idNearBodyLimit: (i) => event({ id: pad(`b${i}-`, BODY_LIMIT - 1024) }),
+  // A valid id, the data fills the body up to 1 KB under the limit.
+  dataNearBodyLimit: (i) => event({ id: `d-${process.pid}-${i}`, data: { pad: pad(`${i}`, BODY_LIMIT - 1024) } }),
+};
+
+async function startService(port, sinkUrl) {
+  const child = spawn(
+    process.execPath,
+    [...START_FLAGS, BIN, 'serve', '--port', String(port), '--config', configDir(), '--allowed-images', 'alpine:*', '--sink', `http:${sinkUrl}`,
+      '--log-level', process.env.BENCH_LOG_LEVEL ?? 'info', '--concurrency', '16', '--queue-size', '5000', '--dedup-window', '600',
+      ...(process.env.BENCH_SERVICE_FLAGS ?? '').split(' ').filter(Boolean)],
+    // The log goes nowhere, but is written: logging each refusal is part of what is measured.
+    { stdio: ['ignore', 'ignore', 'ignore'] },
+  );
+  let exited = null;
+  child.on('exit', (code, signal) => (exited = { code, signal }));
+  for (let i = 0; i < 200; i++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const status = (field) => {
+    try {
+      return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+    } catch {
+      return 0;
+    }
+  };
+  let peak = 0;
+  const sampler = setInterval(() => (peak = Math.max(peak, status('VmRSS'))), 50);
+  return {
+    exited: () => exited,
+    rssMb: () => status('VmRSS'),
+    hwmMb: () => status('VmHWM'),
+    /** The peak sampled since the last call. */
+    takePeakMb: () => {
+      const p = Math.max(peak, status('VmRSS'));
+      peak = 0;
+      return p;
+    },
+    stop: () => {
+      clearInterval(sampler);
+      if (exited) return Promise.resolve();
+      child.kill('SIGTERM');
+      return new Promise((r) => child.on('exit', r));
+    },
+  };
+}
+
+function startReceiver() {
+  let finished = 0;
+  let started = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const type = req.headers['ce-type'];
+      if (type?.endsWith('.started')) started++;
+      else if (type?.endsWith('.finished')) finished++;
+      res.writeHead(200).end();
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ url: `http://127.0.0.1:${server.address().port}/`, counts: () => ({ started, finished }), close: () => server.close() }),
+    ),
+  );
+}
+
+/** Posts `count` bodies from `make`, PARALLEL at a time; returns the status codes seen and the time taken. */
+async function load(target, make, count) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: PARALLEL });
+  const codes = {};
+  const messages = new Set();
+  let next = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    while (next < count) {
+      const body = make(next++);
+      const { status, text } = await new Promise((resolve) => {
+        const req = http.request(target, { method: 'POST', agent, headers: { 'content-type': 'application/cloudevents+json' } }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode, text }));
+        });
+        req.on('error', (e) => resolve({ status: `error ${e.code ?? e.message}`, text: '' }));
+        req.end(body);
+      });
+      codes[status] = (codes[status] ?? 0) + 1;
+      if (status >= 400 && messages.size < 3) messages.add(text.slice(0, 200));
+    }
+  };
+  await Promise.all(Array.from({ length: PARALLEL }, worker));
+  agent.destroy();
+  return { events: count, httpStatus: codes, seconds: +((performance.now() - t0) / 1000).toFixed(2), refusals: [...messages] };
+}
+
+async function main() {
+  const receiver = await startReceiver();
+  const port = 19000 + (process.pid % 1000);
+  const svc = await startService(port, receiver.url);
+  const target = `http://127.0.0.1:${port}/`;
+  const idleMb = svc.takePeakMb();
+  const phases = {};
+  const chosen = (process.env.BENCH_LOADS ?? Object.keys(LOADS).join(',')).split(',');
+  for (const [name, make] of Object.entries(LOADS).filter(([n]) => chosen.includes(n))) {
+    const before = receiver.counts().finished;
+    const result = await load(target, make, EVENTS);
+    const accepted = result.httpStatus[202] ?? 0;
+    // Let the runs of this phase finish, so its memory includes what they leave behind.
+    for (let w = 0; w < 600 && receiver.counts().finished - before < accepted; w++) await new Promise((r) => setTimeout(r, 100));
+    phases[name] = { ...result, finishedReceived: receiver.counts().finished - before, peakRssMb: Math.round(svc.takePeakMb()), rssAfterMb: Math.round(svc.rssMb()) };
+  }
+  const alive = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+  const result = {
+    date: new Date().toISOString(),
+    nodeFlags: START_FLAGS,
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` },
+    settings: { bodyLimitBytes: BODY_LIMIT, parallel: PARALLEL, logLevel: process.env.BENCH_LOG_LEVEL ?? 'info', serviceFlags: process.env.BENCH_SERVICE_FLAGS ?? '', limits: LIMITS },
+    idleRssMb: Math.round(idleMb),
+    phases,
+    // The kernel's peak resident set over the whole run.
+    vmHwmMb: Math.round(svc.hwmMb()),
+    aliveAtEnd: alive && svc.exited() === null,
+    targetMb: TARGET_MB,
+  };
+  // The target is for the two loads of defect 2; the third shows what the executor keeps of big events.
+  const hostilePeak = Math.max(phases.atLimit?.peakRssMb ?? 0, phases.idNearBodyLimit?.peakRssMb ?? 0);
+  result.verdict = {
+    atLimitAndIdNearBodyLimitPeakRssMb: hostilePeak,
+    met: result.aliveAtEnd && hostilePeak < TARGET_MB && (!phases.idNearBodyLimit || phases.idNearBodyLimit.httpStatus[400] === EVENTS),
+  };
+  await svc.stop();
+  receiver.close();
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync(`bench/results/hostile-intake-${result.date.slice(0, 19).replaceAll(':', '')}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(JSON.stringify(result, null, 2));
+  console.log(result.verdict.met ? 'target met' : 'TARGET MISSED');
+}
+
+await main();
