@@ -117,45 +117,57 @@ export class KubernetesClaims implements RunClaims {
     const now = Date.now();
     const out: Array<{ event: KeptnEvent; startedDelivered: boolean }> = [];
     for (const cm of list.items) {
-      const meta = cm.metadata ?? {};
-      const name = meta.name as string;
-      const ann = meta.annotations ?? {};
-      if (meta.labels?.[STATE_LABEL] === 'answered') {
-        if (now - Date.parse(ann[A.answeredAt] ?? '') > this.o.retentionMs) {
-          await this.o.core.deleteNamespacedConfigMap({ name, namespace: this.o.namespace }).catch(() => undefined);
-        }
-        continue;
-      }
-      if (this.held.has(name)) continue;
-      const mine = ann[A.holder] === this.o.identity;
-      const stale = now - Date.parse(ann[A.renewed] ?? '') > this.o.staleMs;
-      if (!mine && !stale) continue;
-      try {
-        // The resourceVersion makes this a compare-and-swap: of two instances taking over, one wins.
-        await this.o.core.patchNamespacedConfigMap(
-          {
-            name,
-            namespace: this.o.namespace,
-            body: { metadata: { resourceVersion: meta.resourceVersion, annotations: { [A.holder]: this.o.identity, [A.renewed]: new Date().toISOString() } } },
-          },
-          mergePatch,
-        );
-      } catch (e) {
-        if (apiStatus(e) !== 409) this.o.onApiError?.('take-over-claim', e);
-        continue;
-      }
-      let event: KeptnEvent;
-      try {
-        event = parseKeptnEvent(JSON.parse(cm.data?.['event.json'] ?? 'null'));
-      } catch (e) {
-        this.o.logger.error({ claim: name, err: (e as Error).message }, 'a run claim holds no usable event; it is closed unanswered');
-        await this.patch(name, { [A.answeredAt]: new Date().toISOString() }, { [STATE_LABEL]: 'answered' });
-        continue;
-      }
-      this.held.add(name);
-      out.push({ event, startedDelivered: ann[A.started] === 'true' });
+      const taken = await this.takeOne(cm, now);
+      if (taken) out.push(taken);
     }
     return out;
+  }
+
+  /** One claim: answered ones past their retention are deleted; a stale one (or this instance's own) is taken. */
+  private async takeOne(cm: k8s.V1ConfigMap, now: number): Promise<{ event: KeptnEvent; startedDelivered: boolean } | undefined> {
+    const meta = cm.metadata ?? {};
+    const name = meta.name as string;
+    const ann = meta.annotations ?? {};
+    if (meta.labels?.[STATE_LABEL] === 'answered') {
+      await this.expire(name, ann, now);
+      return undefined;
+    }
+    if (this.held.has(name) || !this.takeable(ann, now)) return undefined;
+    try {
+      // The resourceVersion makes this a compare-and-swap: of two instances taking over, one wins.
+      await this.o.core.patchNamespacedConfigMap(
+        {
+          name,
+          namespace: this.o.namespace,
+          body: { metadata: { resourceVersion: meta.resourceVersion, annotations: { [A.holder]: this.o.identity, [A.renewed]: new Date().toISOString() } } },
+        },
+        mergePatch,
+      );
+    } catch (e) {
+      if (apiStatus(e) !== 409) this.o.onApiError?.('take-over-claim', e);
+      return undefined;
+    }
+    let event: KeptnEvent;
+    try {
+      event = parseKeptnEvent(JSON.parse(cm.data?.['event.json'] ?? 'null'));
+    } catch (e) {
+      this.o.logger.error({ claim: name, err: (e as Error).message }, 'a run claim holds no usable event; it is closed unanswered');
+      await this.patch(name, { [A.answeredAt]: new Date().toISOString() }, { [STATE_LABEL]: 'answered' });
+      return undefined;
+    }
+    this.held.add(name);
+    return { event, startedDelivered: ann[A.started] === 'true' };
+  }
+
+  /** An answered claim is kept for the retention time (redeliveries within it are recognised), then deleted. */
+  private async expire(name: string, ann: Record<string, string>, now: number): Promise<void> {
+    if (now - Date.parse(ann[A.answeredAt] ?? '') <= this.o.retentionMs) return;
+    await this.o.core.deleteNamespacedConfigMap({ name, namespace: this.o.namespace }).catch(() => undefined);
+  }
+
+  /** This instance's own claim (from before a restart), or one no holder has renewed for `staleMs`. */
+  private takeable(ann: Record<string, string>, now: number): boolean {
+    return ann[A.holder] === this.o.identity || now - Date.parse(ann[A.renewed] ?? '') > this.o.staleMs;
   }
 
   /** On shutdown: the runs still held are let go at once (marked stale), so a peer or the next start takes them. */

@@ -73,19 +73,30 @@ export function stuckContainer(pods: readonly V1Pod[]): string | undefined {
  */
 export function jobEnding(state: JobState): JobEnding | undefined {
   const { job } = state;
-  if (job && state.uid && job.metadata?.uid && job.metadata.uid !== state.uid) {
+  if (replaced(job, state.uid)) {
     return { kind: 'deleted', reason: `Job ${jobName(job)} was replaced by another Job of the same name before it finished` };
   }
-  if (job && conditionTrue(job, 'Complete')) return { kind: 'complete' };
-  const failed = job ? conditionTrue(job, 'Failed') : undefined;
-  if (failed) {
-    const reason = `${failed.reason ?? 'Failed'}: ${failed.message ?? ''}`.trim();
-    return failed.reason === 'DeadlineExceeded' ? { kind: 'deadline', reason } : { kind: 'failed', reason };
-  }
+  const final = job ? conditionEnding(job) : undefined;
+  if (final) return final;
   if (state.gone) return { kind: 'deleted', reason: `Job ${jobName(job)} was deleted before it finished` };
   if (job?.metadata?.deletionTimestamp) return { kind: 'deleted', reason: `Job ${jobName(job)} is being deleted before it finished` };
   const stuck = stuckContainer(state.pods);
   return stuck ? { kind: 'stuck', reason: stuck } : undefined;
+}
+
+/** The Job seen is another one than this task's (both uids known, and different). */
+function replaced(job: V1Job | undefined, uid: string | undefined): boolean {
+  const seen = job?.metadata?.uid;
+  return Boolean(uid && seen && seen !== uid);
+}
+
+/** Complete, or Failed (the deadline apart), from the Job's conditions. */
+function conditionEnding(job: V1Job): JobEnding | undefined {
+  if (conditionTrue(job, 'Complete')) return { kind: 'complete' };
+  const failed = conditionTrue(job, 'Failed');
+  if (!failed) return undefined;
+  const reason = `${failed.reason ?? 'Failed'}: ${failed.message ?? ''}`.trim();
+  return failed.reason === 'DeadlineExceeded' ? { kind: 'deadline', reason } : { kind: 'failed', reason };
 }
 
 const byCreation = (a: V1Pod, b: V1Pod) =>
@@ -118,27 +129,28 @@ export interface ContainerEnd {
   readonly output?: Record<string, unknown>;
 }
 
+/** `$KEPTN_OUTPUT`: a termination message that is a JSON object (anything else is just a message). */
+function outputOf(message: string | undefined): Record<string, unknown> | undefined {
+  if (!message) return undefined;
+  try {
+    const value: unknown = JSON.parse(message);
+    return isPlainObject(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The end of the task container, from the newest pod where it terminated. */
 export function containerEnd(pods: readonly V1Pod[]): ContainerEnd {
   for (const pod of podsInOrder(pods).reverse()) {
-    const status = pod.status?.containerStatuses?.find((s) => s.name === CONTAINER_NAME);
-    const t = status?.state?.terminated;
+    const t = pod.status?.containerStatuses?.find((s) => s.name === CONTAINER_NAME)?.state?.terminated;
     if (!t) continue;
     const bad = t.exitCode !== 0 || (t.reason !== undefined && t.reason !== 'Completed');
-    let output: Record<string, unknown> | undefined;
-    if (t.message) {
-      try {
-        const value: unknown = JSON.parse(t.message);
-        if (isPlainObject(value)) output = value;
-      } catch {
-        // A termination message that is not JSON is just a message.
-      }
-    }
+    const output = outputOf(t.message);
+    const why = `(Reason: ${t.reason ?? 'unknown'}${t.message ? `, Message: ${t.message}` : ''})`;
     return {
       exitCode: t.exitCode,
-      ...(bad
-        ? { terminated: `container ${CONTAINER_NAME} of pod ${pod.metadata?.name ?? '?'} exit code ${t.exitCode} (Reason: ${t.reason ?? 'unknown'}${t.message ? `, Message: ${t.message}` : ''})` }
-        : {}),
+      ...(bad ? { terminated: `container ${CONTAINER_NAME} of pod ${pod.metadata?.name ?? '?'} exit code ${t.exitCode} ${why}` } : {}),
       ...(output ? { output } : {}),
     };
   }

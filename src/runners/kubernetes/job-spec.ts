@@ -5,6 +5,7 @@ import type {
   V1EnvVar,
   V1Job,
   V1PodSecurityContext,
+  V1PodSpec,
   V1ResourceRequirements,
   V1SecurityContext,
   V1Volume,
@@ -161,18 +162,10 @@ function packFiles(
   return { configMaps, mounts };
 }
 
-/**
- * TaskSpec to Job (pure). The Job runs the task once (`backoffLimit: 0`), within `maxPollDuration`
- * (`activeDeadlineSeconds`), non-root with no privilege escalation and no API token unless a service account
- * is named, with a writable `/keptn` emptyDir and the task's files mounted into it from ConfigMaps. It is
- * created suspended when it has files, so no pod starts before they exist.
- */
-export function buildJob(input: JobBuildInput): JobManifests {
+/** The labels JES put on its Jobs (how users select them), plus the service's own. */
+function jobLabels(input: JobBuildInput, key: string): Record<string, string> {
   const { task, event, defaults } = input;
-  const name = jobName(event.id, task.actionIndex, task.taskIndex);
-  const namespace = task.namespace ?? defaults.namespace;
-  const key = runKey(event.id);
-  const labels: Record<string, string> = {
+  return {
     ...(task.labels ?? {}),
     [LABEL.managedBy]: defaults.managedBy,
     [LABEL.runKey]: key,
@@ -187,7 +180,11 @@ export function buildJob(input: JobBuildInput): JobManifests {
     [LABEL.actionIndex]: String(task.actionIndex),
     [LABEL.taskIndex]: String(task.taskIndex),
   };
-  const annotations: Record<string, string> = {
+}
+
+/** The event and task, unabridged (labels are cut to 63 characters): how a restarted service reads a Job back. */
+function jobAnnotations(task: TaskSpec, event: KeptnEvent): Record<string, string> {
+  return {
     ...(task.annotations ?? {}),
     [ANNOTATION.eventId]: event.id,
     [ANNOTATION.triggeredId]: event.id,
@@ -199,7 +196,9 @@ export function buildJob(input: JobBuildInput): JobManifests {
     [ANNOTATION.action]: task.actionName,
     [ANNOTATION.task]: task.name,
   };
+}
 
+function taskContainer(task: TaskSpec, defaults: JobDefaults, mounts: readonly V1VolumeMount[]): V1Container {
   const env: V1EnvVar[] = [];
   const envFrom: V1EnvFromSource[] = [];
   for (const e of task.env) {
@@ -207,18 +206,8 @@ export function buildJob(input: JobBuildInput): JobManifests {
     else env.push({ name: e.name, value: e.value });
   }
   env.push({ name: 'KEPTN_OUTPUT', value: OUTPUT_PATH });
-
-  const packed = packFiles(input.files, name);
-  const volumes: V1Volume[] = [
-    { name: 'keptn', emptyDir: { sizeLimit: task.keptnVolumeSize ?? defaults.keptnVolumeSize } },
-    ...packed.configMaps.map((cm, i) => ({
-      name: `files-${i}`,
-      configMap: { name: cm.name, items: Object.keys({ ...cm.data, ...cm.binaryData }).map((k) => ({ key: k, path: k })) },
-    })),
-  ];
-
   const res = resources(task, defaults);
-  const container: V1Container = {
+  return {
     name: CONTAINER_NAME,
     image: task.image,
     ...(task.imagePullPolicy ? { imagePullPolicy: task.imagePullPolicy } : {}),
@@ -231,15 +220,50 @@ export function buildJob(input: JobBuildInput): JobManifests {
     securityContext: mergeSecurityContext(task.securityContext),
     terminationMessagePath: OUTPUT_PATH,
     terminationMessagePolicy: 'File',
-    volumeMounts: [{ name: 'keptn', mountPath: KEPTN_MOUNT }, ...packed.mounts],
+    volumeMounts: [{ name: 'keptn', mountPath: KEPTN_MOUNT }, ...mounts],
   };
+}
 
+function podSpec(task: TaskSpec, defaults: JobDefaults, container: V1Container, volumes: V1Volume[]): V1PodSpec {
   const serviceAccount = task.serviceAccount ?? defaults.serviceAccount;
   const pullSecrets = [...defaults.imagePullSecrets, ...(task.imagePullSecrets ?? [])];
+  return {
+    restartPolicy: 'Never',
+    ...(serviceAccount ? { serviceAccountName: serviceAccount } : {}),
+    // No API token in the pod unless the task names a service account on purpose.
+    ...(task.serviceAccount ? {} : { automountServiceAccountToken: false }),
+    securityContext: { ...DEFAULT_POD_SECURITY },
+    ...(pullSecrets.length > 0 ? { imagePullSecrets: [...new Set(pullSecrets)].map((n) => ({ name: n })) } : {}),
+    ...(task.nodeSelector ? { nodeSelector: { ...task.nodeSelector } } : {}),
+    ...(task.tolerations ? { tolerations: task.tolerations.map((t) => ({ ...t })) } : {}),
+    containers: [container],
+    volumes,
+  };
+}
+
+/**
+ * TaskSpec to Job (pure). The Job runs the task once (`backoffLimit: 0`), within `maxPollDuration`
+ * (`activeDeadlineSeconds`), non-root with no privilege escalation and no API token unless a service account
+ * is named, with a writable `/keptn` emptyDir and the task's files mounted into it from ConfigMaps. It is
+ * created suspended when it has files, so no pod starts before they exist.
+ */
+export function buildJob(input: JobBuildInput): JobManifests {
+  const { task, event, defaults } = input;
+  const name = jobName(event.id, task.actionIndex, task.taskIndex);
+  const namespace = task.namespace ?? defaults.namespace;
+  const key = runKey(event.id);
+  const packed = packFiles(input.files, name);
+  const volumes: V1Volume[] = [
+    { name: 'keptn', emptyDir: { sizeLimit: task.keptnVolumeSize ?? defaults.keptnVolumeSize } },
+    ...packed.configMaps.map((cm, i) => ({
+      name: `files-${i}`,
+      configMap: { name: cm.name, items: Object.keys({ ...cm.data, ...cm.binaryData }).map((k) => ({ key: k, path: k })) },
+    })),
+  ];
   const job: V1Job = {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: { name, namespace, labels, annotations },
+    metadata: { name, namespace, labels: jobLabels(input, key), annotations: jobAnnotations(task, event) },
     spec: {
       backoffLimit: 0,
       activeDeadlineSeconds: task.maxPollDuration,
@@ -247,18 +271,7 @@ export function buildJob(input: JobBuildInput): JobManifests {
       ...(packed.configMaps.length > 0 ? { suspend: true } : {}),
       template: {
         metadata: { labels: { ...(task.labels ?? {}), [LABEL.managedBy]: defaults.managedBy, [LABEL.runKey]: key }, annotations: { ...(task.annotations ?? {}) } },
-        spec: {
-          restartPolicy: 'Never',
-          ...(serviceAccount ? { serviceAccountName: serviceAccount } : {}),
-          // No API token in the pod unless the task names a service account on purpose.
-          ...(task.serviceAccount ? {} : { automountServiceAccountToken: false }),
-          securityContext: { ...DEFAULT_POD_SECURITY },
-          ...(pullSecrets.length > 0 ? { imagePullSecrets: [...new Set(pullSecrets)].map((n) => ({ name: n })) } : {}),
-          ...(task.nodeSelector ? { nodeSelector: { ...task.nodeSelector } } : {}),
-          ...(task.tolerations ? { tolerations: task.tolerations.map((t) => ({ ...t })) } : {}),
-          containers: [container],
-          volumes,
-        },
+        spec: podSpec(task, defaults, taskContainer(task, defaults, packed.mounts), volumes),
       },
     },
   };

@@ -46,6 +46,16 @@ interface JobRef {
   readonly name: string;
 }
 
+interface EndContext {
+  readonly task: TaskSpec;
+  readonly ctx: TaskContext;
+  readonly ref: JobRef;
+  readonly follow: JobFollow;
+  readonly log: TaskLog;
+  /** The pod the live stream followed and the lines it passed on. */
+  readonly streamed: { readonly pod: string | undefined; readonly lines: number };
+}
+
 const detached = (log: TaskLog): TaskResult => ({ outcome: 'detached', reason: 'the service stopped while the task ran', logs: log.text() });
 
 /**
@@ -85,47 +95,58 @@ export class KubernetesRunner implements Runner {
 
   /** Creates the Job (or adopts the one of its name made for this event) and delivers its files; a string is why not. */
   private async start(manifests: JobManifests, ctx: TaskContext): Promise<k8s.V1Job | string> {
-    const { job, configMaps } = manifests;
-    const namespace = job.metadata?.namespace as string;
-    const name = job.metadata?.name as string;
-    const { batch, core } = this.options.clients;
-    let made: k8s.V1Job;
+    const made = await this.createOrAdopt(manifests.job, ctx);
+    if (typeof made === 'string' || manifests.configMaps.length === 0) return made;
+    return this.deliverFiles(made, manifests.configMaps, ctx);
+  }
+
+  private async createOrAdopt(job: k8s.V1Job, ctx: TaskContext): Promise<k8s.V1Job | string> {
+    const ref: JobRef = { namespace: job.metadata?.namespace as string, name: job.metadata?.name as string };
+    const { batch } = this.options.clients;
     try {
-      made = await batch.createNamespacedJob({ namespace, body: job }, bounded(ctx.signal));
-      ctx.onNote(`created Job ${namespace}/${name}`);
+      const made = await batch.createNamespacedJob({ namespace: ref.namespace, body: job }, bounded(ctx.signal));
+      ctx.onNote(`created Job ${ref.namespace}/${ref.name}`);
+      return made;
     } catch (e) {
       if (apiStatus(e) !== 409) {
         this.apiError('create-job', e, ctx.signal);
         return `Error while creating job: ${apiMessage(e)}`;
       }
-      try {
-        made = await batch.readNamespacedJob({ name, namespace }, bounded(ctx.signal));
-      } catch (e2) {
-        this.apiError('read-job', e2, ctx.signal);
-        return `Error while adopting job ${namespace}/${name}: ${apiMessage(e2)}`;
-      }
-      if (made.metadata?.labels?.[LABEL.runKey] !== runKey(ctx.event.id)) {
-        return `a Job ${namespace}/${name} exists that was not made for event ${ctx.event.id}; not touching it`;
-      }
-      ctx.onNote(`adopted existing Job ${namespace}/${name}`);
     }
-    if (configMaps.length === 0) return made;
-    const owner: k8s.V1OwnerReference = { apiVersion: 'batch/v1', kind: 'Job', name, uid: made.metadata?.uid as string, blockOwnerDeletion: false };
+    let found: k8s.V1Job;
+    try {
+      found = await batch.readNamespacedJob(ref, bounded(ctx.signal));
+    } catch (e) {
+      this.apiError('read-job', e, ctx.signal);
+      return `Error while adopting job ${ref.namespace}/${ref.name}: ${apiMessage(e)}`;
+    }
+    if (found.metadata?.labels?.[LABEL.runKey] !== runKey(ctx.event.id)) {
+      return `a Job ${ref.namespace}/${ref.name} exists that was not made for event ${ctx.event.id}; not touching it`;
+    }
+    ctx.onNote(`adopted existing Job ${ref.namespace}/${ref.name}`);
+    return found;
+  }
+
+  /** The files' ConfigMaps, owned by the Job (existing ones are kept: an adopted Job has them), then the Job let run. */
+  private async deliverFiles(made: k8s.V1Job, configMaps: readonly k8s.V1ConfigMap[], ctx: TaskContext): Promise<k8s.V1Job | string> {
+    const ref: JobRef = { namespace: made.metadata?.namespace as string, name: made.metadata?.name as string };
+    const { batch, core } = this.options.clients;
+    const owner: k8s.V1OwnerReference = { apiVersion: 'batch/v1', kind: 'Job', name: ref.name, uid: made.metadata?.uid as string, blockOwnerDeletion: false };
     try {
       for (const cm of configMaps) {
         try {
-          await core.createNamespacedConfigMap({ namespace, body: { ...cm, metadata: { ...cm.metadata, ownerReferences: [owner] } } }, bounded(ctx.signal));
+          await core.createNamespacedConfigMap({ namespace: ref.namespace, body: { ...cm, metadata: { ...cm.metadata, ownerReferences: [owner] } } }, bounded(ctx.signal));
         } catch (e) {
           if (apiStatus(e) !== 409) throw e;
         }
       }
-      if (made.spec?.suspend) made = await batch.patchNamespacedJob({ name, namespace, body: { spec: { suspend: false } } }, bounded(ctx.signal, undefined, mergePatch));
-      return made;
+      if (!made.spec?.suspend) return made;
+      return await batch.patchNamespacedJob({ ...ref, body: { spec: { suspend: false } } }, bounded(ctx.signal, undefined, mergePatch));
     } catch (e) {
       this.apiError('deliver-files', e, ctx.signal);
       if (ctx.signal.aborted) return made;
-      await this.deleteJob({ namespace, name });
-      return `Error while delivering files to job ${namespace}/${name}: ${apiMessage(e)}`;
+      await this.deleteJob(ref);
+      return `Error while delivering files to job ${ref.namespace}/${ref.name}: ${apiMessage(e)}`;
     }
   }
 
@@ -188,20 +209,12 @@ export class KubernetesRunner implements Runner {
   }
 
   /** The Job ended: its pods' final state, the log, the events that explain a failure, and the answer. */
-  private async end(
-    ending: TaskEnding,
-    c: { task: TaskSpec; ctx: TaskContext; ref: JobRef; follow: JobFollow; log: TaskLog; streamed: { pod: string | undefined; lines: number } },
-  ): Promise<TaskResult> {
+  private async end(ending: TaskEnding, c: EndContext): Promise<TaskResult> {
     const { ctx, ref, log } = c;
     const pods = await this.finalPods(ending, c.follow, ref, ctx.signal);
     const container = containerEnd(pods);
     const failed = ending.kind !== 'complete';
-    for (const source of logSources(pods, failed)) {
-      if (source.container !== CONTAINER_NAME) log.writeLine('stdout', `Container ${source.container} of pod ${source.pod}:`);
-      const skip = source.container === CONTAINER_NAME && source.pod === c.streamed.pod ? c.streamed.lines : 0;
-      const problem = await readContainerLog(this.options.clients.kc, { namespace: ref.namespace, ...source }, skip, (text) => log.writeLine('stdout', text), ctx.signal);
-      if (problem) ctx.onNote(`could not read the log of container ${source.container} of pod ${source.pod}: ${problem}`);
-    }
+    await this.readLogs(pods, failed, c);
     const events = failed ? await this.events(ref, pods, ctx.signal) : [];
     for (const e of events) ctx.onNote(e);
     const deleted = this.options.deleteOnTimeout && deletesJob(ending);
@@ -217,6 +230,17 @@ export class KubernetesRunner implements Runner {
       logs: log.text(),
       ...(container.output ? { output: container.output } : {}),
     };
+  }
+
+  /** The containers' logs, whole, into the task's log; what the live stream passed on already is skipped. */
+  private async readLogs(pods: readonly k8s.V1Pod[], failed: boolean, c: EndContext): Promise<void> {
+    const { ctx, ref, log, streamed } = c;
+    for (const source of logSources(pods, failed)) {
+      if (source.container !== CONTAINER_NAME) log.writeLine('stdout', `Container ${source.container} of pod ${source.pod}:`);
+      const skip = source.container === CONTAINER_NAME && source.pod === streamed.pod ? streamed.lines : 0;
+      const problem = await readContainerLog(this.options.clients.kc, { namespace: ref.namespace, ...source }, skip, (text) => log.writeLine('stdout', text), ctx.signal);
+      if (problem) ctx.onNote(`could not read the log of container ${source.container} of pod ${source.pod}: ${problem}`);
+    }
   }
 
   /**
