@@ -1,0 +1,180 @@
+// Big-log benchmark (issue 10, defect 5): a task printing 200 MB through the local runner of the built
+// service, in its own process as `npm start` runs it, answering to an HTTP receiver. Measured per shape of
+// output (short lines; one line without a newline):
+//   - delay: from the task's exit (it writes the time just before it exits) to the `.finished` received;
+//   - CPU seconds of the service and of its launcher process while the task ran (/proc/<pid>/stat), and the
+//     service's share of one core over the task's wall time;
+//   - the service's peak resident memory (VmRSS sampled every 50 ms).
+// Target: answered within a few seconds of the exit, never a timeout.
+// Usage: npm run build --silent && node bench/big-log.bench.mjs   (BENCH_MB=200; writes bench/results/big-log-<date>.json)
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+
+const BIN = path.resolve('dist/src/cli/main.js');
+const START_FLAGS = (/node (.*?)dist\/src\/cli\/main\.js/.exec(JSON.parse(readFileSync('package.json', 'utf8')).scripts.start)?.[1] ?? '').split(' ').filter(Boolean);
+const MB = Number(process.env.BENCH_MB ?? 200);
+const BYTES = MB * 1000 * 1000;
+const TICK = 100; // USER_HZ on Linux
+
+const SHAPES = {
+  // 100-byte lines: 2 million lines for 200 MB.
+  lines: `yes 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' | head -c ${BYTES}`,
+  // One line without a newline.
+  'one line': `head -c ${BYTES} /dev/zero | tr '\\0' a`,
+};
+
+function configDir(stamps) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'je-bench-biglog-'));
+  mkdirSync(path.join(dir, 'job'));
+  const actions = Object.entries(SHAPES).map(
+    ([name, cmd], i) => `  - name: "shape ${i}"
+    events: [{ name: "sh.keptn.event.biglog${i}.triggered" }]
+    tasks:
+      - name: "${name}"
+        image: alpine
+        maxPollDuration: 600
+        cmd: [sh, -c, "${cmd.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}; date +%s%3N > ${stamps}/end-${i}"]`,
+  );
+  writeFileSync(path.join(dir, 'job', 'config.yaml'), `apiVersion: v2\nactions:\n${actions.join('\n')}\n`);
+  return dir;
+}
+
+function event(i) {
+  return JSON.stringify({
+    specversion: '1.0',
+    id: `biglog-${process.pid}-${i}`,
+    source: 'bench',
+    type: `sh.keptn.event.biglog${i}.triggered`,
+    shkeptncontext: '11111111-2222-4333-8444-555555555555',
+    datacontenttype: 'application/json',
+    data: { project: 'bench', stage: 'dev', service: 'svc' },
+  });
+}
+
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICK; // utime, stime (fields 14, 15)
+  } catch {
+    return NaN;
+  }
+}
+
+function launcherOf(pid) {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid && readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('launcher-main')) return Number(name);
+    } catch {
+      /* gone */
+    }
+  }
+  return undefined;
+}
+
+function startReceiver() {
+  const waiting = new Map();
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      const at = Date.now();
+      const type = req.headers['ce-type'];
+      // Binary mode: the body is the event's data.
+      if (type?.endsWith('.finished')) waiting.get(req.headers['ce-triggeredid'])?.({ at, data: JSON.parse(body) });
+      res.writeHead(200).end();
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        url: `http://127.0.0.1:${server.address().port}/`,
+        finished: (id) => new Promise((r) => waiting.set(id, r)),
+        close: () => server.close(),
+      }),
+    ),
+  );
+}
+
+async function main() {
+  const stamps = mkdtempSync(path.join(os.tmpdir(), 'je-bench-stamps-'));
+  const receiver = await startReceiver();
+  const port = 19000 + (process.pid % 1000);
+  const child = spawn(
+    process.execPath,
+    [...START_FLAGS, BIN, 'serve', '--port', String(port), '--config', configDir(stamps), '--allowed-images', 'alpine', '--sink', `http:${receiver.url}`, '--log-level', 'warn',
+      '--work-dir', mkdtempSync(path.join(os.tmpdir(), 'je-bench-work-'))],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  for (let i = 0; i < 200; i++) {
+    if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  let peakRss = 0;
+  const sampler = setInterval(() => {
+    try {
+      peakRss = Math.max(peakRss, Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024);
+    } catch {
+      /* exited */
+    }
+  }, 50);
+
+  const results = [];
+  for (const [i, shape] of Object.keys(SHAPES).entries()) {
+    peakRss = 0;
+    const id = `biglog-${process.pid}-${i}`;
+    const finished = receiver.finished(id);
+    const cpu0 = cpuSeconds(child.pid);
+    const sent = Date.now();
+    await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: event(i) });
+    // The launcher starts with the first task; its CPU is read before it finishes the next one.
+    let launcher;
+    let launcherCpu0 = 0;
+    while (launcher === undefined && Date.now() - sent < 5000) {
+      launcher = launcherOf(child.pid);
+      if (launcher !== undefined) launcherCpu0 = i === 0 ? 0 : cpuSeconds(launcher);
+      else await new Promise((r) => setTimeout(r, 10));
+    }
+    const { at, data } = await finished;
+    const cpu1 = cpuSeconds(child.pid);
+    const launcherCpu = launcher === undefined ? NaN : cpuSeconds(launcher) - launcherCpu0;
+    const end = Number(readFileSync(path.join(stamps, `end-${i}`), 'utf8'));
+    const r = {
+      shape,
+      mb: MB,
+      status: data.status,
+      result: data.result,
+      taskWallS: (end - sent) / 1000,
+      delayAfterExitMs: at - end,
+      serviceCpuS: Number((cpu1 - cpu0).toFixed(2)),
+      serviceCpuShare: Number(((cpu1 - cpu0) / ((at - sent) / 1000)).toFixed(2)),
+      launcherCpuS: Number(launcherCpu.toFixed(2)),
+      peakRssMb: Math.round(peakRss / 1024 / 1024),
+      messageBytes: Buffer.byteLength(data.message ?? ''),
+      // What the answer says about the bytes it does not show.
+      cutNote: /\[\.\.\. \d+ bytes [^\]]*\]/.exec(data.message ?? '')?.[0],
+    };
+    results.push(r);
+    console.log(JSON.stringify(r));
+  }
+  clearInterval(sampler);
+  child.kill('SIGTERM');
+  await new Promise((r) => child.on('exit', r));
+  receiver.close();
+  const file = path.join('bench', 'results', `big-log-${new Date().toISOString().slice(0, 16).replace(/:/g, '')}.json`);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), host: { cpus: os.cpus().length, node: process.version }, results }, null, 2)}\n`);
+  console.log(`written ${file}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
