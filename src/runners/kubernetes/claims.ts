@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { RunClaims } from '../../executor/claims.js';
 import { parseKeptnEvent, type KeptnEvent } from '../../keptn/event.js';
 import { LABEL } from './job-spec.js';
-import { apiMessage, apiStatus, mergePatch } from './kube-client.js';
+import { apiMessage, apiStatus, bounded, mergePatch } from './kube-client.js';
 import { runKey } from './naming.js';
 
 const CLAIM_LABEL = 'job-executor.keptn.sh/claim';
@@ -62,7 +62,7 @@ export class KubernetesClaims implements RunClaims {
       data: { 'event.json': JSON.stringify(event) },
     };
     try {
-      await this.o.core.createNamespacedConfigMap({ namespace: this.o.namespace, body });
+      await this.o.core.createNamespacedConfigMap({ namespace: this.o.namespace, body }, bounded());
       this.held.add(name);
       return 'claimed';
     } catch (e) {
@@ -79,7 +79,7 @@ export class KubernetesClaims implements RunClaims {
     try {
       await this.o.core.patchNamespacedConfigMap(
         { name, namespace: this.o.namespace, body: { metadata: { annotations, ...(labels ? { labels } : {}) } } },
-        mergePatch,
+        bounded(undefined, undefined, mergePatch),
       );
     } catch (e) {
       this.o.onApiError?.('patch-claim', e);
@@ -108,7 +108,7 @@ export class KubernetesClaims implements RunClaims {
       list = await this.o.core.listNamespacedConfigMap({
         namespace: this.o.namespace,
         labelSelector: `${LABEL.managedBy}=${this.o.managedBy},${CLAIM_LABEL}=true`,
-      });
+      }, bounded());
     } catch (e) {
       this.o.onApiError?.('list-claims', e);
       this.o.logger.warn({ err: apiMessage(e) }, 'could not list run claims');
@@ -141,7 +141,7 @@ export class KubernetesClaims implements RunClaims {
           namespace: this.o.namespace,
           body: { metadata: { resourceVersion: meta.resourceVersion, annotations: { [A.holder]: this.o.identity, [A.renewed]: new Date().toISOString() } } },
         },
-        mergePatch,
+        bounded(undefined, undefined, mergePatch),
       );
     } catch (e) {
       if (apiStatus(e) !== 409) this.o.onApiError?.('take-over-claim', e);
@@ -162,7 +162,7 @@ export class KubernetesClaims implements RunClaims {
   /** An answered claim is kept for the retention time (redeliveries within it are recognised), then deleted. */
   private async expire(name: string, ann: Record<string, string>, now: number): Promise<void> {
     if (now - Date.parse(ann[A.answeredAt] ?? '') <= this.o.retentionMs) return;
-    await this.o.core.deleteNamespacedConfigMap({ name, namespace: this.o.namespace }).catch(() => undefined);
+    await this.o.core.deleteNamespacedConfigMap({ name, namespace: this.o.namespace }, bounded()).catch(() => undefined);
   }
 
   /** This instance's own claim (from before a restart), or one no holder has renewed for `staleMs`. */
