@@ -240,6 +240,61 @@ describe.each(['off', 'auto'])('local runner isolation (real processes, cgroup %
   });
 });
 
+describe('shutdown: local tasks die with the service (onShutdown cancel)', () => {
+  it('a cancelled run stops the whole group and is answered cancelled', async () => {
+    const ac = new AbortController();
+    const lines: LogLine[] = [];
+    const r = await runner({ cgroup: 'off' });
+    const running = r.run(spec({ cmd: ['sh', '-c', 'sleep 300 & echo child=$!; wait'] }), ctx({ lines, signal: ac.signal }));
+    const child = await waitUntil('the child', () => valueOf(lines, 'child'));
+    ac.abort();
+    expect(await running).toMatchObject({ outcome: 'cancelled', reason: 'task was cancelled (the service is shutting down)' });
+    expect(alive(child)).toBe(false);
+    expect(r.onShutdown).toBe('cancel');
+  });
+
+  it('closing the runner while a task runs stops it and says so', async () => {
+    const lines: LogLine[] = [];
+    const r = await runner({ cgroup: 'off' });
+    const running = r.run(spec({ cmd: ['sh', '-c', 'sleep 300 & echo child=$!; wait'] }), ctx({ lines }));
+    const child = await waitUntil('the child', () => valueOf(lines, 'child'));
+    await r.close();
+    expect(await running).toMatchObject({ outcome: 'failed', reason: 'the service stopped while the task ran; its processes were stopped' });
+    expect(alive(child)).toBe(false);
+  });
+
+  // The built runner in a process of its own, killed with SIGKILL: its launcher sees the channel close and
+  // stops the tasks before it exits.
+  const built = path.resolve('dist/src/runners/local/local-runner.js');
+  it.runIf(existsSync(built))('a service killed with SIGKILL leaves neither its launcher nor its tasks behind', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'je-crash-'));
+    const script = path.join(dir, 'service.mjs');
+    await writeFile(
+      script,
+      `import { LocalRunner } from ${JSON.stringify(built)};
+       import { DirectorySecretStore } from ${JSON.stringify(path.resolve('dist/src/runners/local/secrets.js'))};
+       const logger = { info() {}, warn() {}, error() {} };
+       const r = new LocalRunner({ workDir: ${JSON.stringify(dir)}, secrets: new DirectorySecretStore(undefined), passEnv: ['PATH'],
+         maxLogBytes: 4096, killGraceMs: 300, keepWorkDirs: false, logger, cgroup: 'off' });
+       const spec = { actionIndex: 0, taskIndex: 0, actionName: 'a', name: 't', image: 'alpine', cmd: ['sh', '-c', 'trap "" TERM; sleep 300 & echo child=$! launcher=$PPID; wait'],
+         args: [], env: [], files: [], maxPollDuration: 600, onError: 'fail' };
+       await r.run(spec, { runId: 'r', event: {}, files: [], configHash: 'h', signal: new AbortController().signal,
+         onLog: (l) => console.log(l.text), onNote() {} });`,
+    );
+    const service = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    service.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const [child, launcher] = await waitUntil('the task up', () => {
+      const m = /child=(\d+) launcher=(\d+)/.exec(out);
+      return m ? [Number(m[1]), Number(m[2])] : undefined;
+    });
+    service.kill('SIGKILL');
+    // The task ignores SIGTERM: the launcher's SIGKILL after the grace ends it.
+    await waitUntil('the task stopped', () => !alive(child), 10_000);
+    await waitUntil('the launcher gone', () => !alive(launcher), 10_000);
+  });
+});
+
 /**
  * A process that leaves the task's session and group (setsid), ignores SIGTERM, and is up (it wrote its pid)
  * before the task's shell goes on. `$$$$` is `$$` after the Kubernetes expansion of args.

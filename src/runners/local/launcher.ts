@@ -241,7 +241,9 @@ export class ProcessLauncher {
     await stopOrphanedGroups(handles, { graceMs: this.options.graceMs });
     for (const t of tasks) if (t.cgroup) tryRmdir(t.cgroup);
     const pid = worker.proc.pid === undefined ? '' : ` (pid ${worker.proc.pid})`;
-    const reason = `the local runner's process launcher${pid} died (${why}) while the task ran; the task's processes were stopped`;
+    const reason = this.closed
+      ? 'the service stopped while the task ran; its processes were stopped'
+      : `the local runner's process launcher${pid} died (${why}) while the task ran; the task's processes were stopped`;
     for (const t of tasks) this.end(worker, t, { how: 'lost', reason });
     this.options.onLost?.(why, tasks.length);
   }

@@ -38,6 +38,7 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
 const OUTPUT_SETTING = 'JOB_LOCAL_MAX_OUTPUT_BYTES';
 const CGROUP_PREFIX = 'job-executor';
 let baseCounter = 0;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Replaces the `/keptn` path prefix (as a whole path, not `/keptnfoo` or `http://keptn.x`) with the task's folder. */
 export function mapKeptnPaths(text: string, keptnDir: string): string {
@@ -201,7 +202,8 @@ export class LocalRunner implements Runner {
       stoppedFor = why;
       launched.stop(this.options.killGraceMs);
     };
-    const deadline = setTimeout(() => stop('timeout'), task.maxPollDuration * 1000);
+    // A timer cannot wait longer than 2^31-1 ms (24.8 days); a longer one would fire at once.
+    const deadline = setTimeout(() => stop('timeout'), Math.min(task.maxPollDuration * 1000, MAX_TIMER_MS));
     const onAbort = () => stop('cancelled');
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     if (ctx.signal.aborted) onAbort();
