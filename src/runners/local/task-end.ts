@@ -26,16 +26,18 @@ export interface DecidedEnd {
   readonly notes: string[];
 }
 
+function cwdReason(f: StartFailure, workingDir: string | undefined): string {
+  const dir = workingDir ?? 'the task folder';
+  if (f.notADirectory) return `workingDir ${dir} is not a directory`;
+  if (f.code === 'ENOENT') return `workingDir ${dir} does not exist`;
+  if (f.code === 'EACCES' || f.code === 'EPERM') return `workingDir ${dir} cannot be entered: permission denied`;
+  return `workingDir ${dir} cannot be used: ${f.message}`;
+}
+
 /** Why a task did not start, naming the real cause: a missing workingDir is not a missing program. */
 export function startFailureReason(f: StartFailure, c: Pick<EndContext, 'file' | 'workingDir'>): string {
   if (f.step === 'workspace') return `could not prepare the task folder: ${f.message}`;
-  if (f.step === 'cwd') {
-    const dir = c.workingDir ?? 'the task folder';
-    if (f.notADirectory) return `workingDir ${dir} is not a directory`;
-    if (f.code === 'ENOENT') return `workingDir ${dir} does not exist`;
-    if (f.code === 'EACCES' || f.code === 'EPERM') return `workingDir ${dir} cannot be entered: permission denied`;
-    return `workingDir ${dir} cannot be used: ${f.message}`;
-  }
+  if (f.step === 'cwd') return cwdReason(f, c.workingDir);
   const start = `could not start "${c.file}"`;
   switch (f.code) {
     case 'ENOENT':
