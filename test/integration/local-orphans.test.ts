@@ -2,10 +2,14 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import os from 'node:os';
 import { launcherScript } from '../../src/runners/local/launcher-script.js';
+import { LocalRunner } from '../../src/runners/local/local-runner.js';
+import { DirectorySecretStore } from '../../src/runners/local/secrets.js';
 import { stopOrphanedGroups } from '../../src/runners/local/orphans.js';
 import { parseProcStat, readProcStat } from '../../src/runners/local/proc-stat.js';
 import type { ProcessHandle } from '../../src/runners/runner.js';
+import { silentLogger } from '../helpers/service.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const started: ChildProcess[] = [];
@@ -68,6 +72,26 @@ describe('stopOrphanedGroups (real processes)', () => {
     ac.abort();
     await stopOrphanedGroups([stubborn.handle], { graceMs: 60_000, signal: ac.signal });
     await waitUntil('the group killed', () => !alive(stubborn.child));
+  });
+});
+
+describe('LocalRunner.stopOrphans (what the journal hands over after a crash)', () => {
+  it('stops the groups whose leader is the same process, and only those', async () => {
+    const runner = new LocalRunner({
+      workDir: os.tmpdir(),
+      secrets: new DirectorySecretStore(undefined),
+      passEnv: [],
+      maxLogBytes: 1024,
+      killGraceMs: 200,
+      keepWorkDirs: false,
+      logger: silentLogger,
+    });
+    const orphan = await group();
+    const bystander = await group();
+    await runner.stopOrphans([orphan.handle, { pgid: bystander.handle.pgid, startTime: '1' }]);
+    expect(alive(orphan.child)).toBe(false);
+    expect(alive(bystander.child)).toBe(true);
+    await runner.close();
   });
 });
 

@@ -5,10 +5,11 @@ import type { TaskFile } from '../../config/source.js';
 import { JobExecutorError, errorMessage } from '../../errors.js';
 import { expandEnvironment, expandVars } from '../../render/expand.js';
 import type { TaskSpec } from '../../render/task-spec.js';
-import type { Runner, TaskContext, TaskResult } from '../runner.js';
+import type { ProcessHandle, Runner, TaskContext, TaskResult } from '../runner.js';
 import { TaskLog } from '../task-log.js';
 import { cleanStaleBases, makeCgroupBase, ownCgroupDir, tryRmdir } from './cgroup.js';
 import { ProcessLauncher, type LaunchEnd, type LaunchRequest } from './launcher.js';
+import { stopOrphanedGroups } from './orphans.js';
 import { readProcStat } from './proc-stat.js';
 import type { DirectorySecretStore } from './secrets.js';
 import { decideEnd } from './task-end.js';
@@ -98,6 +99,16 @@ export class LocalRunner implements Runner {
   get cgroupBase(): string | undefined {
     this.base ??= { dir: containment(this.options.cgroup ?? 'auto', this.options.logger) };
     return this.base.dir;
+  }
+
+  /**
+   * After a crash: stops the process groups the journal kept (only where the leader is still the process that
+   * was started) and, where tasks ran in cgroups, every process left in the cgroups of services that are gone.
+   */
+  async stopOrphans(handles: readonly ProcessHandle[]): Promise<void> {
+    void this.cgroupBase; // its first use cleans the cgroups of dead services up
+    const { stopped, gone } = await stopOrphanedGroups(handles, { graceMs: this.options.killGraceMs });
+    if (stopped.length > 0) this.options.logger.warn({ stopped, gone }, 'stopped the process groups of tasks left by a crash');
   }
 
   /** The launcher process's pid while it runs (diagnostics). */
