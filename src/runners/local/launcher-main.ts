@@ -221,10 +221,10 @@ function spawnContained(task: Task): { child: ChildProcess; uncontained?: string
     try {
       tryRmdir(r.cgroup);
       mkdirSync(r.cgroup);
+      task.cgroup = r.cgroup; // removed at the end, whatever happens next
       if (homeCgroup === undefined) throw new Error('the launcher cannot tell its own cgroup');
       enterCgroup(r.cgroup);
       entered = true;
-      task.cgroup = r.cgroup;
     } catch (e) {
       uncontained = `could not use cgroup ${r.cgroup}: ${errno(e) ?? messageOf(e)}`;
     }
