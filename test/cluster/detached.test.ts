@@ -42,7 +42,9 @@ actions:
     const submitted = await service.executor.submit(ev);
     if (submitted.status !== 'accepted') throw new Error(submitted.status);
     const stream = await openSse(`http://127.0.0.1:${server.port}/api/runs/${submitted.runId}/events`);
-    await stream.waitFor(() => stream.messages.some((m) => m.event === 'run' && (JSON.parse(m.data) as { status: string }).status === 'running'), 30_000);
+    // The snapshot may already say running; else a later `run` message does.
+    const running = () => stream.messages.some((m) => (m.event === 'run' || m.event === 'snapshot') && (JSON.parse(m.data) as { status: string }).status === 'running');
+    await stream.waitFor(running, 30_000);
     const metricsBefore = await service.metrics.text();
     await server.close();
     await stream.done;
