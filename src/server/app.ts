@@ -74,8 +74,8 @@ function refuseUnread(req: Request, res: Response, status: number, code: string,
   problem(res, status, code, message);
 }
 
-/** An absolute file path (POSIX, `~/`, Windows) or a file URL: where the service keeps its config is nobody's business. */
-const PATH_LIKE = /(?:^|[\s"'`(<[=,;])(?:~?\/[^\s/]|[A-Za-z]:[\\/]|\\\\)|file:/i;
+/** A file path (POSIX, `~/`, `./`, Windows) or a file URL: where the service keeps its config is nobody's business. */
+const PATH_LIKE = /(?:^|[\s"'`(<[=,;])(?:(?:~|\.{1,2})?\/[^\s/]|[A-Za-z]:[\\/]|\\\\)|file:/i;
 
 /** A 200 `ignored` answer: the executor's message unless it shows an internal path, and the scope. */
 export function ignoredAnswer(result: Extract<SubmitResult, { status: 'ignored' }>, event: KeptnEvent): Record<string, unknown> {

@@ -83,6 +83,7 @@ describe('ignored answers', () => {
     ['no-config', 'no job/config.yaml for proj/dev/svc in /srv/job-config (looked at service, stage, project and global level)', 'no job config for project "proj", stage "dev", service "svc"'],
     ['config-invalid', 'C:\\config\\job\\config.yaml: actions[0].events: required', 'the job config for project "proj", stage "dev", service "svc" is invalid; the service log says why'],
     ['config-invalid', 'could not read file:///etc/job/config.yaml', 'the job config for project "proj", stage "dev", service "svc" is invalid; the service log says why'],
+    ['no-config', 'config file ../secret/job/config.yaml does not exist', 'no job config for project "proj", stage "dev", service "svc"'],
   ] as const)('%s with a path in the message: the reason and the scope instead', (reason, message, shown) => {
     expect(ignoredAnswer({ status: 'ignored', reason, message }, event)).toEqual({
       status: 'ignored',
