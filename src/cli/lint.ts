@@ -59,6 +59,7 @@ export async function lintCommand(argv: string[], io: Io): Promise<number> {
     const problems = [...(result.ok ? [] : result.problems), ...policy];
     if (problems.length === 0) io.out(`${file}: valid\n`);
     for (const p of problems) io.out(`${file}: ${p.path}: ${p.message}\n`);
+    if (!result.ok && result.more) io.out(`${file}: and ${result.more} more problems\n`);
     if (problems.length > 0) bad++;
   }
   return bad > 0 ? EXIT.failed : EXIT.ok;

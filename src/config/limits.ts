@@ -7,8 +7,12 @@
  * These are constants, not settings: none is a knob an operator should need to turn.
  */
 export const LIMITS = {
-  /** Bytes of one `job/config.yaml`, checked before it is parsed. */
-  configBytes: 256 * 1024,
+  /**
+   * Bytes of one `job/config.yaml`, checked before it is parsed. Real configs are a few kB. Parsing runs on
+   * the service's one thread and costs up to about 1.5 ms per kB for the densest YAML (many tiny values,
+   * bench/config-limits.bench.mjs), so this keeps any config within about 100 ms.
+   */
+  configBytes: 64 * 1024,
   /**
    * YAML nodes (scalars, lists and maps) once every alias is expanded: what the service really has to hold and
    * check. Aliases are fine as a shorthand; an alias "bomb" that expands to more is refused.
@@ -26,7 +30,7 @@ export const LIMITS = {
   envPerTask: 100,
   filesPerTask: 100,
   /** Characters of one string in the config (a template, an argument, an inline script). */
-  stringLength: 64 * 1024,
+  stringLength: 16 * 1024,
   /** Nesting of `{{#block}}`s and `(subexpressions)` in one template. */
   templateDepth: 16,
   /** Characters of rendered text for one run: every templated field and event value of every task. */

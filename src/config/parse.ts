@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { JobExecutorError } from '../errors.js';
 import { deepFreeze } from '../util/objects.js';
 import { JobConfigSchema, type JobConfig } from './schema.js';
-import { formatYamlPath, loadYaml, type LoadedYaml } from './yaml-load.js';
+import { formatYamlPath, loadYaml, loadYamlAsync, type LoadedYaml } from './yaml-load.js';
 
 /**
  * One problem in a config, located by its path in the document, e.g. `actions[0].tasks[1].image` (or
@@ -18,8 +18,14 @@ export interface ConfigProblem {
 
 export type ParseResult =
   | { readonly ok: true; readonly config: JobConfig; readonly hash: string }
-  /** `document`: the YAML as data when it could be read, for checks beyond the schema (lint's policy). */
-  | { readonly ok: false; readonly problems: readonly ConfigProblem[]; readonly document?: unknown };
+  /**
+   * At most MAX_PROBLEMS problems; `more` counts those left out. `document`: the YAML as data when it could be
+   * read, for checks beyond the schema (lint's policy).
+   */
+  | { readonly ok: false; readonly problems: readonly ConfigProblem[]; readonly more?: number; readonly document?: unknown };
+
+/** Problems reported for one config; a config with thousands of bad keys costs no more than this. */
+export const MAX_PROBLEMS = 100;
 
 /** `['actions', 0, 'tasks', 1, 'image']` → `actions[0].tasks[1].image`. */
 export function formatPath(path: readonly PropertyKey[]): string {
@@ -71,13 +77,20 @@ function didYouMean(key: string, known: readonly string[]): string {
   return best && best.d <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean "${best.k}"?)` : '';
 }
 
-function zodProblems(error: z.ZodError, yaml: LoadedYaml): ConfigProblem[] {
+function zodProblems(error: z.ZodError, yaml: LoadedYaml): { problems: ConfigProblem[]; more: number } {
   const problems: ConfigProblem[] = [];
+  let more = 0;
   const path = (p: ReadonlyArray<PropertyKey>) => p.filter((x): x is string | number => typeof x !== 'symbol');
   for (const issue of error.issues) {
+    const room = MAX_PROBLEMS - problems.length;
+    const count = issue.code === 'unrecognized_keys' ? issue.keys.length : 1;
+    if (count > room) {
+      more += count - Math.max(room, 0);
+      if (room <= 0) continue;
+    }
     if (issue.code === 'unrecognized_keys') {
       const known = knownKeysAt(issue.path);
-      for (const key of issue.keys) {
+      for (const key of issue.keys.slice(0, room)) {
         const at = [...path(issue.path), key];
         problems.push({ path: formatYamlPath(at), message: `unknown key${didYouMean(key, known)}`, ...yaml.position(at, { key: true }) });
       }
@@ -94,9 +107,10 @@ function zodProblems(error: z.ZodError, yaml: LoadedYaml): ConfigProblem[] {
       return m ? [`${p.path.replace(/[^.[\]]+$/, '')}${m[1]}`] : [];
     }),
   );
-  return problems
+  const kept = problems
     .filter((p) => !(p.message === 'required' && suggested.has(p.path)))
     .sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+  return { problems: kept, more };
 }
 
 /**
@@ -104,7 +118,15 @@ function zodProblems(error: z.ZodError, yaml: LoadedYaml): ConfigProblem[] {
  * (which also checks templates, globs, JSONPaths, names and counts). Never throws for bad input.
  */
 export function parseJobConfig(text: string): ParseResult {
-  const loaded = loadYaml(text);
+  return validate(text, loadYaml(text));
+}
+
+/** parseJobConfig for the service: the same result, without holding the event loop for the whole parse. */
+export async function parseJobConfigAsync(text: string, signal?: AbortSignal, chunkBytes?: number): Promise<ParseResult> {
+  return validate(text, await loadYamlAsync(text, signal, chunkBytes));
+}
+
+function validate(text: string, loaded: Awaited<ReturnType<typeof loadYamlAsync>>): ParseResult {
   if (!loaded.ok) return { ok: false, problems: loaded.problems };
   const doc = loaded.yaml.value;
   if (doc === undefined || doc === null) return { ok: false, problems: [{ path: '(root)', message: 'the file is empty' }] };
@@ -115,7 +137,10 @@ export function parseJobConfig(text: string): ParseResult {
     // Defensive: the schema's own checks do not throw, but the service must never die on a config.
     return { ok: false, problems: [{ path: '(root)', message: `cannot be checked: ${(e as Error).message}` }] };
   }
-  if (!parsed.success) return { ok: false, problems: zodProblems(parsed.error, loaded.yaml), document: doc };
+  if (!parsed.success) {
+    const { problems, more } = zodProblems(parsed.error, loaded.yaml);
+    return { ok: false, problems, ...(more > 0 ? { more } : {}), document: doc };
+  }
   // JES labels Jobs with a hash of the raw bytes (SHA3-224); we keep the same idea with the same algorithm.
   const hash = createHash('sha3-224').update(text).digest('hex');
   return { ok: true, config: deepFreeze(parsed.data), hash };
@@ -130,9 +155,18 @@ const MESSAGE_PROBLEMS = 20;
  * an absolute path of the service's machine (the message reaches HTTP callers and Keptn events).
  */
 export function parseJobConfigOrThrow(text: string, origin: string): { config: JobConfig; hash: string } {
-  const result = parseJobConfig(text);
+  return orThrow(parseJobConfig(text), origin);
+}
+
+/** parseJobConfigOrThrow for the service (see parseJobConfigAsync). */
+export async function loadJobConfig(text: string, origin: string, signal?: AbortSignal): Promise<{ config: JobConfig; hash: string }> {
+  return orThrow(await parseJobConfigAsync(text, signal), origin);
+}
+
+function orThrow(result: ParseResult, origin: string): { config: JobConfig; hash: string } {
   if (result.ok) return { config: result.config, hash: result.hash };
   const shown = result.problems.slice(0, MESSAGE_PROBLEMS).map((p) => `${p.path}: ${p.message}`);
-  const more = result.problems.length > MESSAGE_PROBLEMS ? `; and ${result.problems.length - MESSAGE_PROBLEMS} more` : '';
+  const left = Math.max(result.problems.length - MESSAGE_PROBLEMS, 0) + (result.more ?? 0);
+  const more = left > 0 ? `; and ${left} more` : '';
   throw new JobExecutorError('CONFIG_INVALID', `${origin}: invalid job config: ${shown.join('; ')}${more}`);
 }

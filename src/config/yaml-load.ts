@@ -17,11 +17,15 @@ export interface LoadedYaml {
   readonly position: (path: YamlPath, options?: { key?: boolean }) => { line: number; column: number } | undefined;
 }
 
-/** `['actions', 0, 'tasks']` → `actions[0].tasks`. */
+/**
+ * `['actions', 0, 'tasks']` → `actions[0].tasks`. A key that is not a plain name (`a b`, `vault.io/x`, a
+ * control character) is quoted as JSON, `annotations["vault.io/x"]`, so a path is one unambiguous word.
+ */
 export function formatYamlPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
+    else if (!/^[A-Za-z_$][\w$-]*$/.test(String(part))) out += `[${JSON.stringify(String(part))}]`;
     else out += out === '' ? String(part) : `.${String(part)}`;
   }
   return out === '' ? '(root)' : out;
@@ -47,6 +51,52 @@ function tooDeep(tokens: readonly CST.Token[]): number | undefined {
         stack.push([entry.key, depth + 1], [entry.value, depth + 1]);
       }
     }
+  }
+  return undefined;
+}
+
+/** Far above the real limit: the quick scan below only has to catch the absurd cases early, never a real config. */
+const QUICK_DEPTH = 256;
+
+/**
+ * A linear scan for nesting so deep that even the parser would be slow on it (a 128 kB `[[[[…` or
+ * `- - - …` takes it most of a second): flow brackets outside quotes and comments, and `- `/`? ` indicators
+ * in a row at the start of a line. It over- or under-counts odd text a little, which is fine so far above the
+ * real limit; the exact check runs on the parser's tokens. Returns the offset where it went too deep.
+ */
+function quickDepth(text: string): number | undefined {
+  let depth = 0;
+  let quote = '';
+  let lineStart = true;
+  let indicators = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = '';
+      continue;
+    }
+    if (c === '\n') {
+      lineStart = true;
+      indicators = 0;
+      continue;
+    }
+    if (lineStart) {
+      if (c === ' ' || c === '\t') continue;
+      if ((c === '-' || c === '?') && (text[i + 1] === ' ' || text[i + 1] === '\t')) {
+        if (++indicators > QUICK_DEPTH) return i;
+        i++;
+        continue;
+      }
+      lineStart = false;
+    }
+    if (c === '"' || c === "'") quote = c;
+    else if (c === '#' && (i === 0 || /\s/.test(text[i - 1] as string))) {
+      const end = text.indexOf('\n', i);
+      i = (end === -1 ? text.length : end) - 1;
+    } else if (c === '[' || c === '{') {
+      if (++depth > QUICK_DEPTH) return i;
+    } else if ((c === ']' || c === '}') && depth > 0) depth--;
   }
   return undefined;
 }
@@ -97,6 +147,14 @@ function expansionProblem(doc: Document, at: (offset: number) => Position): Yaml
         stack.push({ node, path, enteredAt: count - 1 });
       }
       if (isMap(node)) {
+        // Duplicate keys are found here with a set: the library's own check compares every pair of keys.
+        const keys = new Set<string>();
+        for (const pair of node.items) {
+          if (!isPair(pair) || !isScalar(pair.key)) continue;
+          const key = String(pair.key.value);
+          if (keys.has(key)) return { ...problem(pair.key, path, 'invalid YAML: map keys must be unique'), path: formatYamlPath([...path, key]) };
+          keys.add(key);
+        }
         for (let i = node.items.length - 1; i >= 0; i--) {
           const pair = node.items[i];
           if (!isPair(pair)) continue;
@@ -122,16 +180,70 @@ function lowerFirst(text: string): string {
   return text.charAt(0).toLowerCase() + text.slice(1);
 }
 
+type YamlResult = { ok: true; yaml: LoadedYaml } | { ok: false; problems: YamlProblem[] };
+
+/** The checks that need no parsing: size, and nesting the quick scan can see. */
+function precheck(text: string): YamlProblem | undefined {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > LIMITS.configBytes) {
+    return { path: '(root)', message: `the file is ${bytes} bytes, more than the limit of ${formatBytes(LIMITS.configBytes)}` };
+  }
+  const quick = quickDepth(text);
+  if (quick === undefined) return undefined;
+  const before = text.slice(0, quick);
+  const p = { line: before.split('\n').length, column: quick - before.lastIndexOf('\n') };
+  return { path: `line ${p.line}, column ${p.column}`, message: `invalid YAML: nested deeper than ${LIMITS.yamlDepth} levels`, ...p };
+}
+
+/** Pieces of about this many bytes, cut after a newline, are parsed between two turns of the event loop. */
+const CHUNK_BYTES = 8 * 1024;
+
+function lineChunks(text: string, bytes: number): string[] {
+  const out: string[] = [];
+  for (let at = 0; at < text.length; ) {
+    const nl = text.indexOf('\n', at + bytes);
+    const end = nl === -1 ? text.length : nl + 1;
+    out.push(text.slice(at, end));
+    at = end;
+  }
+  return out;
+}
+
 /**
  * Parses one YAML document (YAML 1.2 core schema, `<<` merge keys allowed) into plain data, within the limits:
  * file size, nesting depth, and size after alias expansion. Never throws for bad input.
  */
-export function loadYaml(text: string): { ok: true; yaml: LoadedYaml } | { ok: false; problems: YamlProblem[] } {
-  const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes > LIMITS.configBytes) {
-    return { ok: false, problems: [{ path: '(root)', message: `the file is ${bytes} bytes, more than the limit of ${formatBytes(LIMITS.configBytes)}` }] };
-  }
+export function loadYaml(text: string): YamlResult {
+  const early = precheck(text);
+  if (early) return { ok: false, problems: [early] };
   const lines = new LineCounter();
+  return compose(text, [...new Parser(lines.addNewLine).parse(text)], lines);
+}
+
+/**
+ * loadYaml for the service: the same result, but the text is parsed in line-aligned pieces with a turn of
+ * the event loop between them, so a large config does not hold up events for the whole parse. (Fed whole
+ * lines, the streaming parser gives exactly the tokens of a single parse.)
+ */
+export async function loadYamlAsync(text: string, signal?: AbortSignal, chunkBytes = CHUNK_BYTES): Promise<YamlResult> {
+  const early = precheck(text);
+  if (early) return { ok: false, problems: [early] };
+  const lines = new LineCounter();
+  const parser = new Parser(lines.addNewLine);
+  const tokens: CST.Token[] = [];
+  const chunks = lineChunks(text, chunkBytes);
+  for (let i = 0; i < chunks.length; i++) {
+    if (i > 0) {
+      await new Promise((resolve) => setImmediate(resolve));
+      signal?.throwIfAborted();
+    }
+    for (const token of parser.parse(chunks[i] as string, i < chunks.length - 1)) tokens.push(token);
+  }
+  if (chunks.length === 0) tokens.push(...parser.parse('', false));
+  return compose(text, tokens, lines);
+}
+
+function compose(text: string, tokens: CST.Token[], lines: LineCounter): YamlResult {
   const at = (offset: number): Position => {
     const p = lines.linePos(offset);
     return { line: p.line, column: p.col };
@@ -141,10 +253,9 @@ export function loadYaml(text: string): { ok: true; yaml: LoadedYaml } | { ok: f
     return { ok: false as const, problems: [{ path: `line ${p.line}, column ${p.column}`, message, ...p }] };
   };
   // The parser is iterative and safe on any input; composing waits until the depth is known to be sane.
-  const tokens = [...new Parser(lines.addNewLine).parse(text)];
   const deep = tooDeep(tokens);
   if (deep !== undefined) return fail(deep, `invalid YAML: nested deeper than ${LIMITS.yamlDepth} levels`);
-  const docs = [...new Composer({ merge: true, uniqueKeys: true, logLevel: 'error', version: '1.2' }).compose(tokens, true, text.length)];
+  const docs = [...new Composer({ merge: true, uniqueKeys: false, logLevel: 'error', version: '1.2' }).compose(tokens, true, text.length)];
   const doc = docs[0] as Document;
   if (docs.length > 1) return fail((docs[1] as Document).range?.[0] ?? 0, 'invalid YAML: the file holds more than one document (remove the second "---")');
   const first = doc.errors[0] ?? doc.warnings[0];
@@ -158,16 +269,27 @@ export function loadYaml(text: string): { ok: true; yaml: LoadedYaml } | { ok: f
   } catch (e) {
     return { ok: false, problems: [{ path: '(root)', message: `invalid YAML: ${(e as Error).message}` }] };
   }
+  // Key positions of a map, indexed once: a config with many bad keys must not cost a scan per key.
+  const keyIndex = new Map<unknown, Map<string, number>>();
+  const keyOffset = (map: unknown, key: string): number | undefined => {
+    if (!isMap(map)) return undefined;
+    let index = keyIndex.get(map);
+    if (!index) {
+      index = new Map();
+      for (const p of map.items) {
+        const range = (p.key as { range?: [number, number] } | null)?.range;
+        if (isScalar(p.key) && range && !index.has(String(p.key.value))) index.set(String(p.key.value), range[0]);
+      }
+      keyIndex.set(map, index);
+    }
+    return index.get(key);
+  };
   const position = (path: YamlPath, options: { key?: boolean } = {}): Position | undefined => {
     for (let n = path.length; n >= 0; n--) {
       const prefix = path.slice(0, n);
       if (options.key && n === path.length && n > 0) {
-        const parent = doc.getIn(prefix.slice(0, -1), true);
-        if (isMap(parent)) {
-          const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === String(prefix[prefix.length - 1]));
-          const range = (pair?.key as { range?: [number, number] } | undefined)?.range;
-          if (range) return at(range[0]);
-        }
+        const offset = keyOffset(n === 1 ? doc.contents : doc.getIn(prefix.slice(0, -1), true), String(prefix[prefix.length - 1]));
+        if (offset !== undefined) return at(offset);
         continue;
       }
       const node = n === 0 ? doc.contents : doc.getIn(prefix, true);

@@ -2,7 +2,7 @@ import { mkdir, symlink, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LIMITS } from '../../src/config/limits.js';
+import { formatBytes, LIMITS } from '../../src/config/limits.js';
 import { DirectoryConfigSource } from '../../src/config/sources/directory.js';
 import { KeptnResourceFileSource, type KeptnResourceConfigSource } from '../../src/config/sources/keptn-resource.js';
 import { readTaskFiles } from '../../src/config/task-files.js';
@@ -121,7 +121,7 @@ describe('config errors do not reveal where the service keeps its files', () => 
     await truncate(path.join(dir, 'job', 'config.yaml'), 512 * 1024 * 1024);
     await expect(new DirectoryConfigSource(dir).load(scope)).rejects.toMatchObject({
       code: 'CONFIG_INVALID',
-      message: 'job/config.yaml: invalid job config: (root): the file is larger than the limit of 256 KiB',
+      message: `job/config.yaml: invalid job config: (root): the file is larger than the limit of ${formatBytes(LIMITS.configBytes)}`,
     });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LIMITS } from '../../src/config/limits.js';
+import { formatBytes, LIMITS } from '../../src/config/limits.js';
 import { parseJobConfig, type ConfigProblem } from '../../src/config/parse.js';
 
 /** Problems as `path: message`, or [] when the config is valid. */
@@ -55,7 +55,7 @@ describe('YAML aliases: a shorthand, never a bomb', () => {
 describe('size and shape of the YAML', () => {
   it(`refuses a file over ${LIMITS.configBytes} bytes before parsing it`, () => {
     const text = `${head}# ${'x'.repeat(LIMITS.configBytes)}\n`;
-    expect(problems(text)).toEqual([`(root): the file is ${Buffer.byteLength(text)} bytes, more than the limit of 256 KiB`]);
+    expect(problems(text)).toEqual([`(root): the file is ${Buffer.byteLength(text)} bytes, more than the limit of ${formatBytes(LIMITS.configBytes)}`]);
   });
 
   it('refuses deep nesting with its position, in flow and block style, without reaching the stack limit', () => {
@@ -70,7 +70,7 @@ describe('size and shape of the YAML', () => {
   it('refuses a second document, unknown tags and duplicate keys, each with line and column', () => {
     expect(problems(`${head}---\napiVersion: v2\n`)).toEqual(['line 3, column 1: invalid YAML: the file holds more than one document (remove the second "---")']);
     expect(problems(`${head}  - name: !!js/function "x"\n`)[0]).toMatch(/^line 3, column 11: invalid YAML: .*tag/i);
-    expect(first(`${head}  - name: a\n    name: b\n`)).toMatchObject({ path: 'line 4, column 5', line: 4, column: 5 });
+    expect(first(`${head}  - name: a\n    name: b\n`)).toMatchObject({ path: 'actions[0].name', message: 'invalid YAML: map keys must be unique', line: 4, column: 5 });
   });
 
   it('treats __proto__ as an unknown key and does not touch any prototype', () => {

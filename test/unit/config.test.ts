@@ -92,8 +92,9 @@ describe('job/config.yaml schema', () => {
   });
 
   it('reports YAML errors with their line, including duplicate keys', () => {
-    const [p] = problems('apiVersion: v2\napiVersion: v2\n');
-    expect(p).toBe('line 2, column 1: invalid YAML: map keys must be unique');
+    expect(parseJobConfig('apiVersion: v2\napiVersion: v2\n')).toMatchObject({
+      problems: [{ path: 'apiVersion', message: 'invalid YAML: map keys must be unique', line: 2, column: 1 }],
+    });
     expect(problems('')).toEqual(['(root): the file is empty']);
   });
 

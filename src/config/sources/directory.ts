@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { JobExecutorError } from '../../errors.js';
-import { parseJobConfigOrThrow } from '../parse.js';
+import { loadJobConfig } from '../parse.js';
 import { readConfigText } from '../read.js';
 import { filesEntryProblem } from '../rules.js';
 import type { JobConfig } from '../schema.js';
@@ -160,7 +160,7 @@ export class ParsedFileCache {
       else {
         // A bad file is not cached: it throws on every look until it is fixed.
         this.checked.delete(file);
-        found = { mtimeMs: info.mtimeMs, size: info.size, ...parseJobConfigOrThrow(await readConfigText(file, name), name) };
+        found = { mtimeMs: info.mtimeMs, size: info.size, ...(await loadJobConfig(await readConfigText(file, name), name)) };
         this.parsed.set(file, found);
       }
     } else this.parsed.delete(file);

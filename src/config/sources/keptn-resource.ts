@@ -4,7 +4,7 @@ import { JobExecutorError, isJobExecutorError } from '../../errors.js';
 import { KeptnApiClient, isKeptnApiError } from '../../keptn/api-client.js';
 import { Backoff, sleep } from '../../util/backoff.js';
 import { LIMITS } from '../limits.js';
-import { parseJobConfigOrThrow } from '../parse.js';
+import { loadJobConfig } from '../parse.js';
 import { TOO_LARGE } from '../read.js';
 import { filesEntryProblem } from '../rules.js';
 import type { ConfigLevel, ConfigScope, ConfigSource, FileSource, LoadedConfig, TaskFile } from '../source.js';
@@ -148,7 +148,7 @@ export class KeptnResourceConfigSource implements ConfigSource {
         if (size > LIMITS.configBytes) throw new JobExecutorError('CONFIG_INVALID', `${origin}: invalid job config: ${TOO_LARGE}`);
       });
       if (!found) continue;
-      const parsed = parseJobConfigOrThrow(found.toString('utf8'), origin);
+      const parsed = await loadJobConfig(found.toString('utf8'), origin, signal);
       this.options.logger.debug({ origin }, 'job config loaded from the resource service');
       return { ...parsed, origin, level, files: new KeptnResourceFileSource(this, scope) };
     }
