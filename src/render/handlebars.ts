@@ -105,10 +105,29 @@ type Compiled = (context: unknown) => string;
 const compiled = new Map<string, Compiled>();
 
 /**
- * In an expanded field, a config's own lone `$` that ends a piece of literal text would join with what a
- * mustache inserts after it (`${{data.x}}` with x = `(API_KEY)` makes `$(API_KEY)`). Doubling it keeps the
- * meaning Kubernetes gives it (`$$` is one `$`) without letting the inserted text complete a reference.
- * Only the last piece of the whole template is followed by nothing and stays as written.
+ * Where a piece of a config's literal text would reach into what a mustache inserts after it: a lone `$`
+ * at its end (`${{data.x}}` with x = `(API_KEY)` makes `$(API_KEY)`), or a `$(` left open (`$({{data.x}})`
+ * would let the event choose the variable). Returns the indexes of those `$`. Same scan as expandVars.
+ */
+function openReferences(text: string): number[] {
+  const open: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] !== '$') continue;
+    if (i + 1 >= text.length) open.push(i);
+    else if (text[i + 1] === '$') i++;
+    else if (text[i + 1] === '(') {
+      const close = text.indexOf(')', i + 2);
+      if (close === -1) open.push(i++);
+      else i = close;
+    }
+  }
+  return open;
+}
+
+/**
+ * In an expanded field, doubles the `$` of each such open reference (`$$` is one `$` to Kubernetes), so the
+ * config's text means what it says on its own and inserted text cannot complete a reference. Only the last
+ * piece of the whole template is followed by nothing and stays as written.
  */
 function guardDollars(ast: hbs.AST.Program): hbs.AST.Program {
   const copy = structuredClone(ast);
@@ -118,8 +137,8 @@ function guardDollars(ast: hbs.AST.Program): hbs.AST.Program {
     const node = stack.pop() as hbs.AST.Node;
     if (node.type === 'ContentStatement' && node !== last) {
       const content = node as hbs.AST.ContentStatement;
-      const run = /\$+$/.exec(content.value)?.[0].length ?? 0;
-      if (run % 2 === 1) content.value += '$';
+      // From the end, so earlier indexes stay right.
+      for (const at of openReferences(content.value).reverse()) content.value = `${content.value.slice(0, at)}$${content.value.slice(at)}`;
     }
     const n = node as Partial<hbs.AST.BlockStatement & hbs.AST.Program>;
     if (n.body) stack.push(...n.body);

@@ -262,6 +262,12 @@ env:
     expect([...env.values()].filter((v) => v.includes('s3cret'))).toEqual(['s3cret', '$(API_KEY) s3cret']);
   });
 
+  it('does not let the event choose the variable of a reference the config leaves open', () => {
+    const ev = keptnEvent('sh.keptn.event.x.triggered', { which: 'API_KEY', rest: 'API_KEY)' });
+    const t = task('name: t\nimage: alpine\nargs: ["$({{data.which}})", "$({{data.rest}}", "$(API_KEY) $({{data.which}})"]\nenv: [{ name: API_KEY, value: s3cret, valueFrom: string }]');
+    expect(expanded(renderTask(t, renderContext(ev), { actionIndex: 0, taskIndex: 0, actionName: 'a' })).argv).toEqual(['$(API_KEY)', '$(API_KEY)', 's3cret $(API_KEY)']);
+  });
+
   it('leaves fields Kubernetes does not expand as the raw text', () => {
     expect(spec.name).toBe('$(API_KEY)');
     expect(spec.workingDir).toBe('/keptn/$(API_KEY)');
