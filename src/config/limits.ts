@@ -41,6 +41,8 @@ export const LIMITS = {
   taskFileBytes: 4 * 1024 * 1024,
   /** Files delivered to one task (folders count every file below them). */
   taskFiles: 500,
+  /** Bytes of the files of all tasks of one run (a run reads them all before its first task starts). */
+  runFileBytes: 16 * 1024 * 1024,
 } as const;
 
 export type LimitName = keyof typeof LIMITS;
@@ -63,6 +65,7 @@ export const LIMIT_ROWS: ReadonlyArray<readonly [LimitName, string]> = [
   ['fileBytes', 'bytes of one file delivered to a task'],
   ['taskFileBytes', 'bytes of all files delivered to one task'],
   ['taskFiles', 'files delivered to one task'],
+  ['runFileBytes', 'bytes of the files of all tasks of one run'],
 ];
 
 /** `262144` → `256 KiB`, for messages. */

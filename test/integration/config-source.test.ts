@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { formatBytes, LIMITS } from '../../src/config/limits.js';
 import { DirectoryConfigSource } from '../../src/config/sources/directory.js';
 import { KeptnResourceFileSource, type KeptnResourceConfigSource } from '../../src/config/sources/keptn-resource.js';
-import { readTaskFiles } from '../../src/config/task-files.js';
+import { FileBudget, readTaskFiles } from '../../src/config/task-files.js';
 import { tempTree } from '../helpers/service.js';
 
 const cfg = (name: string) => `apiVersion: v2\nactions:\n  - name: ${name}\n    events: [{ name: "sh.keptn.event.x.triggered" }]\n`;
@@ -100,6 +100,19 @@ describe('task files stay inside the config folder (defect 6)', () => {
     await expect(readTaskFiles(files, ['many-mib'])).rejects.toThrow('files: many-mib: a task may be given at most 4 MiB of files');
     await expect(readTaskFiles(files, ['many'])).rejects.toThrow(`files: many: a task may be given at most ${LIMITS.taskFiles} files`);
     expect((await readTaskFiles(files, ['ok.txt', '/ok.txt'])).map((f) => f.path)).toEqual(['ok.txt']);
+  });
+
+  it(`bounds the files of all tasks of a run together (${LIMITS.runFileBytes} bytes)`, async () => {
+    const perTask = LIMITS.taskFileBytes / LIMITS.fileBytes;
+    const dir = await tempTree({
+      'job/config.yaml': cfg('x'),
+      ...Object.fromEntries(Array.from({ length: perTask }, (_, i) => [`mib/${i}.bin`, Buffer.alloc(LIMITS.fileBytes)])),
+    });
+    const files = (await new DirectoryConfigSource(dir).load(scope)).files;
+    const run = FileBudget.forRun();
+    const tasks = LIMITS.runFileBytes / LIMITS.taskFileBytes;
+    for (let t = 0; t < tasks; t++) expect(await readTaskFiles(files, ['mib'], undefined, run)).toHaveLength(perTask);
+    await expect(readTaskFiles(files, ['mib'], undefined, run)).rejects.toThrow('files: mib: the tasks of a run may be given at most 16 MiB of files');
   });
 });
 
