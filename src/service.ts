@@ -87,7 +87,10 @@ export async function createRunner(settings: Settings, logger: Logger, metrics?:
     workDir: settings.workDir,
     secrets: new DirectorySecretStore(settings.secretsDir),
     passEnv: settings.passEnv,
-    maxLogBytes: settings.runLogBytes,
+    // The tail the answer can show: the run store keeps every line (up to its own cap) apart from it.
+    maxLogBytes: settings.messageLogBytes,
+    maxOutputBytes: settings.localMaxOutputBytes,
+    cgroup: settings.localCgroup,
     killGraceMs: 5000,
     keepWorkDirs: settings.keepWorkDirs,
     logger,

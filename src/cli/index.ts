@@ -1,44 +1,69 @@
+import { isJobExecutorError } from '../errors.js';
 import { EXIT, fail, processIo, type Io } from './common.js';
-import { lintCommand } from './lint.js';
-import { renderCommand } from './render.js';
-import { runCommand } from './run.js';
-import { schemaCommand, settingsCommand } from './schema.js';
-import { serveCommand } from './serve.js';
+import { EXIT_CODES, commandHelp, packageVersion, unknownFlagHint, type CommandSpec } from './help.js';
+import { LINT_COMMAND, lintCommand } from './lint.js';
+import { RENDER_COMMAND, renderCommand } from './render.js';
+import { RUN_COMMAND, runCommand } from './run.js';
+import { SCHEMA_COMMAND, SETTINGS_COMMAND, schemaCommand, settingsCommand } from './schema.js';
+import { SERVE_COMMAND, serveCommand } from './serve.js';
+import { closest } from '../util/strings.js';
 
-const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
-  serve: serveCommand,
-  run: runCommand,
-  lint: lintCommand,
-  render: renderCommand,
-  schema: schemaCommand,
-  settings: settingsCommand,
+interface Command {
+  readonly spec: CommandSpec;
+  readonly handler: (argv: string[], io: Io) => Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  serve: { spec: SERVE_COMMAND, handler: serveCommand },
+  run: { spec: RUN_COMMAND, handler: runCommand },
+  lint: { spec: LINT_COMMAND, handler: lintCommand },
+  render: { spec: RENDER_COMMAND, handler: renderCommand },
+  schema: { spec: SCHEMA_COMMAND, handler: schemaCommand },
+  settings: { spec: SETTINGS_COMMAND, handler: settingsCommand },
 };
 
-const HELP = `job-executor: runs tasks in answer to Keptn CloudEvents
+function overview(): string {
+  const rows = Object.values(COMMANDS).map(({ spec }) => `  job-executor ${spec.name.padEnd(9)}${spec.summary}`);
+  return `job-executor ${packageVersion()}: runs tasks in answer to Keptn CloudEvents
 
 usage:
-  job-executor serve  [--config FILE|DIR] [--sink SINK] [--port N] ...   the service (POST / takes events)
-  job-executor run    --event FILE [--config FILE|DIR] [--sink SINK]      one event, one run; answers on stdout
-  job-executor lint   FILE...                                            check job/config.yaml files
-  job-executor render --event FILE [--config FILE|DIR]                   what would run, without running it
-  job-executor schema [--markdown]                                       JSON Schema (or reference) of job/config.yaml
-  job-executor settings                                                  every flag and environment variable
+${rows.join('\n')}
+
+\`job-executor <command> --help\` lists a command's options. Exit codes: ${EXIT_CODES}.
 `;
+}
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === '--version' || command === '-v' || command === 'version') {
+    io.out(`job-executor ${packageVersion()}\n`);
+    return EXIT.ok;
+  }
   if (!command || command === '--help' || command === '-h' || command === 'help') {
-    io.out(HELP);
+    io.out(overview());
     return command ? EXIT.ok : EXIT.usage;
   }
-  const handler = COMMANDS[command];
-  if (!handler) {
-    io.err(`job-executor: unknown command "${command}"\n\n${HELP}`);
+  const found = COMMANDS[command];
+  if (!found) {
+    const best = closest(command, Object.keys(COMMANDS));
+    io.err(`job-executor: unknown command "${command}"${best ? ` (did you mean "${best}"?)` : ''}\n\n${overview()}`);
     return EXIT.usage;
   }
+  // Before the command reads anything else: `--help` works whatever else is on the line.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out(commandHelp(found.spec));
+    return EXIT.ok;
+  }
+  if (rest.includes('--version')) {
+    io.out(`job-executor ${packageVersion()}\n`);
+    return EXIT.ok;
+  }
   try {
-    return await handler(rest, io);
+    return await found.handler(rest, io);
   } catch (e) {
-    return fail(io, e);
+    const hint = isJobExecutorError(e) && e.code === 'USAGE' ? unknownFlagHint(e.message, found.spec) : undefined;
+    const code = fail(io, e);
+    if (hint) io.err(`${hint}\n`);
+    return code;
   }
 }

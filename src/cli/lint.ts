@@ -4,8 +4,17 @@ import { isJobExecutorError } from '../errors.js';
 import { imagePolicy } from '../policy/images.js';
 import { isTemplate } from '../render/handlebars.js';
 import { EXIT, parse, type Io } from './common.js';
+import { parseOptions, type CommandSpec } from './help.js';
 
-const USAGE = 'usage: job-executor lint [--allowed-images LIST] [--allow-privileged] FILE...';
+export const LINT_COMMAND: CommandSpec = {
+  name: 'lint',
+  summary: 'check job/config.yaml files as the service would load them, and against the service policy',
+  usage: '[--allowed-images LIST] [--allow-privileged] FILE...',
+  options: {},
+  settings: ['allowedImages', 'allowPrivileged'],
+  positionals: true,
+};
+
 
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const field = (v: unknown, key: string): unknown => (v !== null && typeof v === 'object' && Object.hasOwn(v, key) ? (v as Record<string, unknown>)[key] : undefined);
@@ -36,9 +45,9 @@ export function policyProblems(document: unknown, options: { allowedImages?: str
 
 /** `job-executor lint FILE...`: one line per problem, `FILE: path: message`; exit 1 when there is any. */
 export async function lintCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(argv, { 'allowed-images': { type: 'string' }, 'allow-privileged': { type: 'boolean' } }, true);
+  const { values, positionals } = parse(argv, parseOptions(LINT_COMMAND), true);
   if (positionals.length === 0) {
-    io.err(`${USAGE}\n`);
+    io.err(`usage: job-executor lint ${LINT_COMMAND.usage}\n`);
     return EXIT.usage;
   }
   let bad = 0;
@@ -53,7 +62,7 @@ export async function lintCommand(argv: string[], io: Io): Promise<number> {
     }
     const result = parseJobConfig(text);
     const policy = policyProblems(result.ok ? result.config : result.document, {
-      ...(values['allowed-images'] !== undefined ? { allowedImages: values['allowed-images'].split(',') } : {}),
+      ...(typeof values['allowed-images'] === 'string' ? { allowedImages: values['allowed-images'].split(',') } : {}),
       allowPrivileged: values['allow-privileged'] === true,
     });
     const problems = [...(result.ok ? [] : result.problems), ...policy];

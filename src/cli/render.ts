@@ -8,8 +8,20 @@ import { checkPolicy } from '../policy/checks.js';
 import { renderActions } from '../render/task-spec.js';
 import { buildJob } from '../runners/kubernetes/job-spec.js';
 import { jobDefaults, policyFromSettings } from '../service.js';
-import { loadSettings, settingFlags } from '../settings/settings.js';
+import { loadSettings } from '../settings/settings.js';
 import { EXIT, parse, readEventFile, type Io } from './common.js';
+import { parseOptions, type CommandSpec } from './help.js';
+
+export const RENDER_COMMAND: CommandSpec = {
+  name: 'render',
+  summary: 'what would run for an event, rendered, without running it (YAML on stdout; --runner kubernetes: the exact manifests)',
+  usage: '--event FILE [--config FILE|DIR] [--allowed-images LIST] [--runner local|kubernetes] [options]',
+  options: { event: { type: 'string', value: 'FILE', description: 'The event, a JSON CloudEvent (a missing id, time and shkeptncontext are filled in)' } },
+  settings: [
+    'config', 'runner', 'allowedImages', 'jobNamespace', 'allowedNamespaces', 'allowPrivileged', 'managedBy', 'jobServiceAccount',
+    'limitsCpu', 'limitsMemory', 'requestsCpu', 'requestsMemory', 'jobTtl', 'keptnVolumeSize', 'imagePullSecrets', 'taskDeadline',
+  ],
+};
 
 /**
  * `job-executor render --event FILE --config FILE|DIR`: what would run, without running it: the matched
@@ -17,15 +29,9 @@ import { EXIT, parse, readEventFile, type Io } from './common.js';
  * the answers that would be sent, and whether the policy lets it run. YAML on stdout.
  */
 export async function renderCommand(argv: string[], io: Io): Promise<number> {
-  const { values } = parse(argv, {
-    event: { type: 'string' },
-    ...settingFlags([
-      'config', 'runner', 'allowedImages', 'jobNamespace', 'allowedNamespaces', 'allowPrivileged', 'managedBy', 'jobServiceAccount',
-      'limitsCpu', 'limitsMemory', 'requestsCpu', 'requestsMemory', 'jobTtl', 'keptnVolumeSize', 'imagePullSecrets', 'taskDeadline',
-    ]),
-  });
-  if (!values.event) {
-    io.err('usage: job-executor render --event FILE [--config FILE|DIR] [--allowed-images LIST]\n');
+  const { values } = parse(argv, parseOptions(RENDER_COMMAND));
+  if (typeof values.event !== 'string') {
+    io.err(`usage: job-executor render ${RENDER_COMMAND.usage}\n`);
     return EXIT.usage;
   }
   const settings = loadSettings(values, io.env);

@@ -2,8 +2,9 @@ import { createLogger } from '../logger.js';
 import { StdoutSink } from '../keptn/sinks/stream-sinks.js';
 import { createSinks } from '../keptn/sinks/create.js';
 import { createService } from '../service.js';
-import { loadSettings, settingFlags, type SettingKey } from '../settings/settings.js';
+import { loadSettings, type SettingKey } from '../settings/settings.js';
 import { EXIT, parse, readEventFile, type Io } from './common.js';
+import { parseOptions, type CommandSpec } from './help.js';
 import { reportProgress } from './progress.js';
 
 export const RUN_SETTINGS: SettingKey[] = [
@@ -14,16 +15,24 @@ export const RUN_SETTINGS: SettingKey[] = [
   'imagePullSecrets', 'deleteOnTimeout', 'taskDeadline', 'instanceId', 'dedupWindow',
 ];
 
+export const RUN_COMMAND: CommandSpec = {
+  name: 'run',
+  summary: 'one event, one run, no server: answers as JSON lines on stdout, progress on stderr',
+  usage: '--event FILE [--config FILE|DIR] [--sink SINK] [--allowed-images LIST] [options]',
+  options: { event: { type: 'string', value: 'FILE', description: 'The event to run, a JSON CloudEvent (a missing id, time and shkeptncontext are filled in)' } },
+  settings: RUN_SETTINGS,
+};
+
 /**
  * `job-executor run --event FILE`: one event, one run. Each outgoing event is one JSON line on stdout (and goes
  * to `--sink` too when one is named); progress and logs go to stderr. Exit 0 when every answer is
  * succeeded (pass or warning) or nothing matched, 1 when the run failed, 2 for usage or config errors.
  */
 export async function runCommand(argv: string[], io: Io): Promise<number> {
-  const parsed = parse(argv, { event: { type: 'string' }, ...settingFlags(RUN_SETTINGS) });
+  const parsed = parse(argv, parseOptions(RUN_COMMAND));
   const values = parsed.values as Record<string, string | boolean | undefined>;
   if (typeof values.event !== 'string') {
-    io.err('usage: job-executor run --event FILE [--config FILE|DIR] [--sink SINK] [--allowed-images LIST] ...\n');
+    io.err(`usage: job-executor run ${RUN_COMMAND.usage}\n`);
     return EXIT.usage;
   }
   const explicitSink = values.sink !== undefined || io.env.JOB_EXECUTOR_SINK !== undefined;

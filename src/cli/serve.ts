@@ -1,11 +1,20 @@
 import { createLogger } from '../logger.js';
 import { createService, startServer } from '../service.js';
-import { SETTINGS, loadSettings, settingFlags, type SettingKey } from '../settings/settings.js';
+import { SETTINGS, loadSettings, type SettingKey } from '../settings/settings.js';
 import { parse, type Io } from './common.js';
+import { parseOptions, type CommandSpec } from './help.js';
+
+export const SERVE_COMMAND: CommandSpec = {
+  name: 'serve',
+  summary: 'the long-running service: POST / takes events (or --transport keptn-api|nats pulls them); every flag mirrors an environment variable',
+  usage: '[options]',
+  options: {},
+  settings: Object.keys(SETTINGS) as SettingKey[],
+};
 
 /** `job-executor serve`: the long-running service. Every flag mirrors an environment variable. */
 export async function serveCommand(argv: string[], io: Io): Promise<number> {
-  const { values } = parse(argv, settingFlags(Object.keys(SETTINGS) as SettingKey[]));
+  const { values } = parse(argv, parseOptions(SERVE_COMMAND));
   const settings = loadSettings(values, io.env);
   const logger = createLogger(settings.logLevel, settings.logFormat);
   // The last line of defence of a long-running service: a promise nobody awaited must not take it down.

@@ -43,10 +43,14 @@ export interface RunSummary {
   readonly output: Readonly<Record<string, unknown>>;
 }
 
+function dropped(result: TaskResult): { dropped?: number } {
+  return result.droppedLogBytes ? { dropped: result.droppedLogBytes } : {};
+}
+
 function failedPart(spec: TaskSpec, result: TaskResult, onError: TaskSpec['onError']): TaskMessagePart {
   const reason = result.reason ?? result.outcome;
   const outcome = onError === 'fail' ? 'failed' : onError === 'warn' ? 'warned' : 'ignored';
-  return { name: spec.name, outcome, reason, logs: result.logs };
+  return { name: spec.name, outcome, reason, logs: result.logs, ...dropped(result) };
 }
 
 /**
@@ -70,7 +74,7 @@ export function summarise(plan: readonly RenderedAction[], results: ReadonlyMap<
       if (result.output) output = deepMerge(output, result.output);
       if (result.outcome === 'detached') detached = true;
       if (result.outcome === 'succeeded' || result.outcome === 'detached') {
-        if (!action.silent) parts.push({ name: spec.name, outcome: 'succeeded', logs: result.logs });
+        if (!action.silent) parts.push({ name: spec.name, outcome: 'succeeded', logs: result.logs, ...dropped(result) });
         continue;
       }
       const onError = result.outcome === 'cancelled' ? 'fail' : spec.onError;

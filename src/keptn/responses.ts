@@ -95,6 +95,8 @@ export interface TaskMessagePart {
   readonly outcome: 'succeeded' | 'failed' | 'warned' | 'ignored' | 'not run';
   readonly reason?: string;
   readonly logs: string;
+  /** Bytes of output before `logs` that the runner did not keep. */
+  readonly dropped?: number;
 }
 
 /**
@@ -109,9 +111,9 @@ export function composeMessage(parts: readonly TaskMessagePart[], maxLogBytes: n
   for (const p of parts) {
     let logs = p.logs;
     const tail = utf8Tail(logs, share);
-    if (tail.cut > 0) {
-      logs = `[... ${tail.cut} bytes cut; full logs in the run store${runUrl ? ` (${runUrl})` : ''} ...]\n${tail.text}`;
-    }
+    // Bytes the runner did not keep count too: the note says how much of the task's output is not shown.
+    const cut = tail.cut + (p.dropped ?? 0);
+    if (cut > 0) logs = `[... ${cut} bytes cut; more of the log in the run store${runUrl ? ` (${runUrl})` : ''} ...]\n${tail.text}`;
     switch (p.outcome) {
       case 'succeeded':
         out += `Task '${p.name}' finished successfully!\n\nLogs:\n${logs}\n\n`;

@@ -51,6 +51,8 @@ export interface TaskResult {
   readonly exitCode?: number;
   /** The tail of the task's own output, as the answer shows it (runner notes are not in it). */
   readonly logs: string;
+  /** Bytes of the task's output before `logs` that were not kept (the answer's cut note counts them). */
+  readonly droppedLogBytes?: number;
   /** `$KEPTN_OUTPUT`: a JSON object the task wrote, merged into the `.finished` data. */
   readonly output?: Readonly<Record<string, unknown>>;
 }

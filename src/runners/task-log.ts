@@ -101,6 +101,12 @@ export class TaskLog {
     return this.tail.text();
   }
 
+  /** For a TaskResult: the kept tail and how many bytes of output came before it (the answer's note says so). */
+  result(): { logs: string; droppedLogBytes?: number } {
+    const dropped = this.tail.dropped;
+    return dropped > 0 ? { logs: this.tail.body(), droppedLogBytes: dropped } : { logs: this.tail.body() };
+  }
+
   /**
    * Into the tail as the task wrote it, so that the dropped count is exact: a `line` ended with a newline
    * (`ending` bytes of it: 2 for `\r\n`, taken off `text`) and shows with `\n`; a `piece` of a cut line shows

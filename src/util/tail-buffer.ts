@@ -74,11 +74,18 @@ export class TailBuffer {
     return this.bytes;
   }
 
-  text(): string {
+  /** The kept text, without a note. */
+  body(): string {
     let body = '';
     for (let i = this.head; i < this.chunks.length; i++) body += (this.chunks[i] as Piece).text;
+    return body;
+  }
+  /** The kept text, with a note of the bytes dropped before it. */
+  text(): string {
+    const body = this.body();
     return this.droppedBytes > 0 ? `[... ${this.droppedBytes} bytes dropped ...]\n${body}` : body;
   }
+
 }
 
 /** The last `maxBytes` bytes of `text`, cut on a UTF-8 character boundary; `cut` is the number of bytes removed. */

@@ -33,7 +33,7 @@ describe('the .finished fits the receiver', () => {
     expect(out.data).toMatchObject({ status: 'errored', result: 'fail', big: 'y'.repeat(8000), test: { start: '2026-01-01T00:00:00Z', end: '2026-01-01T00:01:00Z' } });
     const message = out.data.message as string;
     expect(message).toContain("Task 'two' failed: exited with code 1");
-    expect(message).toMatch(/\[\.\.\. \d+ bytes cut; full logs in the run store \(http:\/\/je\/api\/runs\/r1\) \.\.\.\]/);
+    expect(message).toMatch(/\[\.\.\. \d+ bytes cut; more of the log in the run store \(http:\/\/je\/api\/runs\/r1\) \.\.\.\]/);
   });
 
   it('with a small limit too (a setting), and the same id on every form', () => {

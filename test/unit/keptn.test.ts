@@ -178,11 +178,13 @@ describe('messages', () => {
   it('caps logs to the budget, keeping the tail, on a UTF-8 boundary', () => {
     const logs = `${'é'.repeat(100)}END`;
     const msg = composeMessage([{ name: 't', outcome: 'succeeded', logs }], 51, 'http://x/api/runs/1');
-    expect(msg).toContain('bytes cut; full logs in the run store (http://x/api/runs/1)');
+    expect(msg).toContain('bytes cut; more of the log in the run store (http://x/api/runs/1)');
     expect(msg).toContain('END');
     expect(msg).not.toContain('\ufffd');
-    const tail = utf8Tail('aé', 1);
-    expect(tail.text).toBe('');
+    // What the runner already dropped counts in the note: it states every byte of output not shown.
+    const tail = /\[\.\.\. (\d+) bytes cut/.exec(composeMessage([{ name: 't', outcome: 'succeeded', logs: 'xyz\n', dropped: 196_000_000 }], 100))?.[1];
+    expect(Number(tail)).toBe(196_000_000);
+    expect(utf8Tail('aé', 1).text).toBe('');
     expect(utf8Tail('aé', 2).text).toBe('é');
   });
 });

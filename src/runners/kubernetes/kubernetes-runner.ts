@@ -56,7 +56,7 @@ interface EndContext {
   readonly streamed: { readonly pod: string | undefined; readonly lines: number };
 }
 
-const detached = (log: TaskLog): TaskResult => ({ outcome: 'detached', reason: 'the service stopped while the task ran', logs: log.text() });
+const detached = (log: TaskLog): TaskResult => ({ outcome: 'detached', reason: 'the service stopped while the task ran', ...log.result() });
 
 /**
  * Tasks as Kubernetes Jobs: create (or adopt the Job of the same name: redelivery, restart, a second replica),
@@ -168,7 +168,7 @@ export class KubernetesRunner implements Runner {
       return await this.end(ending, { task, ctx, ref, follow, log, streamed });
     } catch (e) {
       // Whatever goes wrong while reading a Job's end, the task gets an answer.
-      return { outcome: 'failed', reason: `could not read the end of Job ${ref.namespace}/${ref.name}: ${errorMessage(e)}`, logs: log.text() };
+      return { outcome: 'failed', reason: `could not read the end of Job ${ref.namespace}/${ref.name}: ${errorMessage(e)}`, ...log.result() };
     } finally {
       follow.close();
     }
@@ -227,7 +227,7 @@ export class KubernetesRunner implements Runner {
       outcome,
       ...(reason ? { reason } : {}),
       ...(exitCode !== undefined ? { exitCode } : {}),
-      logs: log.text(),
+      ...log.result(),
       ...(container.output ? { output: container.output } : {}),
     };
   }

@@ -81,6 +81,7 @@ function containment(setting: string, logger: Logger): string | undefined {
  */
 export class LocalRunner implements Runner {
   readonly name = 'local';
+  private saidNoPull = false;
   readonly onShutdown = 'cancel' as const;
   private readonly launcher: ProcessLauncher;
   private readonly maxOutputBytes: number;
@@ -118,7 +119,11 @@ export class LocalRunner implements Runner {
 
   async run(task: TaskSpec, ctx: TaskContext): Promise<TaskResult> {
     const log = new TaskLog({ maxBytes: this.options.maxLogBytes, onLine: ctx.onLog });
-    ctx.onNote(`image ${task.image} is not pulled: the local runner runs the task's cmd as a local process`);
+    if (!this.saidNoPull) {
+      // Once per process, in the service log: a line in every task's log would only repeat it.
+      this.saidNoPull = true;
+      this.options.logger.info('the local runner does not pull or run images: each task runs its cmd as a local process; images are only checked against the allow-list');
+    }
     const taskDir = path.join(
       this.options.workDir,
       safeSegment(ctx.runId),
@@ -166,14 +171,13 @@ export class LocalRunner implements Runner {
       outputSetting: OUTPUT_SETTING,
     });
     for (const note of decided.notes) ctx.onNote(note);
-    if (decided.reason && decided.outcome !== 'succeeded') ctx.onNote(decided.reason);
     const { notes: _notes, ...result } = decided;
-    return { ...result, logs: log.text() };
+    return { ...result, ...log.result() };
   }
 
-  private failed(reason: string, log: TaskLog, ctx: TaskContext): TaskResult {
-    ctx.onNote(reason);
-    return { outcome: 'failed', reason, logs: log.text() };
+  /** The reason is the result's, shown with the task's end: not repeated as a note. */
+  private failed(reason: string, log: TaskLog, _ctx: TaskContext): TaskResult {
+    return { outcome: 'failed', reason, ...log.result() };
   }
 
   /** Kubernetes order: Secret keys (envFrom) first, then `env` in order, each value expanding earlier ones. */
