@@ -188,7 +188,6 @@ function renderError(e: unknown, template: string, field: string): JobExecutorEr
   if (e instanceof JobExecutorError) return e;
   if (e instanceof TemplateRefused) return new JobExecutorError('TEMPLATE_ERROR', `${field}: template "${template}" cannot be used: ${e.message}`);
   if (e instanceof BudgetExceeded) return new JobExecutorError('TEMPLATE_ERROR', `${field}: ${e.message}`);
-  if (e instanceof RangeError) return new JobExecutorError('TEMPLATE_ERROR', `${field}: template "${template}" produces too much text`);
   const err = e as Error & { lineNumber?: number; column?: number };
   const strict = /^"(.+)" not defined in/.exec(err.message ?? '');
   if (strict && err.lineNumber !== undefined && err.column !== undefined) {
