@@ -167,6 +167,7 @@ export async function createService(settings: Settings, logger: Logger, override
     policy: policyFromSettings(settings, images),
     concurrency: settings.concurrency,
     queueSize: settings.queueSize,
+    queueMaxBytes: settings.queueMaxBytes,
     dedupWindowMs: settings.dedupWindow * 1000,
     messageLogBytes: settings.messageLogBytes,
     maxEventBytes: settings.answerMaxBytes,
@@ -201,6 +202,10 @@ export async function startServer(settings: Settings, logger: Logger, service: S
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(settings.port, settings.host, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
+  // Headers must come within 10 s and the whole request within 30 s (the body has its own 10 s limit in the
+  // app): a client that trickles bytes cannot hold a connection for Node's default five minutes.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
   const port = (server.address() as AddressInfo).port;
   logger.info(
     { host: settings.host, port, config: service.configSource.describe(), runner: service.runner.name, sinks: service.outbox.sinkNames, transport: service.intake.kind },

@@ -25,6 +25,11 @@ export interface ExecutorOptions {
   readonly logger: Logger;
   readonly concurrency: number;
   readonly queueSize: number;
+  /**
+   * Bytes of events the queued and running runs may hold together (a parsed event takes several times its
+   * JSON size): past it, events are refused like a full queue. One run always fits.
+   */
+  readonly queueMaxBytes?: number;
   readonly dedupWindowMs: number;
   /** Bytes the dedup window may hold. */
   readonly dedupMaxBytes?: number;
@@ -157,7 +162,9 @@ export class Executor extends EventEmitter<ExecutorEvents> {
       if (o.logger.isLevelEnabled('debug')) o.logger.debug({ shkeptncontext: event.shkeptncontext, eventId: event.id }, 'no action matches the event');
       return { status: 'ignored', reason: 'no-match', message: `no action of the job config for ${scopeOf(event)} matches ${event.type}` };
     }
+    const bytes = Buffer.byteLength(JSON.stringify(event));
     if (this.queue.length >= o.queueSize && this.active.size >= o.concurrency) return { status: 'queue-full' };
+    if (this.heldBytes > 0 && this.heldBytes + bytes > (o.queueMaxBytes ?? Number.POSITIVE_INFINITY)) return { status: 'queue-full' };
     if ((await this.claims.claim(event)) === 'taken') {
       this.logFor(event).info('another instance (or an earlier run) has claimed this event; not running it again');
       return { status: 'duplicate' };
@@ -166,7 +173,7 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     if (!isTaskTriggered(event.type) && matched.some((m) => !m.action.silent)) {
       this.logFor(event).info('actions matched an event that is not a task .triggered event; they run without answers');
     }
-    const run = this.newRun(event, { loaded, matched, answering });
+    const run = this.newRun(event, { loaded, matched, answering }, false, bytes);
     run.record.configOrigin = loaded.origin;
     run.record.actions = matched.map((m) => ({ index: m.index, name: m.action.name, silent: m.action.silent }));
     this.logFor(event).info({ runId: run.record.id, actions: run.record.actions.map((a) => a.name), config: loaded.origin }, 'event matched');
@@ -201,9 +208,9 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     return this.options.logger.child({ shkeptncontext: event.shkeptncontext, eventId: event.id, eventType: event.type });
   }
 
-  private newRun(event: KeptnEvent, plan: RunPlan, resumed = false): Run {
+  private newRun(event: KeptnEvent, plan: RunPlan, resumed = false, eventBytes = Buffer.byteLength(JSON.stringify(event))): Run {
     const o = this.options;
-    const record: RunRecord = { id: uuidv4(), event, receivedAt: Date.now(), status: 'queued', actions: [], tasks: [], answers: [], logBytes: 0 };
+    const record: RunRecord = { id: uuidv4(), event, receivedAt: Date.now(), status: 'queued', actions: [], tasks: [], answers: [], logBytes: 0, eventBytes };
     if (resumed) record.resumed = true;
     const run = new Run(
       {
@@ -247,9 +254,19 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     return done;
   }
 
+  /** Bytes of the events of queued and running runs. */
+  private heldBytes = 0;
+
   /** Queues a run; its `done` resolves when it leaves its slot (or the queue, at shutdown). */
   private enqueue(run: Run): SubmitResult {
-    const released = new Promise<void>((resolve) => this.waiting.set(run, resolve));
+    const bytes = run.record.eventBytes ?? 0;
+    this.heldBytes += bytes;
+    const released = new Promise<void>((resolve) =>
+      this.waiting.set(run, () => {
+        this.heldBytes -= bytes;
+        resolve();
+      }),
+    );
     const done = this.track(run, released);
     this.queue.push(run);
     this.pump();

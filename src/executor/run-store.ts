@@ -59,6 +59,8 @@ export interface RunRecord {
   answers: AnswerRecord[];
   error?: string;
   logBytes: number;
+  /** Size of the event as JSON: what the run holds in memory, counted against the queue's and store's bytes. */
+  eventBytes?: number;
   /** True when the run was picked up again after a restart. */
   resumed?: boolean;
 }
@@ -97,7 +99,7 @@ export class RunStore extends EventEmitter<RunStoreEvents> {
 
   add(run: RunRecord): void {
     this.runs.set(run.id, run);
-    this.grow(run, Buffer.byteLength(JSON.stringify(run.event)) + 512);
+    this.grow(run, (run.eventBytes ?? Buffer.byteLength(JSON.stringify(run.event))) + 512);
     this.evict();
     this.emit('update', run);
   }

@@ -15,6 +15,8 @@ export type RejectReason =
   | 'event_not_keptn' // 400 EVENT_NOT_KEPTN
   | 'unauthorized' // 401
   | 'body_too_large' // 413
+  | 'unsupported_media_type' // 415
+  | 'body_timeout' // 408
   | 'no_match'
   | 'no_config'
   | 'config_invalid'
@@ -22,7 +24,7 @@ export type RejectReason =
   | 'shutting_down'; // 503
 
 const REJECT_REASONS: readonly RejectReason[] = [
-  'event_invalid', 'event_not_keptn', 'unauthorized', 'body_too_large', 'no_match', 'no_config', 'config_invalid', 'queue_full', 'shutting_down',
+  'event_invalid', 'event_not_keptn', 'unauthorized', 'body_too_large', 'unsupported_media_type', 'body_timeout', 'no_match', 'no_config', 'config_invalid', 'queue_full', 'shutting_down',
 ];
 
 /** What the Kubernetes runner needs, and nothing more: it must not depend on the whole metrics module. */
@@ -60,7 +62,7 @@ export class Metrics implements KubernetesApiErrorCounter {
     this.duplicates = new Counter({ name: `${p}events_duplicate_total`, help: 'Events received again within the dedup window (answered once)', registers });
     this.rejected = new Counter({
       name: `${p}events_rejected_total`,
-      help: 'Events not taken, by reason: event_invalid, event_not_keptn, unauthorized, body_too_large, no_match, no_config, config_invalid, queue_full, shutting_down',
+      help: 'Events not taken, by reason: event_invalid, event_not_keptn, unauthorized, body_too_large, unsupported_media_type, body_timeout, no_match, no_config, config_invalid, queue_full, shutting_down',
       labelNames: ['reason'],
       registers,
     });

@@ -39,9 +39,9 @@ export const BODY_TIMEOUT_MS = 10_000;
 
 /** The HTTP status and metric reason of each refusal of a POST /. */
 const REFUSALS: Readonly<Record<string, { readonly status: number; readonly reason: RejectReason }>> = {
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, reason: 'event_invalid' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, reason: 'unsupported_media_type' },
   BODY_TOO_LARGE: { status: 413, reason: 'body_too_large' },
-  BODY_TIMEOUT: { status: 408, reason: 'event_invalid' },
+  BODY_TIMEOUT: { status: 408, reason: 'body_timeout' },
   EVENT_NOT_KEPTN: { status: 400, reason: 'event_not_keptn' },
   EVENT_INVALID: { status: 400, reason: 'event_invalid' },
 };

@@ -79,6 +79,7 @@ export const SETTINGS = {
   allowPrivileged: def({ flag: 'allow-privileged', boolean: true, env: ['ALLOW_PRIVILEGED_JOBS'], default: 'false', description: 'Allow tasks with securityContext.privileged: true', schema: bool }),
   concurrency: def({ flag: 'concurrency', env: ['JOB_CONCURRENCY'], default: '4', description: 'Runs carried out at the same time', schema: posInt }),
   queueSize: def({ flag: 'queue-size', env: ['JOB_QUEUE_SIZE'], default: '100', description: 'Runs waiting beyond that; more are refused with 503', schema: posInt }),
+  queueMaxBytes: def({ flag: 'queue-max-bytes', env: ['JOB_QUEUE_MAX_BYTES'], default: String(16 * 1024 * 1024), description: 'Bytes of events (as JSON) the queued and running runs may hold together; more are refused with 503 like a full queue (one run always fits)', schema: posInt }),
   dedupWindow: def({ flag: 'dedup-window', env: ['JOB_DEDUP_WINDOW_SECONDS'], default: '600', description: 'Seconds an event id is remembered so a redelivery is answered once', schema: posInt }),
   messageLogBytes: def({ flag: 'log-max-bytes', env: ['JOB_LOG_MAX_BYTES'], default: '65536', description: 'Bytes of task logs in one .finished message (the tail is kept, cut on a UTF-8 boundary)', schema: posInt }),
   runLogBytes: def({ flag: 'run-log-max-bytes', env: ['JOB_RUN_LOG_MAX_BYTES'], default: String(4 * 1024 * 1024), description: 'Bytes of log lines the run store keeps per run', schema: posInt }),

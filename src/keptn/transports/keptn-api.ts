@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { errorMessage, isJobExecutorError } from '../../errors.js';
 import { Backoff, sleep } from '../../util/backoff.js';
 import { isPlainObject } from '../../util/objects.js';
 import { KeptnApiClient, isKeptnApiError } from '../api-client.js';
+import { ATTRIBUTE_RULES } from '../event-limits.js';
 import { parseKeptnEvent, taskEventParts, type KeptnEvent } from '../event.js';
 import type { OutgoingEvent } from '../responses.js';
 import type { AnswerObserver } from '../sinks/sink.js';
@@ -87,6 +89,11 @@ interface Handled {
  */
 function logText(result: { message: string; detail?: string }): string {
   return result.detail !== undefined && result.detail !== '' ? result.detail : result.message;
+}
+
+/** An event id as the poller remembers it: ids over the attribute limit by their hash, so memory stays bounded. */
+function memoryKey(id: string): string {
+  return id.length <= ATTRIBUTE_RULES.id.max ? id : `sha256:${createHash('sha256').update(id).digest('hex')}`;
 }
 
 /** Config problems may be a passing resource-service failure: try such an event again after this long. */
@@ -307,7 +314,7 @@ export class KeptnApiTransport implements Transport {
         if (!isPlainObject(raw) || typeof raw.id !== 'string') continue;
         const data = isPlainObject(raw.data) ? raw.data : {};
         if (!passes(sub.projects, data.project) || !passes(sub.stages, data.stage) || !passes(sub.services, data.service)) continue;
-        open.add(raw.id);
+        open.add(memoryKey(raw.id));
         fresh.push(raw);
       }
       nextPageKey = parsed.data.nextPageKey ?? undefined;
@@ -320,15 +327,15 @@ export class KeptnApiTransport implements Transport {
     const now = Date.now();
     for (const raw of fresh) {
       if (this.signal.aborted) return;
-      const id = raw.id as string;
-      const seen = memory.get(id);
+      const seen = memory.get(memoryKey(raw.id as string));
       if (seen && seen.retryAt > now) continue;
       await this.handOver(sub, raw, memory, seen);
     }
   }
 
   private async handOver(sub: Subscription, raw: Record<string, unknown>, memory: Map<string, Handled>, seen: Handled | undefined): Promise<void> {
-    const id = raw.id as string;
+    // Kept under a bounded key: an id over the limit is refused below, but it must not be remembered whole.
+    const id = memoryKey(raw.id as string);
     const entry: Handled = seen ?? { retryAt: Number.POSITIVE_INFINITY, logged: false };
     let event: KeptnEvent;
     try {
