@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseJobConfigOrThrow } from '../../src/config/parse.js';
-import { globMatches } from '../../src/matching/glob.js';
+import { globMatches, globProblem, globToRegExp } from '../../src/matching/glob.js';
 import { matchActions } from '../../src/matching/match.js';
 import { keptnEvent } from '../helpers/service.js';
 
@@ -56,5 +57,27 @@ actions:
   it('a JSONPath that selects nothing does not match and does not throw', () => {
     const ev = keptnEvent('sh.keptn.event.action.triggered', {});
     expect(matchActions(config, ev).map((m) => m.action.name)).not.toContain('scale');
+  });
+});
+
+describe('glob matching without regex backtracking', () => {
+  it('means exactly what the anchored regex form of the glob means', () => {
+    const glob = fc.string({ unit: fc.constantFrom('a', 'b', '.', '*', '?', '{', '}', ','), maxLength: 12 });
+    const text = fc.string({ unit: fc.constantFrom('a', 'b', '.', '*', '{', ','), maxLength: 14 });
+    fc.assert(
+      fc.property(glob, text, (g, t) => {
+        fc.pre(globProblem(g) === undefined);
+        expect(globMatches(g, t)).toBe(globToRegExp(g).test(t));
+      }),
+      { seed: 20261204, numRuns: 3000 },
+    );
+  });
+
+  it('refuses what can never match, and alternatives that spell out too many patterns', () => {
+    expect(globProblem('sh.keptn.event.{a,b.triggered')).toBe('unclosed "{" in "sh.keptn.event.{a,b.triggered"');
+    expect(globProblem('{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}')).toMatch(/spell out more than 64 patterns/);
+    expect(globProblem('x'.repeat(1025))).toBe('longer than 1024 characters');
+    // A pattern of many stars against a long type: the regex form backtracks for minutes, this answers at once.
+    expect(globMatches(`${'*a'.repeat(30)}b`, 'a'.repeat(100_000))).toBe(false);
   });
 });
