@@ -1,6 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import { mkdtempSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import yaml from 'js-yaml';
@@ -135,7 +137,9 @@ describe('job-executor serve', () => {
         s.close(() => resolve(p));
       });
     });
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--allowed-images', 'alpine:*'], {
+    // A work directory of its own: the journal there admits one service at a time.
+    const workDir = mkdtempSync(path.join(os.tmpdir(), 'je-cli-serve-'));
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--allowed-images', 'alpine:*', '--work-dir', workDir], {
       env: { PATH: process.env.PATH ?? '' },
     });
     let stdout = '';
