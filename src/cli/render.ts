@@ -1,6 +1,6 @@
 import yaml from 'js-yaml';
 import { configSourceFor } from '../config/sources/directory.js';
-import { readTaskFiles } from '../config/task-files.js';
+import { FileBudget, readTaskFiles } from '../config/task-files.js';
 import { isTaskTriggered } from '../keptn/event.js';
 import { answerType } from '../keptn/responses.js';
 import { matchActions } from '../matching/match.js';
@@ -53,8 +53,9 @@ export async function renderCommand(argv: string[], io: Io): Promise<number> {
     // The exact objects the Kubernetes runner would create, in order: each Job (suspended when it has
     // files), then its ConfigMaps (owned by the Job once it exists).
     const docs: string[] = [];
+    const budget = FileBudget.forRun();
     for (const task of actions.flatMap((a) => a.tasks)) {
-      const files = await readTaskFiles(loaded.files, task.files);
+      const files = await readTaskFiles(loaded.files, task.files, undefined, budget);
       const { job, configMaps } = buildJob({ task, event, configHash: loaded.hash, files, defaults: jobDefaults(settings) });
       docs.push(yaml.dump(job, { lineWidth: -1, noRefs: true }), ...configMaps.map((c) => yaml.dump(c, { lineWidth: -1, noRefs: true })));
     }

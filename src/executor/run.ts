@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { LoadedConfig, TaskFile } from '../config/source.js';
-import { JobExecutorError, errorMessage, isJobExecutorError } from '../errors.js';
+import { FileBudget, readTaskFiles } from '../config/task-files.js';
+import { errorMessage, isJobExecutorError } from '../errors.js';
 import type { KeptnEvent } from '../keptn/event.js';
 import { buildStarted, type OutgoingEvent } from '../keptn/responses.js';
 import type { MatchedAction } from '../matching/match.js';
@@ -149,18 +150,16 @@ export class Run extends EventEmitter<RunEvents> {
       return { ok: false, reason: errorMessage(e), ...(isJobExecutorError(e) ? { code: e.code } : {}) };
     }
     this.addTaskRecords(plan);
+    if (!this.plan.loaded) return { ok: true, plan, files: new Map() };
+    // One budget for the whole run over the per-task ones: a run cannot be handed more than its share of files.
+    const budget = FileBudget.forRun();
     const files = new Map<string, TaskFile[]>();
     for (const spec of plan.flatMap((a) => a.tasks)) {
-      const read: TaskFile[] = [];
-      for (const entry of spec.files) {
-        try {
-          if (!this.plan.loaded) throw new JobExecutorError('FILE_NOT_FOUND', 'the run has no config to read files from');
-          read.push(...(await this.plan.loaded.files.read(entry, this.deps.signal)));
-        } catch (e) {
-          return { ok: false, reason: `${spec.name}: could not read files entry "${entry}": ${errorMessage(e)}`, code: 'FILE_NOT_FOUND' };
-        }
+      try {
+        files.set(taskKey(spec), await readTaskFiles(this.plan.loaded.files, spec.files, this.deps.signal, budget));
+      } catch (e) {
+        return { ok: false, reason: `${spec.name}: ${errorMessage(e)}`, code: isJobExecutorError(e) ? e.code : 'FILE_NOT_FOUND' };
       }
-      files.set(taskKey(spec), read);
     }
     return { ok: true, plan, files };
   }

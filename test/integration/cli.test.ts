@@ -75,18 +75,44 @@ actions:
     const file = path.join(dir, 'bad.yaml');
     const schemaProblem = cli(['lint', file]);
     expect(schemaProblem.code).toBe(1);
-    expect(schemaProblem.stdout).toBe(`${file}: actions[0].tasks[1].imag: unknown key (did you mean "image"?)\n`);
+    // file:line:column: path: message, in the order of the file; the schema's and the policy's problems together.
+    expect(schemaProblem.stdout.split('\n')).toContain(`${file}:6:23: actions[0].tasks[1].imag: unknown key (did you mean "image"?)`);
     await writeFile(file, (await import('node:fs')).readFileSync(file, 'utf8').replace('imag: alpine', 'image: alpine'));
     const semantic = cli(['lint', '--allowed-images', 'alpine:*', file]);
     expect(semantic.code).toBe(1);
     expect(semantic.stdout.trim().split('\n')).toEqual([
-      `${file}: actions[0].events[0].name: unclosed "{" in "sh.keptn.event.{a,b.triggered"`,
-      `${file}: actions[0].tasks[2].args[0]: template syntax: Parse error on line 1:`,
-      `${file}: actions[0].tasks[2].cmd[0]: "ls -la" holds spaces: put the program in cmd and its arguments in args`,
-      `${file}: actions[0].tasks[3].image: evil/x is not in the image allow-list`,
-      `${file}: actions[0].tasks[3].securityContext.privileged: privileged containers are not allowed (pass --allow-privileged if the service allows them)`,
+      `${file}:3:22: actions[0].events[0].name: unclosed "{" in "sh.keptn.event.{a,b.triggered"`,
+      `${file}:7:41: actions[0].tasks[2].cmd[0]: "ls -la" holds spaces: put the program in cmd and its arguments in args`,
+      `${file}:7:59: actions[0].tasks[2].args[0]: template syntax: line 1, column 8: the template ends too early (a {{#block}} without its {{/block}}?)`,
+      `${file}:8:27: actions[0].tasks[3].image: evil/x is not in the image allow-list`,
+      `${file}:8:68: actions[0].tasks[3].securityContext.privileged: privileged containers are not allowed (pass --allow-privileged if the service allows them)`,
     ]);
+    const json = cli(['lint', '--format', 'json', '--allowed-images', 'alpine:*', file]);
+    expect(json.code).toBe(1);
+    const report = JSON.parse(json.stdout) as { files: Array<{ file: string; valid: boolean; problems: Array<{ path: string; line: number; column: number }> }> };
+    expect(report.files[0]).toMatchObject({ file, valid: false });
+    expect(report.files[0]?.problems.map((p) => [p.path, p.line, p.column])[3]).toEqual(['actions[0].tasks[3].image', 8, 27]);
     expect(cli(['lint']).code).toBe(2);
+  });
+
+  it('lints every job/config.yaml below a folder, as the service lays them out', async () => {
+    const ok = 'apiVersion: v2\nactions: []\n';
+    const dir = await tempTree({
+      'job/config.yaml': ok,
+      'proj/dev/svc/job/config.yaml': 'apiVersion: v2\nactions:\n  - name: a\n    tasks: [{ name: t, imag: x }]\n',
+      'proj/job/config.yaml': ok,
+      'proj/notes.yaml': 'not: a config',
+    });
+    const r = cli(['lint', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stdout.split('\n').filter(Boolean)).toEqual([
+      `${path.join(dir, 'job/config.yaml')}: valid`,
+      `${path.join(dir, 'proj/dev/svc/job/config.yaml')}:4:24: actions[0].tasks[0].imag: unknown key (did you mean "image"?)`,
+      `${path.join(dir, 'proj/job/config.yaml')}: valid`,
+    ]);
+    expect(cli(['lint', 'job-config']).code).toBe(0);
+    const empty = await tempTree({ 'x.txt': '' });
+    expect(cli(['lint', empty])).toMatchObject({ code: 2 });
   });
 });
 
