@@ -143,6 +143,8 @@ describe('local runner (real processes)', () => {
     await mkdir(path.join(dir, 'e2e-kubernetes-secret'));
     await writeFile(path.join(dir, 'e2e-kubernetes-secret', 'E2E-Secret'), 'secret-kubernetes-variable');
     await writeFile(path.join(dir, 'e2e-kubernetes-secret', 'E2E-HOST'), 'https://keptn.sh');
+    // As in a Pod: a Secret's value is taken as it is, `$(VAR)` in it is not expanded.
+    await writeFile(path.join(dir, 'e2e-kubernetes-secret', 'LITERAL'), 'pa$(HOME)ss$$');
     process.env.JE_TEST_NOT_PASSED = 'leak';
     const result = await (await runner({ secretsDir: dir })).run(
       spec({ cmd: ['env'], env: [{ kind: 'secret', secretName: 'e2e-kubernetes-secret' }] }),
@@ -151,9 +153,11 @@ describe('local runner (real processes)', () => {
     const env = result.logs.split('\n');
     expect(env).toContain('E2E-Secret=secret-kubernetes-variable');
     expect(env).toContain('E2E-HOST=https://keptn.sh');
+    expect(env).toContain('LITERAL=pa$(HOME)ss$$');
     expect(env.some((l) => l.startsWith('JE_TEST_NOT_PASSED'))).toBe(false);
     const missing = await (await runner({ secretsDir: dir })).run(spec({ cmd: ['env'], env: [{ kind: 'secret', secretName: 'nope' }] }), ctx());
-    expect(missing.reason).toMatch(/secret "nope" not found/);
+    expect(missing.reason).toMatch(/secret "nope" not found in the secrets directory \(JOB_SECRETS_DIR\)/);
+    expect(missing.reason).not.toContain(dir);
   });
 
   it('leaves nothing behind in its work folder', async () => {

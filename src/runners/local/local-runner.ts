@@ -3,7 +3,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from 'pino';
 import type { TaskFile } from '../../config/source.js';
 import { JobExecutorError, errorMessage } from '../../errors.js';
-import { expandEnvironment, expandVars } from '../../render/expand.js';
+import { expandVars } from '../../render/expand.js';
 import type { TaskSpec } from '../../render/task-spec.js';
 import type { ProcessHandle, Runner, TaskContext, TaskResult } from '../runner.js';
 import { TaskLog } from '../task-log.js';
@@ -180,7 +180,10 @@ export class LocalRunner implements Runner {
     return { outcome: 'failed', reason, ...log.result() };
   }
 
-  /** Kubernetes order: Secret keys (envFrom) first, then `env` in order, each value expanding earlier ones. */
+  /**
+   * Kubernetes order: Secret keys (envFrom) first, taken as they are (Kubernetes expands no `$(VAR)` in them),
+   * then `env` in order, each value expanding the variables defined before it.
+   */
   private async environment(task: TaskSpec, keptnDir: string, outputFile: string): Promise<Map<string, string>> {
     const fromSecrets: Array<[string, string]> = [];
     const values: Array<[string, string]> = [];
@@ -188,7 +191,8 @@ export class LocalRunner implements Runner {
       if (e.kind === 'secret') fromSecrets.push(...(await this.options.secrets.read(e.secretName)));
       else values.push([e.name, mapKeptnPaths(e.value, keptnDir)]);
     }
-    const env = expandEnvironment([...fromSecrets, ...values, ['KEPTN_OUTPUT', outputFile]]);
+    const env = new Map<string, string>(fromSecrets);
+    for (const [name, value] of [...values, ['KEPTN_OUTPUT', outputFile] as const]) env.set(name, expandVars(value, (n) => env.get(n)));
     const base = new Map<string, string>();
     for (const name of this.options.passEnv) {
       const v = process.env[name];

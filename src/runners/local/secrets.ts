@@ -30,7 +30,8 @@ export class DirectorySecretStore {
     } catch {
       throw new JobExecutorError(
         'ENV_ERROR',
-        `could not add env with name ${name}, valueFrom secret: secret "${name}" not found in ${this.dir}`,
+        // The directory is the service's business: the message reaches answers, so it names the setting only.
+        `could not add env with name ${name}, valueFrom secret: secret "${name}" not found in the secrets directory (JOB_SECRETS_DIR)`,
       );
     }
     return Promise.all(keys.map(async (k) => [k, await readFile(path.join(secretDir, k), 'utf8')] as [string, string]));
