@@ -166,8 +166,10 @@ export const TaskSchema = z
       .number()
       .int()
       .positive()
+      // A timer of more than 2^31-1 ms fires at once in Node: the longest wait that means what it says (24.8 days).
+      .max(2_147_483, 'at most 2147483 seconds (24.8 days)')
       .default(300)
-      .describe('Seconds the task may run before it is stopped and answered as timed out'),
+      .describe('Seconds the task may run before it is stopped and answered as timed out (at most 2147483)'),
     namespace: templated('Kubernetes namespace of the Job').optional(),
     resources: ResourcesSchema.optional(),
     securityContext: SecurityContextSchema.optional(),
