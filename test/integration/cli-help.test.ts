@@ -20,7 +20,10 @@ describe('the CLI explains itself', () => {
     expect(r.status).toBe(0);
     const text = squash(r.stdout);
     expect(text).toContain(`usage: job-executor ${spec.name}`);
-    for (const [flag, o] of Object.entries(spec.options)) expect(text).toContain(`--${flag}`), expect(text).toContain(squash(o.description));
+    for (const [flag, o] of Object.entries(spec.options)) {
+      expect(text).toContain(`--${flag}`);
+      expect(text).toContain(squash(o.description));
+    }
     for (const key of spec.settings) {
       const d = SETTINGS[key];
       expect(text, `--${d.flag}`).toContain(`--${d.flag}`);

@@ -133,7 +133,7 @@ describe('Helm chart values', () => {
     const rules = yaml.load(/define "je.rules" -}}\n([\s\S]*?)\{\{- end/.exec(rbac)?.[1] ?? '') as Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>;
     expect(rules).toEqual([
       { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'get', 'list', 'watch', 'patch', 'delete'] },
-      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
       { apiGroups: [''], resources: ['configmaps'], verbs: ['create', 'get', 'list', 'patch', 'delete'] },
       { apiGroups: [''], resources: ['events'], verbs: ['list'] },
