@@ -6,6 +6,7 @@ import { loadSettings, type SettingKey } from '../settings/settings.js';
 import { EXIT, parse, readEventFile, type Io } from './common.js';
 import { parseOptions, type CommandSpec } from './help.js';
 import { reportProgress } from './progress.js';
+import { JobExecutorError } from '../errors.js';
 
 export const RUN_SETTINGS: SettingKey[] = [
   'config', 'runner', 'sink', 'keptnApiEndpoint', 'keptnApiToken', 'pubsubUrl', 'allowedImages', 'jobNamespace',
@@ -54,7 +55,7 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
       io.err(`${submitted.detail ?? submitted.message}${submitted.reason === 'no-match' ? '; nothing ran' : ''}\n`);
       return submitted.reason === 'no-match' ? EXIT.ok : EXIT.usage;
     }
-    if (submitted.status !== 'accepted') throw new Error(`the event was not taken: ${submitted.status}`);
+    if (submitted.status !== 'accepted') throw new JobExecutorError(submitted.status === 'queue-full' ? 'QUEUE_FULL' : 'SHUTTING_DOWN', `the event was not taken: ${submitted.status}`);
     const run = await submitted.done;
     if (run.error) io.err(`${run.error}\n`);
     if (run.status === 'no-config' || (run.status === 'errored' && run.configOrigin === undefined)) return EXIT.usage;

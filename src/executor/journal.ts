@@ -182,7 +182,7 @@ export class RunJournal {
       if (line === '') continue;
       try {
         const e: unknown = JSON.parse(line);
-        if (!isPlainObject(e) || typeof e.k !== 'string') throw new Error('not a journal entry');
+        if (!isPlainObject(e) || typeof e.k !== 'string') throw new JobExecutorError('JOURNAL_ERROR', 'not a journal entry');
         this.apply(e as Entry, now, true);
       } catch {
         bad++;

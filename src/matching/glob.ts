@@ -1,3 +1,4 @@
+import { JobExecutorError } from '../errors.js';
 const cache = new Map<string, RegExp>();
 
 /** The most characters of a glob, and the most plain patterns its `{a,b}` alternatives may spell out. */
@@ -26,7 +27,7 @@ export function globToRegExp(glob: string): RegExp {
     } else if (ch === ',' && depth > 0) re += '|';
     else re += ch.replace(/[.+^$|()[\]\\/{}]/g, '\\$&');
   }
-  if (depth > 0) throw new Error(`unclosed "{" in "${glob}"`);
+  if (depth > 0) throw new JobExecutorError('CONFIG_INVALID', `unclosed "{" in "${glob}"`);
   const compiled = new RegExp(`^${re}$`);
   if (cache.size > 1000) cache.clear();
   cache.set(glob, compiled);

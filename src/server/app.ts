@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { JobExecutorError, isJobExecutorError } from '../errors.js';
+import { JobExecutorError, httpStatus, isJobExecutorError, type ErrorCode } from '../errors.js';
 import type { Executor, SubmitResult } from '../executor/executor.js';
 import type { RunStore } from '../executor/run-store.js';
 import type { KeptnEvent } from '../keptn/event.js';
@@ -37,13 +37,13 @@ const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; conne
 /** Long enough for any real sender (Keptn's distributor gives up after 5 s), short enough to shed slow clients. */
 export const BODY_TIMEOUT_MS = 10_000;
 
-/** The HTTP status and metric reason of each refusal of a POST /. */
-const REFUSALS: Readonly<Record<string, { readonly status: number; readonly reason: RejectReason }>> = {
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, reason: 'unsupported_media_type' },
-  BODY_TOO_LARGE: { status: 413, reason: 'body_too_large' },
-  BODY_TIMEOUT: { status: 408, reason: 'body_timeout' },
-  EVENT_NOT_KEPTN: { status: 400, reason: 'event_not_keptn' },
-  EVENT_INVALID: { status: 400, reason: 'event_invalid' },
+/** The metric reason of each refusal of a POST / (its HTTP status is the code's, in errors.ts). */
+const REFUSALS: Partial<Record<ErrorCode, RejectReason>> = {
+  UNSUPPORTED_MEDIA_TYPE: 'unsupported_media_type',
+  BODY_TOO_LARGE: 'body_too_large',
+  BODY_TIMEOUT: 'body_timeout',
+  EVENT_NOT_KEPTN: 'event_not_keptn',
+  EVENT_INVALID: 'event_invalid',
 };
 
 /**
@@ -60,18 +60,19 @@ function bearerToken(header: string): string | undefined {
   return /^bearer[ \t]+([^ \t]+)[ \t]*$/i.exec(header)?.[1];
 }
 
-function problem(res: Response, status: number, code: string, message: string): void {
-  res.status(status).json({ error: { code, message } });
+/** An error answer: the status comes from the code, in the one catalogue (errors.ts). */
+function problem(res: Response, code: ErrorCode, message: string): void {
+  res.status(httpStatus(code)).json({ error: { code, message } });
 }
 
 /**
  * Refuses a request whose body was not (fully) read: the connection is closed after the answer, so the rest of
  * the body is never read, and a client that keeps sending is cut off soon after.
  */
-function refuseUnread(req: Request, res: Response, status: number, code: string, message: string): void {
+function refuseUnread(req: Request, res: Response, code: ErrorCode, message: string): void {
   res.set('connection', 'close');
   res.on('finish', () => setTimeout(() => req.socket.destroy(), 1000).unref());
-  problem(res, status, code, message);
+  problem(res, code, message);
 }
 
 /** A file path (POSIX, `~/`, `./`, Windows) or a file URL: where the service keeps its config is nobody's business. */
@@ -108,7 +109,7 @@ export function createApp(options: AppOptions): express.Express {
   });
   app.get('/readyz', (_req, res) => {
     if (executor.accepting) res.json({ status: 'ready', queued: executor.queued, inFlight: executor.inFlight });
-    else problem(res, 503, 'SHUTTING_DOWN', 'the service is shutting down');
+    else problem(res, 'SHUTTING_DOWN', 'the service is shutting down');
   });
 
   app.post('/', (req, res, next) => {
@@ -116,7 +117,7 @@ export function createApp(options: AppOptions): express.Express {
       const token = bearerToken(req.get('authorization') ?? '');
       if (token === undefined || !sameSecret(token, options.authToken)) {
         metrics?.intakeRejected('unauthorized');
-        problem(res, 401, 'UNAUTHORIZED', 'Authorization: Bearer <token> required (JOB_EXECUTOR_AUTH_TOKEN)');
+        problem(res, 'UNAUTHORIZED', 'Authorization: Bearer <token> required (JOB_EXECUTOR_AUTH_TOKEN)');
         return;
       }
     }
@@ -124,11 +125,12 @@ export function createApp(options: AppOptions): express.Express {
   });
   const limits: BodyLimits = { limitBytes: parseByteSize(options.bodyLimit), limitText: options.bodyLimit, timeoutMs: options.bodyTimeoutMs ?? BODY_TIMEOUT_MS };
   const refuse = (req: Request, res: Response, e: JobExecutorError, read: boolean) => {
-    const refusal = REFUSALS[e.code] ?? REFUSALS.EVENT_INVALID!;
-    logger.info({ code: e.code, err: e.message }, 'event rejected');
-    metrics?.intakeRejected(refusal.reason);
-    if (read) problem(res, refusal.status, e.code, e.message);
-    else refuseUnread(req, res, refusal.status, e.code, e.message);
+    // Anything else thrown while reading an event is the event's fault: a 400 like EVENT_INVALID.
+    const code: ErrorCode = REFUSALS[e.code] ? e.code : 'EVENT_INVALID';
+    logger.info({ code, err: e.message }, 'event rejected');
+    metrics?.intakeRejected(REFUSALS[code] ?? 'event_invalid');
+    if (read) problem(res, code, e.message);
+    else refuseUnread(req, res, code, e.message);
   };
   app.post('/', async (req: Request, res: Response) => {
     // Before a byte of the body is read: a page in a browser can only send these without a preflight.
@@ -151,7 +153,7 @@ export function createApp(options: AppOptions): express.Express {
       if (!isJobExecutorError(e)) {
         // A bug, not the caller's fault: logged with its stack, never echoed.
         logger.error({ err: e }, 'reading an event failed');
-        problem(res, 500, 'INTERNAL', 'internal error');
+        problem(res, 'INTERNAL', 'internal error');
         return;
       }
       refuse(req, res, e, true);
@@ -173,10 +175,10 @@ export function createApp(options: AppOptions): express.Express {
       case 'queue-full':
         logger.warn({ eventId: event.id, shkeptncontext: event.shkeptncontext }, 'queue full; event refused with 503');
         res.set('retry-after', '5');
-        problem(res, 503, 'QUEUE_FULL', 'the run queue is full; retry later (JOB_QUEUE_SIZE, JOB_CONCURRENCY)');
+        problem(res, 'QUEUE_FULL', 'the run queue is full; retry later (JOB_QUEUE_SIZE, JOB_CONCURRENCY)');
         return;
       case 'closed':
-        problem(res, 503, 'SHUTTING_DOWN', 'the service is shutting down');
+        problem(res, 'SHUTTING_DOWN', 'the service is shutting down');
         return;
     }
   });
@@ -187,12 +189,12 @@ export function createApp(options: AppOptions): express.Express {
   });
   app.get('/api/runs/:id', (req, res) => {
     const run = store.get(req.params.id);
-    if (!run) problem(res, 404, 'NOT_FOUND', `no run ${req.params.id} (it may have left the history)`);
+    if (!run) problem(res, 'NOT_FOUND', `no run ${req.params.id} (it may have left the history)`);
     else res.json(runDetail(run));
   });
   app.get('/api/runs/:id/events', (req, res) => {
     const run = store.get(req.params.id);
-    if (!run) problem(res, 404, 'NOT_FOUND', `no run ${req.params.id} (it may have left the history)`);
+    if (!run) problem(res, 'NOT_FOUND', `no run ${req.params.id} (it may have left the history)`);
     else streamRun(store, run, req, res, live);
   });
   app.get('/api/events', (req, res) => {
@@ -202,7 +204,7 @@ export function createApp(options: AppOptions): express.Express {
 
   app.get('/metrics', async (_req, res) => {
     if (!metrics) {
-      problem(res, 404, 'NOT_FOUND', 'metrics are not enabled in this server');
+      problem(res, 'NOT_FOUND', 'metrics are not enabled in this server');
       return;
     }
     res.set('content-type', metrics.contentType).send(await metrics.text());
@@ -215,15 +217,15 @@ export function createApp(options: AppOptions): express.Express {
   app.get('/ui/app.js', page('text/javascript; charset=utf-8', APP_JS));
   app.get('/ui/app.css', page('text/css; charset=utf-8', APP_CSS));
 
-  app.use((_req: Request, res: Response) => problem(res, 404, 'NOT_FOUND', 'no such endpoint'));
+  app.use((_req: Request, res: Response) => problem(res, 'NOT_FOUND', 'no such endpoint'));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const e = err as { status?: number; message?: string };
     if (e.status && e.status >= 400 && e.status < 500) {
-      problem(res, e.status, 'BAD_REQUEST', e.message ?? 'bad request');
+      problem(res, 'BAD_REQUEST', e.message ?? 'bad request');
       return;
     }
     logger.error({ err }, 'request failed');
-    problem(res, 500, 'INTERNAL', 'internal error');
+    problem(res, 'INTERNAL', 'internal error');
   });
   return app;
 }

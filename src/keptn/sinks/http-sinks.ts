@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { OutgoingEvent } from '../responses.js';
 import { binaryHeaders } from './cloudevents-binary.js';
 import { AnswerTooLargeError, PermanentDeliveryError, type Sink } from './sink.js';
+import { JobExecutorError } from '../../errors.js';
 
 const TIMEOUT_MS = 10_000;
 /** The distributor's default body limit (API_PROXY_MAX_PAYLOAD_BYTES_KB=64) and Keptn api-service's (64 KiB). */
@@ -26,7 +27,7 @@ export interface Refusal {
 /**
  * A non-2xx answer as an error the outbox understands: AnswerTooLargeError for a refusal for size (413, or
  * Keptn api-service's 400 "request body too large": keptn-protocol.md §3.1), PermanentDeliveryError for any
- * other 4xx but 408/429 (the same bytes will be refused again), a plain Error (retried) otherwise.
+ * other 4xx but 408/429 (the same bytes will be refused again), a DELIVERY_FAILED error (retried) otherwise.
  */
 export function refusalError(url: string, r: Refusal): Error {
   const detail = `POST ${url} answered ${r.status}${r.body ? `: ${r.body.slice(0, 300)}` : ''}`;
@@ -34,7 +35,7 @@ export function refusalError(url: string, r: Refusal): Error {
     return new AnswerTooLargeError(`${detail} (the answer was ${r.sentBytes} bytes)`, r.sentBytes);
   }
   if (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429) return new PermanentDeliveryError(detail);
-  return new Error(detail);
+  return new JobExecutorError('DELIVERY_FAILED', detail);
 }
 
 /**
@@ -87,8 +88,8 @@ function post(url: string, headers: Record<string, string>, body: string, signal
       reject(new PermanentDeliveryError(`POST ${url}: ${(e as Error).message}`));
       return;
     }
-    req.on('timeout', () => req.destroy(new Error(`POST ${url}: no answer within ${TIMEOUT_MS} ms`)));
-    req.on('error', (e) => reject(new Error(`POST ${url}: ${e.message}`)));
+    req.on('timeout', () => req.destroy(new JobExecutorError('DELIVERY_FAILED', `POST ${url}: no answer within ${TIMEOUT_MS} ms`)));
+    req.on('error', (e) => reject(new JobExecutorError('DELIVERY_FAILED', `POST ${url}: ${e.message}`)));
     req.end(body);
   });
 }

@@ -1,3 +1,4 @@
+import { JobExecutorError } from '../../errors.js';
 import type { OutgoingEvent } from '../responses.js';
 
 /** Where answers go. `send` throws on failure; the outbox retries. A PermanentDeliveryError is not retried. */
@@ -7,9 +8,10 @@ export interface Sink {
   close?(): Promise<void>;
 }
 
-export class PermanentDeliveryError extends Error {
+/** Refused for good: the same answer would be refused again, so it is not retried. */
+export class PermanentDeliveryError extends JobExecutorError {
   constructor(message: string) {
-    super(message);
+    super('DELIVERY_FAILED', message);
     this.name = 'PermanentDeliveryError';
   }
 }

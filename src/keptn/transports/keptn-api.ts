@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { errorMessage, isJobExecutorError } from '../../errors.js';
+import { JobExecutorError, errorMessage, isJobExecutorError } from '../../errors.js';
 import { Backoff, sleep } from '../../util/backoff.js';
 import { isPlainObject } from '../../util/objects.js';
 import { KeptnApiClient, isKeptnApiError } from '../api-client.js';
@@ -171,7 +171,7 @@ export class KeptnApiTransport implements Transport {
   private async register(): Promise<void> {
     const body = await this.options.api.request('POST', '/controlPlane/v1/uniform/registration', { body: this.registrationBody(), signal: this.signal });
     const parsed = RegisteredSchema.safeParse(body);
-    if (!parsed.success) throw new Error('POST /controlPlane/v1/uniform/registration: the answer has no integration id');
+    if (!parsed.success) throw new JobExecutorError('KEPTN_API_ERROR', 'POST /controlPlane/v1/uniform/registration: the answer has no integration id');
     this.id = parsed.data.id;
     this.syncFailures = 0;
     this.log.info({ integrationId: this.id, name: this.options.registration.name, topics: this.options.topics }, 'registered with the Keptn control plane');
@@ -182,7 +182,7 @@ export class KeptnApiTransport implements Transport {
     const id = this.id as string;
     const body = await this.options.api.request('PUT', `/controlPlane/v1/uniform/registration/${encodeURIComponent(id)}/ping`, { signal: this.signal });
     const parsed = IntegrationSchema.safeParse(body);
-    if (!parsed.success) throw new Error(`PUT …/registration/${id}/ping: the answer is not an integration`);
+    if (!parsed.success) throw new JobExecutorError('KEPTN_API_ERROR', `PUT …/registration/${id}/ping: the answer is not an integration`);
     const subs = (parsed.data.subscriptions ?? []).map(toSubscription);
     const before = this.subs.map((s) => `${s.id}:${s.event}`).join(',');
     const after = subs.map((s) => `${s.id}:${s.event}`).join(',');
@@ -309,7 +309,7 @@ export class KeptnApiTransport implements Transport {
     for (let page = 0; page < 1000; page++) {
       const body = await this.options.api.request('GET', path, { query: { ...query, nextPageKey }, signal: this.signal });
       const parsed = PollSchema.safeParse(body);
-      if (!parsed.success) throw new Error(`GET ${path}: the answer has no events list`);
+      if (!parsed.success) throw new JobExecutorError('KEPTN_API_ERROR', `GET ${path}: the answer has no events list`);
       for (const raw of parsed.data.events ?? []) {
         if (!isPlainObject(raw) || typeof raw.id !== 'string') continue;
         const data = isPlainObject(raw.data) ? raw.data : {};

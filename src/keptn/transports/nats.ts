@@ -202,7 +202,7 @@ function publishError(e: unknown, subject: string, bytes: number, maxPayload: nu
     return new AnswerTooLargeError(`NATS publish to ${subject}: the answer is ${bytes} bytes, over the server's max_payload of ${maxPayload ?? '?'} bytes`, bytes);
   }
   if (code === 'BAD_SUBJECT') return new PermanentDeliveryError(`NATS publish: ${JSON.stringify(subject)} is not a valid subject`);
-  return e instanceof Error ? e : new Error(String(e));
+  return new JobExecutorError('DELIVERY_FAILED', `NATS publish to ${subject}: ${errorMessage(e)}`, { cause: e });
 }
 
 /** Answers to NATS, subject = event type (what Keptn's API does with a POSTed event, §3.2.2). */

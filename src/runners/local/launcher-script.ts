@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { JobExecutorError } from '../../errors.js';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -16,7 +17,7 @@ export async function launcherScript(here = path.dirname(fileURLToPath(import.me
   const built = path.join(here, 'launcher-main.js');
   if (existsSync(built)) return built;
   const source = path.join(here, 'launcher-main.ts');
-  if (!existsSync(source)) throw new Error(`neither ${built} nor ${source} exists`);
+  if (!existsSync(source)) throw new JobExecutorError('LAUNCHER_ERROR', `neither ${built} nor ${source} exists`);
   transpiled ??= transpileTree(source);
   return transpiled;
 }

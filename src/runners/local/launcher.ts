@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import type { TaskFile } from '../../config/source.js';
-import { errorMessage } from '../../errors.js';
+import { JobExecutorError, errorMessage } from '../../errors.js';
 import type { ProcessHandle } from '../runner.js';
 import { killCgroup, tryRmdir } from './cgroup.js';
 import { FILE_PART_BYTES, type FilePart, type FromLauncher, type TaskEnd, type ToLauncher, type Workspace } from './launcher-protocol.js';
@@ -93,11 +93,11 @@ export class ProcessLauncher {
   }
 
   async launch(request: LaunchRequest): Promise<LaunchedTask> {
-    if (this.closed) throw new Error('the process launcher is closed');
+    if (this.closed) throw new JobExecutorError('LAUNCHER_ERROR', 'the process launcher is closed');
     let worker = await this.ensureWorker();
     // It may have died between its start and now: then a new one.
     if (!worker.alive) worker = await this.ensureWorker();
-    if (!worker.alive) throw new Error('the process launcher exited at its start');
+    if (!worker.alive) throw new JobExecutorError('LAUNCHER_ERROR', 'the process launcher exited at its start');
     const id = this.nextId++;
     const send = (m: ToLauncher) => this.send(worker, m);
     const task = new LaunchedTask(id, (graceMs) => send({ kind: 'stop', id, graceMs }));
@@ -148,7 +148,7 @@ export class ProcessLauncher {
   private ensureWorker(): Promise<Worker> {
     this.worker ??= this.startWorker().catch((e: unknown) => {
       this.worker = undefined;
-      throw new Error(`could not start the process launcher: ${errorMessage(e)}`);
+      throw new JobExecutorError('LAUNCHER_ERROR', `could not start the process launcher: ${errorMessage(e)}`, { cause: e });
     });
     return this.worker;
   }
@@ -186,7 +186,7 @@ export class ProcessLauncher {
         this.current = undefined;
         this.worker = undefined;
       }
-      onFail(new Error(why));
+      onFail(new JobExecutorError('LAUNCHER_ERROR', why));
       void this.lost(worker, why);
     };
     proc.on('error', (e) => lost(e.message));
