@@ -35,17 +35,11 @@ ${rows.join('\n')}
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === '--version' || command === '-v' || command === 'version') {
-    io.out(`job-executor ${packageVersion()}\n`);
-    return EXIT.ok;
-  }
-  if (!command || command === '--help' || command === '-h' || command === 'help') {
-    io.out(overview());
-    return command ? EXIT.ok : EXIT.usage;
-  }
-  const found = COMMANDS[command];
+  const early = topLevel(command, io);
+  if (early !== undefined) return early;
+  const found = COMMANDS[command as string];
   if (!found) {
-    const best = closest(command, Object.keys(COMMANDS));
+    const best = closest(command as string, Object.keys(COMMANDS));
     io.err(`job-executor: unknown command "${command}"${best ? ` (did you mean "${best}"?)` : ''}\n\n${overview()}`);
     return EXIT.usage;
   }
@@ -54,10 +48,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     io.out(commandHelp(found.spec));
     return EXIT.ok;
   }
-  if (rest.includes('--version')) {
-    io.out(`job-executor ${packageVersion()}\n`);
-    return EXIT.ok;
-  }
+  if (rest.includes('--version')) return version(io);
   try {
     return await found.handler(rest, io);
   } catch (e) {
@@ -66,4 +57,19 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     if (hint) io.err(`${hint}\n`);
     return code;
   }
+}
+
+function version(io: Io): number {
+  io.out(`job-executor ${packageVersion()}\n`);
+  return EXIT.ok;
+}
+
+/** `--version`, `--help` and no command at all; undefined when a command is named. */
+function topLevel(command: string | undefined, io: Io): number | undefined {
+  if (command === '--version' || command === '-v' || command === 'version') return version(io);
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    io.out(overview());
+    return command ? EXIT.ok : EXIT.usage;
+  }
+  return undefined;
 }

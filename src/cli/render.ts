@@ -1,4 +1,4 @@
-import yaml from 'js-yaml';
+import * as yaml from 'js-yaml';
 import { configSourceFor } from '../config/sources/directory.js';
 import { FileBudget, readTaskFiles } from '../config/task-files.js';
 import { isTaskTriggered } from '../keptn/event.js';

@@ -2,7 +2,9 @@ import { createLogger } from '../logger.js';
 import { StdoutSink } from '../keptn/sinks/stream-sinks.js';
 import { createSinks } from '../keptn/sinks/create.js';
 import { createService } from '../service.js';
-import { loadSettings, type SettingKey } from '../settings/settings.js';
+import type { RunRecord } from '../executor/run-store.js';
+import type { Sink } from '../keptn/sinks/sink.js';
+import { loadSettings, type SettingKey, type Settings } from '../settings/settings.js';
 import { EXIT, parse, readEventFile, type Io } from './common.js';
 import { parseOptions, type CommandSpec } from './help.js';
 import { reportProgress } from './progress.js';
@@ -36,18 +38,11 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
     io.err(`usage: job-executor run ${RUN_COMMAND.usage}\n`);
     return EXIT.usage;
   }
-  const explicitSink = values.sink !== undefined || io.env.JOB_EXECUTOR_SINK !== undefined;
-  // The progress report is the interactive view; service logs default to warnings, pretty on a terminal.
-  const defaults: Record<string, string> = {};
-  if (values['log-level'] === undefined && !io.env.LOG_LEVEL) defaults['log-level'] = 'warn';
-  if (values['log-format'] === undefined && !io.env.LOG_FORMAT) defaults['log-format'] = io.isTTY ? 'pretty' : 'json';
-  const settings = loadSettings({ ...defaults, ...values }, io.env);
+  const settings = loadSettings({ ...interactiveDefaults(values, io), ...values }, io.env);
   const event = await readEventFile(values.event);
   const logger = createLogger(settings.logLevel, settings.logFormat);
-  const print = new StdoutSink(io.out);
-  const sinks = explicitSink ? createSinks(settings).map((s) => (s.name === 'stdout' ? print : s)) : [print];
-  if (!sinks.includes(print)) sinks.unshift(print);
-  const service = await createService(settings, logger, { sinks, journal: false });
+  const explicitSink = values.sink !== undefined || io.env.JOB_EXECUTOR_SINK !== undefined;
+  const service = await createService(settings, logger, { sinks: answerSinks(settings, io, explicitSink), journal: false });
   const stop = reportProgress(service.store, io.err, io.isTTY);
   const submitted = await service.executor.submit(event);
   try {
@@ -58,11 +53,31 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
     if (submitted.status !== 'accepted') throw new JobExecutorError(submitted.status === 'queue-full' ? 'QUEUE_FULL' : 'SHUTTING_DOWN', `the event was not taken: ${submitted.status}`);
     const run = await submitted.done;
     if (run.error) io.err(`${run.error}\n`);
-    if (run.status === 'no-config' || (run.status === 'errored' && run.configOrigin === undefined)) return EXIT.usage;
-    if (run.status === 'errored' || run.status === 'failed') return EXIT.failed;
-    return run.answers.some((a) => a.status === 'failed') ? EXIT.failed : EXIT.ok;
+    return exitCode(run);
   } finally {
     await service.executor.close(1000);
     stop();
   }
+}
+
+/** The progress report is the interactive view: service logs default to warnings, pretty on a terminal. */
+function interactiveDefaults(values: Record<string, string | boolean | undefined>, io: Io): Record<string, string> {
+  const defaults: Record<string, string> = {};
+  if (values['log-level'] === undefined && !io.env.LOG_LEVEL) defaults['log-level'] = 'warn';
+  if (values['log-format'] === undefined && !io.env.LOG_FORMAT) defaults['log-format'] = io.isTTY ? 'pretty' : 'json';
+  return defaults;
+}
+
+/** Answers always go to stdout, and to `--sink` too when one is named. */
+function answerSinks(settings: Settings, io: Io, explicitSink: boolean): Sink[] {
+  const print = new StdoutSink(io.out);
+  const sinks = explicitSink ? createSinks(settings).map((s) => (s.name === 'stdout' ? print : s)) : [print];
+  if (!sinks.includes(print)) sinks.unshift(print);
+  return sinks;
+}
+
+function exitCode(run: RunRecord): number {
+  if (run.status === 'no-config' || (run.status === 'errored' && run.configOrigin === undefined)) return EXIT.usage;
+  if (run.status === 'errored' || run.status === 'failed') return EXIT.failed;
+  return run.answers.some((a) => a.status === 'failed') ? EXIT.failed : EXIT.ok;
 }

@@ -1,6 +1,6 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
-import { v4 as uuidv4 } from 'uuid';
+import { randomUUID } from 'node:crypto';
 import type { ConfigSource, LoadedConfig } from '../config/source.js';
 import { errorMessage, isJobExecutorError } from '../errors.js';
 import { isTaskTriggered, type KeptnEvent } from '../keptn/event.js';
@@ -210,7 +210,7 @@ export class Executor extends EventEmitter<ExecutorEvents> {
 
   private newRun(event: KeptnEvent, plan: RunPlan, resumed = false, eventBytes = Buffer.byteLength(JSON.stringify(event))): Run {
     const o = this.options;
-    const record: RunRecord = { id: uuidv4(), event, receivedAt: Date.now(), status: 'queued', actions: [], tasks: [], answers: [], logBytes: 0, eventBytes };
+    const record: RunRecord = { id: randomUUID(), event, receivedAt: Date.now(), status: 'queued', actions: [], tasks: [], answers: [], logBytes: 0, eventBytes };
     if (resumed) record.resumed = true;
     const run = new Run(
       {
@@ -320,38 +320,53 @@ export class Executor extends EventEmitter<ExecutorEvents> {
       const answer = run.undelivered;
       if (!answer || this.done.has(run.record.id)) continue;
       this.logFor(run.event).info({ answerId: answer.id }, 'sending an undelivered .finished again');
-      this.track(run, run.redeliver(answer));
+      void this.track(run, run.redeliver(answer));
     }
   }
 
   private async resumeOne(t: TakenOver): Promise<void> {
+    // A task that died with the service cannot be carried on: its run is answered from what the journal knew.
+    if (this.options.runner.onShutdown === 'cancel' && (await this.recoverDead(t))) return;
+    await this.carryOn(t);
+  }
+
+  /**
+   * A run whose task died with the service (local runner). Its process groups are stopped; then a `.finished`
+   * already recorded is sent again, a run that sent `.started` is answered errored, a run that answers nothing
+   * but had started its tasks is closed. False when nothing went out and nothing ran: it starts over.
+   */
+  private async recoverDead(t: TakenOver): Promise<boolean> {
     const { event } = t;
     const log = this.logFor(event);
-    if (this.options.runner.onShutdown === 'cancel') {
-      await this.options.runner.stopOrphans?.(t.journal?.processes ?? []);
-      const recorded = t.journal?.answers.find((a) => a.answer.type.endsWith('.finished'));
-      if (recorded) {
-        log.warn({ delivered: recorded.delivered }, 'a run answered before the restart: sending its .finished again');
-        const run = this.newRun(event, { matched: [], answering: true, startedDelivered: true }, true);
-        this.track(run, run.redeliver(recorded.answer, recorded.answer.data.status === 'errored' ? 'errored' : 'succeeded'));
-        return;
-      }
-      if (t.startedDelivered) {
-        const note = recoveryNote(t.journal?.tasks ?? []);
-        log.warn(note);
-        const run = this.newRun(event, { matched: [], answering: isTaskTriggered(event.type), startedDelivered: true }, true);
-        this.track(run, run.abandon(note));
-        return;
-      }
-      if ((t.journal?.tasks.length ?? 0) > 0) {
-        // A run that answers nothing (silent actions, an event that is not a task's .triggered) and had
-        // started its tasks: running them again could repeat what they did; it is closed and logged.
-        log.warn({ tasks: t.journal?.tasks }, 'a run without answers was cut short by a restart; it is not run again');
-        await this.claims.answered(event);
-        return;
-      }
-      // Nothing went out and nothing ran: the run starts over as if it had just arrived.
+    await this.options.runner.stopOrphans?.(t.journal?.processes ?? []);
+    const recorded = t.journal?.answers.find((a) => a.answer.type.endsWith('.finished'));
+    if (recorded) {
+      log.warn({ delivered: recorded.delivered }, 'a run answered before the restart: sending its .finished again');
+      const run = this.newRun(event, { matched: [], answering: true, startedDelivered: true }, true);
+      void this.track(run, run.redeliver(recorded.answer, recorded.answer.data.status === 'errored' ? 'errored' : 'succeeded'));
+      return true;
     }
+    if (t.startedDelivered) {
+      const note = recoveryNote(t.journal?.tasks ?? []);
+      log.warn(note);
+      const run = this.newRun(event, { matched: [], answering: isTaskTriggered(event.type), startedDelivered: true }, true);
+      void this.track(run, run.abandon(note));
+      return true;
+    }
+    if ((t.journal?.tasks.length ?? 0) > 0) {
+      // A run that answers nothing (silent actions, an event that is not a task's .triggered) and had
+      // started its tasks: running them again could repeat what they did; it is closed and logged.
+      log.warn({ tasks: t.journal?.tasks }, 'a run without answers was cut short by a restart; it is not run again');
+      await this.claims.answered(event);
+      return true;
+    }
+    return false;
+  }
+
+  /** A run taken over whose task may still be going (a Job), or that never started: carried on from its config. */
+  private async carryOn(t: TakenOver): Promise<void> {
+    const { event } = t;
+    const log = this.logFor(event);
     let loaded: LoadedConfig;
     try {
       loaded = await this.options.configSource.load(
@@ -362,7 +377,7 @@ export class Executor extends EventEmitter<ExecutorEvents> {
       log.error({ err: errorMessage(e) }, 'a run taken over after a restart has no usable config any more');
       const run = this.newRun(event, { matched: [], answering: isTaskTriggered(event.type), startedDelivered: t.startedDelivered }, true);
       run.sendStarted();
-      this.track(run, run.abandon(`could not retrieve config for job-executor after a restart: ${errorMessage(e)}`));
+      void this.track(run, run.abandon(`could not retrieve config for job-executor after a restart: ${errorMessage(e)}`));
       return;
     }
     const matched: MatchedAction[] = matchActions(loaded.config, event);
@@ -373,7 +388,7 @@ export class Executor extends EventEmitter<ExecutorEvents> {
       log.warn(message);
       const run = this.newRun(event, { matched: [], answering: true, startedDelivered: t.startedDelivered }, true);
       run.sendStarted();
-      this.track(run, run.abandon(message));
+      void this.track(run, run.abandon(message));
       return;
     }
     log.info({ actions: matched.length }, 'resuming a run after a restart');

@@ -159,6 +159,6 @@ export class Outbox {
     clearTimeout(timer);
     this.controller.abort();
     await all;
-    await Promise.all(this.sinks.map((s) => s.close?.()));
+    await Promise.all(this.sinks.map(async (s) => s.close?.()));
   }
 }

@@ -53,45 +53,50 @@ function failedPart(spec: TaskSpec, result: TaskResult, onError: TaskSpec['onErr
   return { name: spec.name, outcome, reason, logs: result.logs, ...dropped(result) };
 }
 
+/** What the tasks of a run added up to so far. */
+interface Tally {
+  readonly parts: TaskMessagePart[];
+  failed: boolean;
+  silentFailed: boolean;
+  warned: boolean;
+  detached: boolean;
+  output: Record<string, unknown>;
+}
+
+/** Adds one task's result (or its absence: it did not run) to the tally. */
+function count(tally: Tally, spec: TaskSpec, silent: boolean, result: TaskResult | undefined): void {
+  if (!result) {
+    if (!silent) tally.parts.push({ name: spec.name, outcome: 'not run', reason: 'an earlier task failed', logs: '' });
+    return;
+  }
+  if (result.output) tally.output = deepMerge(tally.output, result.output);
+  if (result.outcome === 'detached') tally.detached = true;
+  if (result.outcome === 'succeeded' || result.outcome === 'detached') {
+    if (!silent) tally.parts.push({ name: spec.name, outcome: 'succeeded', logs: result.logs, ...dropped(result) });
+    return;
+  }
+  const onError = result.outcome === 'cancelled' ? 'fail' : spec.onError;
+  if (silent) {
+    if (onError === 'fail') tally.silentFailed = true;
+    return;
+  }
+  tally.parts.push(failedPart(spec, result, onError));
+  if (onError === 'fail') tally.failed = true;
+  else if (onError === 'warn') tally.warned = true;
+}
+
 /**
  * Pure: the run's outcome from its plan and the results of the tasks that ran (keyed by `taskKey`). A task
  * without a result did not run. Silent actions count for the run's status, never for the answer.
  */
 export function summarise(plan: readonly RenderedAction[], results: ReadonlyMap<string, TaskResult>): RunSummary {
-  const parts: TaskMessagePart[] = [];
-  let failed = false;
-  let silentFailed = false;
-  let warned = false;
-  let detached = false;
-  let output: Record<string, unknown> = {};
-  for (const action of plan) {
-    for (const spec of action.tasks) {
-      const result = results.get(taskKey(spec));
-      if (!result) {
-        if (!action.silent) parts.push({ name: spec.name, outcome: 'not run', reason: 'an earlier task failed', logs: '' });
-        continue;
-      }
-      if (result.output) output = deepMerge(output, result.output);
-      if (result.outcome === 'detached') detached = true;
-      if (result.outcome === 'succeeded' || result.outcome === 'detached') {
-        if (!action.silent) parts.push({ name: spec.name, outcome: 'succeeded', logs: result.logs, ...dropped(result) });
-        continue;
-      }
-      const onError = result.outcome === 'cancelled' ? 'fail' : spec.onError;
-      if (action.silent) {
-        if (onError === 'fail') silentFailed = true;
-        continue;
-      }
-      parts.push(failedPart(spec, result, onError));
-      if (onError === 'fail') failed = true;
-      else if (onError === 'warn') warned = true;
-    }
-  }
+  const t: Tally = { parts: [], failed: false, silentFailed: false, warned: false, detached: false, output: {} };
+  for (const action of plan) for (const spec of action.tasks) count(t, spec, action.silent, results.get(taskKey(spec)));
   return {
-    status: detached ? 'detached' : failed || silentFailed ? 'failed' : 'succeeded',
-    answerStatus: failed ? 'errored' : 'succeeded',
-    result: failed ? 'fail' : warned ? 'warning' : 'pass',
-    parts,
-    output,
+    status: t.detached ? 'detached' : t.failed || t.silentFailed ? 'failed' : 'succeeded',
+    answerStatus: t.failed ? 'errored' : 'succeeded',
+    result: t.failed ? 'fail' : t.warned ? 'warning' : 'pass',
+    parts: t.parts,
+    output: t.output,
   };
 }

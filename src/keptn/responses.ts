@@ -1,4 +1,4 @@
-import { v4 as uuidv4 } from 'uuid';
+import { randomUUID } from 'node:crypto';
 import { deepFreeze, deepMerge } from '../util/objects.js';
 import { utf8Tail } from '../util/tail-buffer.js';
 import type { KeptnEvent } from './event.js';
@@ -35,7 +35,7 @@ export function rfc3339Seconds(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
-function envelope(event: KeptnEvent, kind: 'started' | 'finished', source: string, data: Record<string, unknown>, now: number, id = uuidv4()): OutgoingEvent {
+function envelope(event: KeptnEvent, kind: 'started' | 'finished', source: string, data: Record<string, unknown>, now: number, id: string = randomUUID()): OutgoingEvent {
   const out: OutgoingEvent = {
     specversion: '1.0',
     id,

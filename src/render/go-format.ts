@@ -1,4 +1,4 @@
-import yaml from 'js-yaml';
+import * as yaml from 'js-yaml';
 import { isPlainObject } from '../util/objects.js';
 
 /**

@@ -1,5 +1,5 @@
 import Handlebars from 'handlebars';
-import yaml from 'js-yaml';
+import * as yaml from 'js-yaml';
 import { LIMITS } from '../config/limits.js';
 import { JobExecutorError } from '../errors.js';
 import { checkedTemplate, HELPERS, isTemplate } from './template-check.js';

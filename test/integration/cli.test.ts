@@ -4,8 +4,8 @@ import { mkdtempSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import yaml from 'js-yaml';
+import { describe, expect, it, vi } from 'vitest';
+import * as yaml from 'js-yaml';
 import { tempTree } from '../helpers/service.js';
 
 /** The built CLI (npm test builds first), as a user runs it. */
@@ -173,14 +173,17 @@ describe('job-executor serve', () => {
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const base = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 100; i++) {
-      if (await fetch(`${base}/healthz`).then((r) => r.ok, () => false)) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await vi.waitFor(
+      async () => {
+        const up = await fetch(`${base}/healthz`).then((r) => r.ok, () => false);
+        if (!up) throw new Error(`serve did not answer /healthz; its stderr: ${stderr}`);
+      },
+      { timeout: 10_000, interval: 100 },
+    );
     const event = (await import('node:fs')).readFileSync('job-config/events/hello-world.triggered.json', 'utf8');
     const res = await fetch(base, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: event });
     expect(res.status).toBe(202);
-    for (let i = 0; i < 100 && stdout.split('\n').length < 3; i++) await new Promise((r) => setTimeout(r, 100));
+    await expect.poll(() => stdout.split('\n').length, { timeout: 10_000, interval: 100, message: 'lines on stdout' }).toBeGreaterThanOrEqual(3);
     const types = stdout.trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
     expect(types).toEqual(['sh.keptn.event.hello-world.started', 'sh.keptn.event.hello-world.finished']);
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));

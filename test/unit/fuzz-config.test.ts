@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import yaml from 'js-yaml';
+import * as yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../../src/config/limits.js';
 import { MAX_PROBLEMS, parseJobConfig, parseJobConfigAsync, parseJobConfigOrThrow, type ParseResult } from '../../src/config/parse.js';
