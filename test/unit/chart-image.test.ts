@@ -79,7 +79,7 @@ describe('deploy/Dockerfile', () => {
     expect(problems).toEqual([]);
     // The build script uses only what the build stage copies.
     const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-    expect(pkg.scripts.build).toBe('tsc -b scripts/tsconfig.build.json');
+    expect(pkg.scripts.build).toBe('node node_modules/typescript7/bin/tsc -b scripts/tsconfig.build.json');
     expect(existsSync(path.join(ROOT, 'src/cli/main.ts'))).toBe(true);
   });
 
