@@ -43,8 +43,8 @@ actions:
     if (submitted.status !== 'accepted') throw new Error(submitted.status);
     const stream = await openSse(`http://127.0.0.1:${server.port}/api/runs/${submitted.runId}/events`);
     // The snapshot may already say running; else a later `run` message does.
-    const running = () => stream.messages.some((m) => (m.event === 'run' || m.event === 'snapshot') && (JSON.parse(m.data) as { status: string }).status === 'running');
-    await stream.waitFor(running, 30_000);
+    const statuses = () => stream.messages.filter((m) => m.event === 'run' || m.event === 'snapshot').map((m) => (JSON.parse(m.data) as { status: string }).status);
+    await expect.poll(statuses, { timeout: 30_000, message: 'run statuses on the live stream' }).toContain('running');
     const metricsBefore = await service.metrics.text();
     await server.close();
     await stream.done;

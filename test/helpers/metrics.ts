@@ -8,13 +8,3 @@ export function parseMetrics(text: string): Map<string, number> {
   }
   return out;
 }
-
-/** Polls until `check` passes or the time is up; returns its last value. */
-export async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (check(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

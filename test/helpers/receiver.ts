@@ -19,7 +19,6 @@ export async function startReceiver(options: { failFirst?: number; status?: numb
   let failures = options.failFirst ?? 0;
   /** While true, every request is answered 503 (an outage). */
   let down = false;
-  const waiters: Array<() => void> = [];
   const server: Server = createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
@@ -37,7 +36,6 @@ export async function startReceiver(options: { failFirst?: number; status?: numb
       }
       received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
       res.writeHead(options.status ?? 200, { 'content-type': 'application/json' }).end('{}');
-      for (const w of waiters.splice(0)) w();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -48,18 +46,6 @@ export async function startReceiver(options: { failFirst?: number; status?: numb
     refused,
     setDown(value: boolean): void {
       down = value;
-    },
-    /** Resolves once at least n requests were recorded (or rejects after timeoutMs). */
-    async waitFor(n: number, timeoutMs = 10_000): Promise<Received[]> {
-      const deadline = Date.now() + timeoutMs;
-      while (received.length < n) {
-        if (Date.now() > deadline) throw new Error(`expected ${n} requests, got ${received.length}`);
-        await new Promise<void>((r) => {
-          waiters.push(r);
-          setTimeout(r, 50);
-        });
-      }
-      return received;
     },
     close: () => new Promise<void>((r) => server.close(() => r())),
   };

@@ -50,13 +50,6 @@ export async function openSse(url: string) {
     },
     /** Resolves when the server ends the stream. */
     done,
-    async waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-      const deadline = Date.now() + timeoutMs;
-      while (!check()) {
-        if (Date.now() > deadline) throw new Error(`timed out; got ${messages.map((m) => m.event).join(', ')}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
     close() {
       controller.abort();
     },

@@ -1,13 +1,9 @@
 /**
- * Polls `check` until it returns something other than undefined/false, or fails after `timeoutMs` with
- * `what` and the last value seen, so a timeout says what was missing. No fixed sleeps in tests.
+ * For `vi.waitFor` callbacks, which vitest calls again until they stop throwing: `value` once it is there
+ * (anything but undefined or false), until then an Error saying what is missing, the error vi.waitFor reports
+ * when its time is up. Waits that need no value use `expect.poll(...).toBe(...)`, which reports the last value.
  */
-export async function waitUntil<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+export function found<T>(value: T | undefined | false, what: string): T {
+  if (value === undefined || value === false) throw new Error(`timed out waiting for ${what}`);
+  return value;
 }

@@ -10,7 +10,6 @@ import { createService } from '../../src/service.js';
 import { loadSettings } from '../../src/settings/settings.js';
 import { keptnEvent, runEvent, silentLogger, tempTree, testService } from '../helpers/service.js';
 import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
-import { waitUntil } from '../helpers/wait.js';
 
 const MARK = `${process.pid}${Date.now() % 100000}`;
 /** Live processes of this test's tasks, found by the unique `sleep` argument they carry. */
@@ -56,7 +55,7 @@ describe('every .started gets exactly one .finished', () => {
     running.push(svc);
     const events = Array.from({ length: 8 }, () => keptnEvent('sh.keptn.event.test.triggered'));
     for (const e of events) expect((await svc.post(e)).status).toBe(202);
-    await receiver.waitFor(8);
+    await expect.poll(() => receiver.received.length, { timeout: 10_000, message: 'answers at the receiver' }).toBeGreaterThanOrEqual(8);
     svc.child.kill('SIGTERM');
     expect(await svc.exited).toBe(0);
     const answers = answersByEvent(receiver.received);
@@ -81,8 +80,8 @@ describe('every .started gets exactly one .finished', () => {
     running.push(first);
     const events = Array.from({ length: 3 }, () => keptnEvent('sh.keptn.event.test.triggered'));
     for (const e of events) expect((await first.post(e)).status).toBe(202);
-    await receiver.waitFor(3);
-    await waitUntil('two tasks running', () => liveTasks(tag).length === 2);
+    await expect.poll(() => receiver.received.length, { timeout: 10_000, message: 'answers at the receiver' }).toBeGreaterThanOrEqual(3);
+    await expect.poll(() => liveTasks(tag).length, { timeout: 20_000, message: 'tasks running' }).toBe(2);
     // As an OOM kill of the whole container would: the service and its process launcher at once (the
     // launcher alone would stop the tasks when the service goes; here nothing is left to do it).
     for (const pid of execFileSync('pgrep', ['-P', String(first.child.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
@@ -93,8 +92,8 @@ describe('every .started gets exactly one .finished', () => {
 
     const second = await startServiceProcess(args);
     running.push(second);
-    await receiver.waitFor(6);
-    await waitUntil('orphaned tasks stopped', () => liveTasks(tag).length === 0);
+    await expect.poll(() => receiver.received.length, { timeout: 10_000, message: 'answers at the receiver' }).toBeGreaterThanOrEqual(6);
+    await expect.poll(() => liveTasks(tag), { timeout: 20_000, message: 'orphaned tasks still running' }).toEqual([]);
     const answers = answersByEvent(receiver.received);
     for (const e of events) {
       expect(answers.get(e.id)?.started.size).toBe(1);
@@ -181,13 +180,13 @@ actions:
     const event = keptnEvent('sh.keptn.event.test.triggered');
     const submitted = await service.executor.submit(event);
     expect(submitted.status).toBe('accepted');
-    await receiver.waitFor(1);
+    await expect.poll(() => receiver.received.length, { timeout: 10_000, message: 'answers at the receiver' }).toBeGreaterThanOrEqual(1);
     receiver.setDown(true);
     const run = submitted.status === 'accepted' ? await submitted.done : undefined;
     expect(run?.answers.find((a) => a.type.endsWith('.finished'))?.status).toBe('failed');
     receiver.setDown(false);
     await service.executor.resume();
-    await receiver.waitFor(2);
+    await expect.poll(() => receiver.received.length, { timeout: 10_000, message: 'answers at the receiver' }).toBeGreaterThanOrEqual(2);
     const answers = answersByEvent(receiver.received).get(event.id);
     expect(answers?.finished.size).toBe(1);
     expect([...(answers?.finished.keys() ?? [])][0]).toBe(run?.answers.find((a) => a.type.endsWith('.finished'))?.id);

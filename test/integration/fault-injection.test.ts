@@ -2,12 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { answerOf } from '../helpers/answers.js';
 import { startReceiver } from '../helpers/receiver.js';
 import { keptnEvent, tempTree } from '../helpers/service.js';
 import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
-import { waitUntil } from '../helpers/wait.js';
 
 /** mulberry32: a small seeded generator, so a failing sequence of faults can be replayed exactly. */
 function random(seed: number): () => number {
@@ -64,18 +63,14 @@ actions:
       svc = await startServiceProcess(args);
     };
     // A sender keeps offering an event until it is taken (Keptn's API does; the distributor retries).
-    const offer = async (event: (typeof events)[number]) => {
-      for (let attempt = 0; attempt < 200; attempt++) {
-        try {
+    const offer = (event: (typeof events)[number]) =>
+      vi.waitFor(
+        async () => {
           const res = await (svc as ServiceProcess).post(event);
-          if (res.status === 202) return;
-        } catch {
-          /* the service is restarting */
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error(`event ${event.id} was never taken`);
-    };
+          if (res.status !== 202) throw new Error(`event ${event.id} was never taken: ${res.status}`);
+        },
+        { timeout: 20_000, interval: 50 },
+      );
 
     for (let i = 0; i < EVENTS; i += 10) {
       await Promise.all(events.slice(i, i + 10).map(offer));
@@ -107,12 +102,13 @@ actions:
       }
       return out;
     };
-    await waitUntil(
-      'a .finished for every event that got .started',
-      () => [...byEvent().values()].every((e) => e.started.size === 0 || e.finished.size > 0),
-      120_000,
-      200,
-    );
+    await expect
+      .poll(() => [...byEvent()].filter(([, e]) => e.started.size > 0 && e.finished.size === 0).map(([id]) => id), {
+        timeout: 120_000,
+        interval: 200,
+        message: 'events with a .started and no .finished',
+      })
+      .toEqual([]);
     const answers = byEvent();
     const twoStarted = [...answers].filter(([, e]) => e.started.size > 1).map(([id]) => id);
     const twoFinished = [...answers].filter(([, e]) => e.finished.size > 1).map(([id]) => id);
@@ -123,7 +119,7 @@ actions:
     svc.child.kill('SIGTERM');
     await svc.exited;
     svc = undefined;
-    await waitUntil('no task process left', () => liveTasks() === 0, 10_000);
+    await expect.poll(() => liveTasks(), { timeout: 10_000, message: 'task processes left' }).toBe(0);
     await receiver.close();
   }, 300_000);
 });

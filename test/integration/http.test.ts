@@ -1,12 +1,12 @@
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createService, startServer, type RunningServer } from '../../src/service.js';
 import { loadSettings } from '../../src/settings/settings.js';
 import { startReceiver } from '../helpers/receiver.js';
 import { silentLogger, tempTree } from '../helpers/service.js';
-import { waitUntil } from '../helpers/wait.js';
+import { found } from '../helpers/wait.js';
 
 const CONFIG = `apiVersion: v2
 actions:
@@ -60,14 +60,10 @@ describe('HTTP intake over a real socket, answers to a real CloudEvents receiver
   });
 
   /** Earlier tests' runs must be done before a test that counts queue slots. */
-  const idle = async () => {
-    for (let i = 0; i < 100; i++) {
-      const ready = (await (await fetch(`${base}/readyz`)).json()) as { queued: number; inFlight: number };
-      if (ready.queued === 0 && ready.inFlight === 0) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error('the service did not become idle');
-  };
+  const idle = () =>
+    expect
+      .poll(async () => (await (await fetch(`${base}/readyz`)).json()) as { queued: number; inFlight: number }, { timeout: 10_000, message: 'the service to become idle' })
+      .toMatchObject({ queued: 0, inFlight: 0 });
 
   const post = (body: unknown, headers: Record<string, string> = {}) =>
     fetch(`${base}/`, {
@@ -82,16 +78,19 @@ describe('HTTP intake over a real socket, answers to a real CloudEvents receiver
     expect(res.status).toBe(202);
     const body = (await res.json()) as { runId: string };
     expect(body.runId).toMatch(/^[0-9a-f-]{36}$/);
-    const got = await receiver.waitFor(2);
-    const mine = got.filter((r) => r.headers['ce-triggeredid'] === ev.id);
+    await expect.poll(() => receiver.received.length, { timeout: 10_000, message: 'requests at the receiver' }).toBeGreaterThanOrEqual(2);
+    const mine = receiver.received.filter((r) => r.headers['ce-triggeredid'] === ev.id);
     expect(mine.map((r) => r.headers['ce-type'])).toEqual(['sh.keptn.event.deployment.started', 'sh.keptn.event.deployment.finished']);
     expect(mine[1]?.headers['ce-shkeptncontext']).toBe('ctx-1');
     expect(JSON.parse(mine[1]?.body ?? '{}')).toMatchObject({ status: 'succeeded', result: 'pass', message: expect.stringContaining('Hello http') });
     // The run turns `succeeded` once the service has recorded the delivery of `.finished` (`answering` until then).
-    const run = await waitUntil('the run to be succeeded', async () => {
-      const r = (await (await fetch(`${base}/api/runs/${body.runId}`)).json()) as { status: string; tasks: Array<{ logs: string }> };
-      return r.status === 'succeeded' && r;
-    });
+    const run = await vi.waitFor(
+      async () => {
+        const r = (await (await fetch(`${base}/api/runs/${body.runId}`)).json()) as { status: string; tasks: Array<{ logs: string }> };
+        return found(r.status === 'succeeded' && r, 'the run to be succeeded');
+      },
+      { timeout: 20_000 },
+    );
     // The runner's own notes (stream `system`) come first; the task's output is the last line.
     expect(run.tasks[0]?.logs).toMatch(/(^|\n)Hello http$/);
   });

@@ -1,14 +1,14 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KeptnApiClient } from '../../src/keptn/api-client.js';
 import { KeptnApiTransport } from '../../src/keptn/transports/keptn-api.js';
 import { createService, startServer, type RunningServer, type Service } from '../../src/service.js';
 import { loadSettings } from '../../src/settings/settings.js';
 import { KeptnDouble, type ReceivedEvent } from '../fixtures/keptn-double.js';
 import { silentLogger } from '../helpers/service.js';
-import { waitUntil } from '../helpers/wait.js';
+import { found } from '../helpers/wait.js';
 
 /** The seed's remediation action and test task (keptn-protocol.md §1.2), run by the local runner. */
 function jobConfig(marker: string, word: string): string {
@@ -87,7 +87,7 @@ function answers(double: KeptnDouble, triggeredId: string): { started: ReceivedE
 }
 
 async function completed(double: KeptnDouble, triggeredId: string, timeoutMs = 30_000) {
-  return waitUntil(`task ${triggeredId} to complete`, () => double.task(triggeredId)?.open === false && double.task(triggeredId), timeoutMs);
+  return vi.waitFor(() => found(double.task(triggeredId)?.open === false && double.task(triggeredId), `task ${triggeredId} to complete`), { timeout: timeoutMs });
 }
 
 // Generous: the machine running the suite is shared, and several of these wait for polls and backoffs.
@@ -150,12 +150,12 @@ describe('Keptn API transport (remote execution plane) against the control-plane
     // The go-sdk's distributorversion, so Bridge lets users edit the subscriptions; the package version apart.
     expect(integration?.metadata).toMatchObject({ distributorversion: '0.15.0', integrationversion: expect.stringMatching(/^\d+\.\d+\.\d+/) });
     expect(integration?.subscriptions.map((s) => s.event)).toEqual(TOPICS.split(','));
-    await waitUntil('a few heartbeats', () => (integration?.pings ?? 0) >= 3);
+    await expect.poll(() => integration?.pings ?? 0, { timeout: 20_000, message: 'a few heartbeats' }).toBeGreaterThanOrEqual(3);
 
     // Polling keeps returning an event while it runs; it ran once all the same.
     expect(await lines(marker)).toEqual([triggered.id]);
     const pollsThen = polls(double);
-    await waitUntil('more polls', () => polls(double) >= pollsThen + 5);
+    await expect.poll(() => polls(double), { timeout: 20_000, message: 'more polls' }).toBeGreaterThanOrEqual(pollsThen + 5);
     expect(await lines(marker)).toEqual([triggered.id]);
 
     // Config: service level at the commit; the project level is never asked with a commit (not on its branch).
@@ -180,7 +180,7 @@ describe('Keptn API transport (remote execution plane) against the control-plane
   it('a missing config, an invalid one and an unknown commit are logged to Keptn once and left unanswered; the service keeps serving', async () => {
     marker = path.join(dir, 'missing.txt');
     const r = await start();
-    await waitUntil('registration', () => double.integrations.size > 0 && [...double.integrations.values()][0]?.pings);
+    await vi.waitFor(() => found(double.integrations.size > 0 && [...double.integrations.values()][0]?.pings, 'registration'), { timeout: 20_000 });
     const none = double.trigger('sh.keptn.event.action.triggered', { project: 'noconfig', stage: 'production', service: 'svc', action: { action: 'scale' } });
     double.addResource({ project: 'broken', stage: 'production', service: 'svc' }, 'job/config.yaml', 'apiVersion: v2\nactions:\n  - name: x\n    events: [{ name: "sh.keptn.event.action.triggered" }]\n    tasks: [{ name: t, imag: alpine }]\n');
     const invalid = double.trigger('sh.keptn.event.action.triggered', { project: 'broken', stage: 'production', service: 'svc', action: { action: 'scale' } });
@@ -188,14 +188,14 @@ describe('Keptn API transport (remote execution plane) against the control-plane
     const unknownCommit = double.trigger('sh.keptn.event.action.triggered', { project: 'pinned', stage: 'production', service: 'svc', action: { action: 'scale' } }, { gitcommitid: 'deadbeefdeadbeefdeadbeefdeadbeefdeadbeef' });
 
     const logFor = (id: string) => double.logs.filter((l) => l.triggeredid === id);
-    await waitUntil('three error logs', () => logFor(none.id).length > 0 && logFor(invalid.id).length > 0 && logFor(unknownCommit.id).length > 0);
+    await expect.poll(() => [none, invalid, unknownCommit].filter((t) => logFor(t.id).length === 0).map((t) => t.id), { timeout: 20_000, message: 'events still without an error log' }).toEqual([]);
     expect(logFor(none.id)[0]).toMatchObject({ integrationid: [...double.integrations.keys()][0], task: 'action', shkeptncontext: none.shkeptncontext });
     expect(logFor(none.id)[0]?.message).toMatch(/no job\/config\.yaml in Keptn's resource service for noconfig\/production\/svc/);
     expect(logFor(invalid.id)[0]?.message).toMatch(/actions\[0\]\.tasks\[0\]\.imag: unknown key \(did you mean "image"\?\)/);
     expect(logFor(unknownCommit.id)[0]?.message).toMatch(/at commit deadbeef/);
     // Logged once, not at every poll.
     const pollsThen = polls(double);
-    await waitUntil('more polls', () => polls(double) >= pollsThen + 10);
+    await expect.poll(() => polls(double), { timeout: 20_000, message: 'more polls' }).toBeGreaterThanOrEqual(pollsThen + 10);
     expect(logFor(none.id)).toHaveLength(1);
     for (const t of [none, invalid, unknownCommit]) expect(answers(double, t.id).started).toEqual([]);
 
@@ -213,7 +213,7 @@ describe('Keptn API transport (remote execution plane) against the control-plane
     const { started, finished } = answers(double, t.id);
     expect(started).toHaveLength(1);
     expect(finished[0]?.data).toMatchObject({ status: 'errored', result: 'fail', message: expect.stringContaining('no job/config.yaml') });
-    await waitUntil('the error log', () => double.logs.find((l) => l.triggeredid === t.id));
+    await expect.poll(() => double.logs.some((l) => l.triggeredid === t.id), { timeout: 20_000, message: 'the error log' }).toBe(true);
   });
 
   it('a failing log ingestion does not fail the errored .finished Keptn received (the error log is a side delivery)', async () => {
@@ -223,7 +223,7 @@ describe('Keptn API transport (remote execution plane) against the control-plane
       const t = double.trigger('sh.keptn.event.action.triggered', { project: 'nowhere-else', stage: 'production', service: 'svc', action: { action: 'scale' } });
       await completed(double, t.id);
       expect(answers(double, t.id).finished[0]?.data).toMatchObject({ status: 'errored', result: 'fail' });
-      const run = await waitUntil('the run to close', () => r.service.store.list(50).find((x) => x.event.id === t.id && x.finishedAt !== undefined));
+      const run = await vi.waitFor(() => found(r.service.store.list(50).find((x) => x.event.id === t.id && x.finishedAt !== undefined), 'the run to close'), { timeout: 20_000 });
       expect(run.answers.map((a) => [a.type, a.status])).toEqual([
         ['sh.keptn.event.action.started', 'delivered'],
         ['sh.keptn.event.action.finished', 'delivered'],
@@ -266,27 +266,27 @@ actions:
     double.addResource(scope, 'charts/helloservice.txt', 'chart');
     double.addResource(scope, 'job/config.yaml', jobConfig(marker, 'outage'));
     const r = await start({ 'k8s-node-name': 'node-outage' });
-    await waitUntil('registration', () => [...double.integrations.values()].find((i) => i.metadata.hostname === 'node-outage')?.pings);
+    await vi.waitFor(() => found([...double.integrations.values()].find((i) => i.metadata.hostname === 'node-outage')?.pings, 'registration'), { timeout: 20_000 });
 
     // 503 for every call while events are waiting.
     double.outage(503);
     const during = [1, 2, 3].map((n) => double.trigger('sh.keptn.event.action.triggered', { ...scope, action: { action: 'scale', value: String(n) } }));
     const failedBefore = double.requests.filter((q) => q.status === 503).length;
-    await waitUntil('the service to meet several 503s', () => double.requests.filter((q) => q.status === 503).length >= failedBefore + 6);
+    await expect.poll(() => double.requests.filter((q) => q.status === 503).length, { timeout: 20_000, message: 'the service to meet several 503s' }).toBeGreaterThanOrEqual(failedBefore + 6);
     double.endOutage();
     for (const t of during) await completed(double, t.id);
 
     // Unreachable while a task runs: its .finished waits in the outbox and arrives when the API is back.
     const slow = double.trigger('sh.keptn.event.action.triggered', { ...scope, action: { action: 'scale', value: '9' }, sleep: '1' });
     // Offline once the task's process runs (its files were fetched; that is the first thing it does).
-    await waitUntil('the slow task to run', async () => (await lines(marker)).includes(slow.id));
+    await expect.poll(() => lines(marker), { timeout: 20_000, message: 'the slow task to run' }).toContain(slow.id);
     await double.goOffline();
     // The task is over; its .finished waits in the outbox (the run is `answering` until it is delivered).
-    await waitUntil('the task to end on the service side', () => r.service.store.list(50).find((run) => run.event.id === slow.id && run.status === 'answering'));
+    await expect.poll(() => r.service.store.list(50).find((run) => run.event.id === slow.id)?.status, { timeout: 20_000, message: 'the task to end on the service side' }).toBe('answering');
     expect((await fetch(`http://127.0.0.1:${r.server.port}/healthz`)).status).toBe(200);
     await double.goOnline();
     await completed(double, slow.id, 60_000);
-    await waitUntil('the run to close once answered', () => r.service.store.list(50).find((run) => run.event.id === slow.id && run.status === 'succeeded'));
+    await expect.poll(() => r.service.store.list(50).find((run) => run.event.id === slow.id)?.status, { timeout: 20_000, message: 'the run to close once answered' }).toBe('succeeded');
 
     expect((await lines(marker)).sort()).toEqual([...during.map((t) => t.id), slow.id].sort());
     for (const t of [...during, slow]) {
@@ -302,7 +302,7 @@ actions:
     double.addResource(scope, 'job/config.yaml', jobConfig(marker, 'restart'));
     const r = await start({ 'k8s-node-name': 'node-restart' });
     const t = double.trigger('sh.keptn.event.action.triggered', { ...scope, action: { action: 'scale', value: '1' }, sleep: '2' });
-    await waitUntil('.started', () => double.task(t.id)?.started === 1);
+    await expect.poll(() => double.task(t.id)?.started, { timeout: 20_000, message: '.started' }).toBe(1);
 
     // A second poller against the same executor: it sees the open event and offers it again.
     const submitted: string[] = [];
@@ -318,7 +318,7 @@ actions:
       logger: silentLogger,
     });
     try {
-      await waitUntil('the restarted poller to offer the event', () => submitted.includes('duplicate'));
+      await expect.poll(() => submitted, { timeout: 20_000, message: 'the restarted poller to offer the event' }).toContain('duplicate');
     } finally {
       await poller.close();
     }
@@ -333,14 +333,14 @@ actions:
     double.addResource(scope, 'job/config.yaml', jobConfig(marker, 'restart2'));
     const first = await start({ 'k8s-node-name': 'node-restart2' });
     const t = double.trigger('sh.keptn.event.action.triggered', { ...scope, action: { action: 'scale', value: '1' }, sleep: '1' });
-    await waitUntil('.started', () => double.task(t.id)?.started === 1);
+    await expect.poll(() => double.task(t.id)?.started, { timeout: 20_000, message: '.started' }).toBe(1);
     await first.server.close();
     running = running.filter((x) => x !== first);
     expect(double.task(t.id)?.open).toBe(false);
 
     await start({ 'k8s-node-name': 'node-restart2' });
     const pollsThen = polls(double);
-    await waitUntil('the new instance to poll', () => polls(double) >= pollsThen + 10);
+    await expect.poll(() => polls(double), { timeout: 20_000, message: 'the new instance to poll' }).toBeGreaterThanOrEqual(pollsThen + 10);
     expect(await lines(marker)).toEqual([t.id]);
     expect(answers(double, t.id).started).toHaveLength(1);
   });
@@ -348,19 +348,19 @@ actions:
   it('registers again when the control plane forgot the integration, and follows subscription filters edited in Bridge', async () => {
     marker = path.join(dir, 'filters.txt');
     await start({ 'k8s-node-name': 'node-filters' });
-    const integration = await waitUntil('registration', () => [...double.integrations.values()].find((i) => i.metadata.hostname === 'node-filters' && i.pings > 0));
+    const integration = await vi.waitFor(() => found([...double.integrations.values()].find((i) => i.metadata.hostname === 'node-filters' && i.pings > 0), 'registration'), { timeout: 20_000 });
     double.forgetIntegrations();
-    const again = await waitUntil('a new registration', () => double.integrations.get(integration.id));
+    const again = await vi.waitFor(() => found(double.integrations.get(integration.id), 'a new registration'), { timeout: 20_000 });
     // Bridge narrows the action subscription to another project.
     for (const s of again.subscriptions) s.filter.projects = ['elsewhere'];
     const pings = again.pings;
-    await waitUntil('the edit to be fetched by a heartbeat', () => again.pings >= pings + 2);
+    await expect.poll(() => again.pings, { timeout: 20_000, message: 'the edit to be fetched by a heartbeat' }).toBeGreaterThanOrEqual(pings + 2);
     const scope = { project: 'filtered', stage: 'production', service: 'svc' };
     double.addResource(scope, 'charts/helloservice.txt', 'chart');
     double.addResource(scope, 'job/config.yaml', jobConfig(marker, 'filtered'));
     const t = double.trigger('sh.keptn.event.action.triggered', { ...scope, action: { action: 'scale', value: '1' } });
     const pollsThen = polls(double);
-    await waitUntil('more polls', () => polls(double) >= pollsThen + 10);
+    await expect.poll(() => polls(double), { timeout: 20_000, message: 'more polls' }).toBeGreaterThanOrEqual(pollsThen + 10);
     expect(double.requests.filter((q) => q.url.includes('project=elsewhere')).length).toBeGreaterThan(0);
     expect(double.task(t.id)?.started).toBe(0);
     // Close the task so later tests are not polled for it.

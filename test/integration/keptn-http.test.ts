@@ -9,7 +9,6 @@ import { createService, startServer, type RunningServer } from '../../src/servic
 import { loadSettings } from '../../src/settings/settings.js';
 import { KeptnDouble } from '../fixtures/keptn-double.js';
 import { silentLogger } from '../helpers/service.js';
-import { waitUntil } from '../helpers/wait.js';
 
 function jobConfig(marker: string): string {
   return `apiVersion: v2
@@ -68,7 +67,7 @@ describe('HTTP push with Keptn: the distributor sidecar and the API gateway, pla
     });
     const t = double.trigger('sh.keptn.event.deployment.triggered', { ...SCOPE, configurationChange: { values: { image: 'podtato:v1' } } });
     expect(await double.push(t, url)).toBe(202);
-    await waitUntil('the task to complete', () => double.task(t.id)?.open === false);
+    await expect.poll(() => double.task(t.id)?.open, { timeout: 20_000, message: 'the task to complete' }).toBe(false);
     const finished = double.received.find((e) => e.triggeredid === t.id && e.type.endsWith('.finished'));
     expect(finished, String(finished?.data.message)).toMatchObject({ via: 'distributor', data: { status: 'succeeded', result: 'pass' } });
     expect(String(finished?.data.message)).toContain('helloservice.tgz\nmy values.yaml\nreplicaCount: 1');
@@ -83,7 +82,7 @@ describe('HTTP push with Keptn: the distributor sidecar and the API gateway, pla
     expect(await double.push(t, url)).toBe(202);
     // The distributor retries a push it thinks failed: same id, answered once.
     expect(await double.push(t, url)).toBe(202);
-    await waitUntil('the task to complete', () => double.task(t.id)?.open === false);
+    await expect.poll(() => double.task(t.id)?.open, { timeout: 20_000, message: 'the task to complete' }).toBe(false);
     expect(double.task(t.id)).toMatchObject({ started: 1, finished: 1 });
     expect(double.received.find((e) => e.triggeredid === t.id)?.via).toBe('api');
     expect(await runs(marker)).toEqual([t.id]);

@@ -8,7 +8,6 @@ import { createService, startServer, type RunningServer, type Service } from '..
 import { loadSettings } from '../../src/settings/settings.js';
 import { silentLogger, tempTree } from '../helpers/service.js';
 import { startNatsServer, type NatsServer } from '../helpers/nats-server.js';
-import { waitUntil } from '../helpers/wait.js';
 
 interface Published {
   readonly subject: string;
@@ -94,7 +93,7 @@ actions:
     await observer.flush();
 
     const answersOf = (kind: string) => seen.filter((p) => p.subject === `sh.keptn.event.nats-task.${kind}`);
-    await waitUntil(`${n} .finished answers`, () => answersOf('finished').length >= n, 90_000, 100);
+    await expect.poll(() => answersOf('finished').length, { timeout: 90_000, interval: 100, message: '.finished answers' }).toBeGreaterThanOrEqual(n);
 
     // Exactly once: every event id once in the marker, one .started and one .finished each.
     const runs = (await readFile(marker, 'utf8')).split('\n').filter((l) => l !== '');
@@ -124,7 +123,7 @@ actions:
       'sh.keptn.event.nats-task.triggered',
       Buffer.from(JSON.stringify({ specversion: '1.0', id, source: 'test', type: 'sh.keptn.event.nats-task.triggered', shkeptncontext: randomUUID(), data: { project: 'p', stage: 's', service: 'svc', n: 'after' } })),
     );
-    await waitUntil('the good event to be answered', () => seen.find((p) => p.subject.endsWith('.finished') && p.event.triggeredid === id), 30_000);
+    await expect.poll(() => seen.some((p) => p.subject.endsWith('.finished') && p.event.triggeredid === id), { timeout: 30_000, message: 'the good event to be answered' }).toBe(true);
     for (const r of replicas) expect((await fetch(`http://127.0.0.1:${r.server.port}/healthz`)).status).toBe(200);
   }, 40_000);
 });

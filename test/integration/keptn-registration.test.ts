@@ -6,7 +6,6 @@ import type { KeptnEvent } from '../../src/keptn/event.js';
 import { KeptnApiTransport, SDK_DISTRIBUTOR_VERSION } from '../../src/keptn/transports/keptn-api.js';
 import type { SubscriptionSyncMode } from '../../src/keptn/transports/subscription-sync.js';
 import { KeptnDouble, type Integration } from '../fixtures/keptn-double.js';
-import { waitUntil } from '../helpers/wait.js';
 
 const A = 'sh.keptn.event.action.triggered';
 const T = 'sh.keptn.event.test.triggered';
@@ -104,7 +103,7 @@ describe('Uniform registration and PUBSUB_TOPIC against the control-plane double
     expect(warnings(again.lines)).toEqual([expect.objectContaining({ notInPubsubTopic: [T], msg: expect.stringMatching(/kept and polled.*PUBSUB_TOPIC_SYNC=replace/) })]);
     // The new subscription is polled: its event reaches the executor.
     const t = double.trigger(D, { project: 'p', stage: 's', service: 'svc' });
-    await waitUntil('the deployment event to be handed over', () => again.submitted.some((e) => e.id === t.id));
+    await expect.poll(() => again.submitted.some((e) => e.id === t.id), { timeout: 20_000, message: 'the deployment event to be handed over' }).toBe(true);
     expect(again.submitted.find((e) => e.id === t.id)?.data.temporaryData).toMatchObject({
       distributor: { subscriptionID: again.integration.subscriptions.find((s) => s.event === D)?.id },
     });
@@ -119,7 +118,7 @@ describe('Uniform registration and PUBSUB_TOPIC against the control-plane double
     const pollsFor = (type: string) => double.requests.filter((r) => r.url.includes(`/event/triggered/${type}`)).length;
     const before = pollsFor(T);
     const ofA = pollsFor(A);
-    await waitUntil('more polls', () => pollsFor(A) >= ofA + 3);
+    await expect.poll(() => pollsFor(A), { timeout: 20_000, message: 'more polls' }).toBeGreaterThanOrEqual(ofA + 3);
     expect(pollsFor(T)).toBe(before);
   });
 
@@ -127,7 +126,7 @@ describe('Uniform registration and PUBSUB_TOPIC against the control-plane double
     const first = await start('node-race', [A]);
     await stop(first.transport);
     const [x, y] = await Promise.all([start('node-race', [A, D]), start('node-race', [A, D])]);
-    await waitUntil('the duplicates to be cleaned up', () => events(x.integration).filter((e) => e === D).length === 1);
+    await expect.poll(() => events(x.integration).filter((e) => e === D).length, { timeout: 20_000, message: 'the duplicates to be cleaned up' }).toBe(1);
     expect(events(y.integration)).toEqual([D, A].sort());
   });
 
@@ -138,11 +137,11 @@ describe('Uniform registration and PUBSUB_TOPIC against the control-plane double
     double.failSubscriptionChanges(403);
     try {
       const again = await start('node-refuse', [A, D]);
-      await waitUntil('the service to give up on the sync', () => again.lines.some((l) => l.level === 50));
+      await expect.poll(() => again.lines.some((l) => l.level === 50), { timeout: 20_000, message: 'the service to give up on the sync' }).toBe(true);
       expect(again.lines.filter((l) => l.level === 50)).toEqual([expect.objectContaining({ msg: expect.stringMatching(/could not be made to follow PUBSUB_TOPIC/) })]);
       expect(events(again.integration)).toEqual([A]);
       const pings = again.integration.pings;
-      await waitUntil('heartbeats to go on', () => again.integration.pings >= pings + 3);
+      await expect.poll(() => again.integration.pings, { timeout: 20_000, message: 'heartbeats to go on' }).toBeGreaterThanOrEqual(pings + 3);
       expect(again.lines.filter((l) => l.level === 50)).toHaveLength(1);
     } finally {
       double.allowSubscriptionChanges();

@@ -5,7 +5,6 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Service } from '../../src/service.js';
 import { createApp } from '../../src/server/app.js';
-import { eventually } from '../helpers/metrics.js';
 import { keptnEvent, silentLogger, tempTree, testService } from '../helpers/service.js';
 import { openSse } from '../helpers/sse.js';
 
@@ -92,19 +91,20 @@ describe('live run streams (Server-Sent Events) over a real socket', () => {
   it('list stream: the runs first, then each change; heartbeats; listeners removed when the client goes', async () => {
     const updateListeners = service.store.listenerCount('update');
     const sse = await openSse(`${base}/api/events`);
-    await sse.waitFor(() => sse.messages.length >= 1);
+    await expect.poll(() => sse.messages.length, { timeout: 10_000, message: 'messages on the list stream' }).toBeGreaterThanOrEqual(1);
     expect(sse.messages[0]?.event).toBe('runs');
     expect(service.store.listenerCount('update')).toBe(updateListeners + 1);
     const { runId, done } = await submit('sh.keptn.event.lines.triggered');
     await done;
-    await sse.waitFor(() => sse.messages.some((m) => m.event === 'run' && (JSON.parse(m.data) as { id: string; status: string }).status === 'succeeded'));
+    await expect
+      .poll(() => sse.messages.filter((m) => m.event === 'run').map((m) => (JSON.parse(m.data) as { status: string }).status), { timeout: 10_000, message: 'run statuses on the list stream' })
+      .toContain('succeeded');
     const statuses = sse.messages.filter((m) => m.event === 'run').map((m) => JSON.parse(m.data) as { id: string; status: string });
     expect(statuses.every((s) => s.id === runId)).toBe(true);
     expect(statuses.map((s) => s.status)).toContain('running');
     expect(sse.comments).toContain(': ping');
     sse.close();
-    await eventually(async () => service.store.listenerCount('update'), (n) => n === updateListeners);
-    expect(service.store.listenerCount('update')).toBe(updateListeners);
+    await expect.poll(() => service.store.listenerCount('update'), { timeout: 10_000, message: 'update listeners once the client went' }).toBe(updateListeners);
   });
 
   it('lets go of a client that stops reading instead of buffering without bound', async () => {
@@ -124,8 +124,7 @@ describe('live run streams (Server-Sent Events) over a real socket', () => {
     socket.write(`GET /api/runs/${runId}/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`);
     socket.pause();
     // 20 MB of log lines go by over several seconds; the stream is dropped long before that, listeners with it.
-    await eventually(async () => added === 1 && removed === 1, (v) => v, 20_000);
-    expect({ added, removed }).toEqual({ added: 1, removed: 1 });
+    await expect.poll(() => ({ added, removed }), { timeout: 20_000, message: 'log listeners added and removed' }).toEqual({ added: 1, removed: 1 });
     expect(service.store.get(runId)?.status).toBe('running');
     events.off('newListener', onAdd);
     events.off('removeListener', onRemove);

@@ -4,13 +4,13 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'n
 import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { TaskSpec } from '../../src/render/task-spec.js';
 import { LocalRunner, type LocalRunnerOptions } from '../../src/runners/local/local-runner.js';
 import { DirectorySecretStore } from '../../src/runners/local/secrets.js';
 import type { LogLine, ProcessHandle, TaskContext } from '../../src/runners/runner.js';
 import { keptnEvent, silentLogger } from '../helpers/service.js';
-import { waitUntil } from '../helpers/wait.js';
+import { found } from '../helpers/wait.js';
 
 const runners: LocalRunner[] = [];
 afterAll(async () => {
@@ -86,7 +86,7 @@ describe.each(['off', 'auto'])('local runner isolation (real processes, cgroup %
     const script = 'sleep 300 & echo child=$!; echo shell=$$$$; echo launcher=$PPID; wait';
     const ra = r.run(spec({ cmd: ['sh', '-c', script] }), ctx({ lines: a }));
     const rb = r.run(spec({ cmd: ['sh', '-c', script] }), ctx({ lines: b }));
-    const launcher = await waitUntil('both tasks up', () => valueOf(a, 'launcher') !== undefined && valueOf(b, 'launcher'));
+    const launcher = await vi.waitFor(() => found(valueOf(a, 'launcher') !== undefined && valueOf(b, 'launcher'), 'both tasks up'), { timeout: 20_000 });
     expect(valueOf(a, 'launcher')).toBe(launcher);
     process.kill(launcher, 'SIGKILL');
     const [resA, resB] = await Promise.all([ra, rb]);
@@ -112,7 +112,7 @@ describe.each(['off', 'auto'])('local runner isolation (real processes, cgroup %
     const r = await runner({ cgroup });
     const other: LogLine[] = [];
     const slow = r.run(spec({ cmd: ['sh', '-c', 'echo launcher=$PPID; sleep 1; echo done'] }), ctx({ lines: other }));
-    await waitUntil('the other task up', () => valueOf(other, 'launcher'));
+    await expect.poll(() => valueOf(other, 'launcher'), { timeout: 20_000, message: 'the other task up' }).toBeDefined();
     // 50 MB: the size that ended the shared launcher (issue 10, defect 4).
     const big = await r.run(spec({ cmd: ['sh', '-c', 'head -c 50000000 /dev/zero > "$KEPTN_OUTPUT"; echo launcher=$PPID'] }), ctx());
     expect(big).toMatchObject({ outcome: 'failed', exitCode: 0, reason: '$KEPTN_OUTPUT holds more than 1048576 bytes, the limit (JOB_LOCAL_MAX_OUTPUT_BYTES)' });
@@ -230,7 +230,7 @@ describe.each(['off', 'auto'])('local runner isolation (real processes, cgroup %
     const lines: LogLine[] = [];
     const r = await runner({ cgroup });
     const running = r.run(spec({ cmd: ['sh', '-c', 'echo shell=$$$$; sleep 300'], maxPollDuration: 2 }), ctx({ handles, lines }));
-    const pid = await waitUntil('the shell', () => valueOf(lines, 'shell'));
+    const pid = await vi.waitFor(() => found(valueOf(lines, 'shell'), 'the shell'), { timeout: 20_000 });
     expect(handles).toHaveLength(1);
     expect(handles[0]?.pgid).toBe(pid);
     // Field 22 of /proc/<pid>/stat, after the command name (which may hold spaces and parentheses).
@@ -246,7 +246,7 @@ describe('shutdown: local tasks die with the service (onShutdown cancel)', () =>
     const lines: LogLine[] = [];
     const r = await runner({ cgroup: 'off' });
     const running = r.run(spec({ cmd: ['sh', '-c', 'sleep 300 & echo child=$!; wait'] }), ctx({ lines, signal: ac.signal }));
-    const child = await waitUntil('the child', () => valueOf(lines, 'child'));
+    const child = await vi.waitFor(() => found(valueOf(lines, 'child'), 'the child'), { timeout: 20_000 });
     ac.abort();
     expect(await running).toMatchObject({ outcome: 'cancelled', reason: 'task was cancelled (the service is shutting down)' });
     expect(alive(child)).toBe(false);
@@ -257,7 +257,7 @@ describe('shutdown: local tasks die with the service (onShutdown cancel)', () =>
     const lines: LogLine[] = [];
     const r = await runner({ cgroup: 'off' });
     const running = r.run(spec({ cmd: ['sh', '-c', 'sleep 300 & echo child=$!; wait'] }), ctx({ lines }));
-    const child = await waitUntil('the child', () => valueOf(lines, 'child'));
+    const child = await vi.waitFor(() => found(valueOf(lines, 'child'), 'the child'), { timeout: 20_000 });
     await r.close();
     expect(await running).toMatchObject({ outcome: 'failed', reason: 'the service stopped while the task ran; its processes were stopped' });
     expect(alive(child)).toBe(false);
@@ -284,14 +284,14 @@ describe('shutdown: local tasks die with the service (onShutdown cancel)', () =>
     const service = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     service.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const [child, launcher] = await waitUntil('the task up', () => {
-      const m = /child=(\d+) launcher=(\d+)/.exec(out);
-      return m ? [Number(m[1]), Number(m[2])] : undefined;
-    });
+    const [child, launcher] = await vi.waitFor(() => {
+      const m = found(/child=(\d+) launcher=(\d+)/.exec(out) ?? undefined, 'the task up');
+      return [Number(m[1]), Number(m[2])];
+    }, { timeout: 20_000 });
     service.kill('SIGKILL');
     // The task ignores SIGTERM: the launcher's SIGKILL after the grace ends it.
-    await waitUntil('the task stopped', () => !alive(child), 10_000);
-    await waitUntil('the launcher gone', () => !alive(launcher), 10_000);
+    await expect.poll(() => alive(child), { timeout: 10_000, message: 'the task stopped' }).toBe(false);
+    await expect.poll(() => alive(launcher), { timeout: 10_000, message: 'the launcher gone' }).toBe(false);
   });
 });
 
@@ -340,7 +340,7 @@ describe('containment of a process that leaves its group (setsid)', () => {
       ctx({ lines }),
     );
     expect(res.outcome).toBe('timeout');
-    const escaped = await waitUntil('the escaped process', () => valueOf(lines, 'escaped'));
+    const escaped = await vi.waitFor(() => found(valueOf(lines, 'escaped'), 'the escaped process'), { timeout: 20_000 });
     expect(alive(escaped)).toBe(false);
   });
 
@@ -355,12 +355,17 @@ describe('containment of a process that leaves its group (setsid)', () => {
     expect(alive(escapee.pid as number)).toBe(true);
     // The next runner, at its first task, stops it and removes the cgroups.
     await (await runner({ cgroup: 'auto' })).run(spec({ cmd: ['true'] }), ctx());
-    await waitUntil('the escapee stopped', () => !alive(escapee.pid as number));
+    await expect.poll(() => alive(escapee.pid as number), { timeout: 20_000, message: 'the escapee stopped' }).toBe(false);
     // Removed then, or at a later start once its processes are gone; here the test tidies up itself.
-    await waitUntil('the stale cgroup removed', () => {
-      rmdirQuiet(stale);
-      return !existsSync(stale);
-    });
+    await expect
+      .poll(
+        () => {
+          rmdirQuiet(stale);
+          return existsSync(stale);
+        },
+        { timeout: 20_000, message: 'the stale cgroup removed' },
+      )
+      .toBe(false);
   });
 });
 

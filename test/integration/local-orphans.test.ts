@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import os from 'node:os';
 import { launcherScript } from '../../src/runners/local/launcher-script.js';
 import { LocalRunner } from '../../src/runners/local/local-runner.js';
@@ -10,7 +10,7 @@ import { stopOrphanedGroups } from '../../src/runners/local/orphans.js';
 import { parseProcStat, readProcStat } from '../../src/runners/local/proc-stat.js';
 import type { ProcessHandle } from '../../src/runners/runner.js';
 import { silentLogger } from '../helpers/service.js';
-import { waitUntil } from '../helpers/wait.js';
+import { found } from '../helpers/wait.js';
 
 const started: ChildProcess[] = [];
 afterAll(() => {
@@ -29,7 +29,7 @@ async function group(script = 'sleep 300 & echo $!; wait'): Promise<{ handle: Pr
   started.push(c);
   let out = '';
   c.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  const child = await waitUntil('the child pid', () => (/^\d+\n/.test(out) ? Number(out.trim()) : undefined));
+  const child = await vi.waitFor(() => found(/^\d+\n/.test(out) && Number(out.trim()), 'the child pid'), { timeout: 20_000 });
   const stat = readProcStat(c.pid as number);
   return { handle: { pgid: c.pid as number, startTime: stat?.startTime ?? '' }, child };
 }
@@ -71,7 +71,7 @@ describe('stopOrphanedGroups (real processes)', () => {
     const ac = new AbortController();
     ac.abort();
     await stopOrphanedGroups([stubborn.handle], { graceMs: 60_000, signal: ac.signal });
-    await waitUntil('the group killed', () => !alive(stubborn.child));
+    await expect.poll(() => alive(stubborn.child), { timeout: 20_000, message: 'the group killed' }).toBe(false);
   });
 });
 

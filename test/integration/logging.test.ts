@@ -57,7 +57,7 @@ describe('service logs (pino JSON, as an operator reads them)', () => {
     const body = (await res.json()) as { runId: string; message?: string };
     expect(res.status, body.message).toBe(202);
     const { runId } = body;
-    await receiver.waitFor(2, 15_000);
+    await expect.poll(() => receiver.received.length, { timeout: 15_000, message: 'answers at the receiver' }).toBeGreaterThanOrEqual(2);
     await server.close();
     await receiver.close();
 

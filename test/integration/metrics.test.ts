@@ -1,10 +1,10 @@
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createService, startServer, type RunningServer } from '../../src/service.js';
 import { loadSettings } from '../../src/settings/settings.js';
-import { eventually, parseMetrics } from '../helpers/metrics.js';
+import { parseMetrics } from '../helpers/metrics.js';
 import { startReceiver } from '../helpers/receiver.js';
 import { silentLogger, tempTree } from '../helpers/service.js';
 
@@ -70,7 +70,17 @@ describe('/metrics after a few runs, over a real socket', () => {
     return parseMetrics(await res.text());
   };
 
-  const idle = () => eventually(scrape, (v) => v.get('job_executor_runs_in_flight') === 0 && v.get('job_executor_queue_depth') === 0);
+  /** Scrapes until the values of `want` are there (vi.waitFor rethrows the last mismatch), and returns that scrape. */
+  const scrapeUntil = (want: Record<string, number>) =>
+    vi.waitFor(
+      async () => {
+        const m = await scrape();
+        expect(Object.fromEntries(Object.keys(want).map((k) => [k, m.get(k)]))).toEqual(want);
+        return m;
+      },
+      { timeout: 10_000 },
+    );
+  const idle = () => scrapeUntil({ job_executor_runs_in_flight: 0, job_executor_queue_depth: 0 });
 
   it('starts at zero, with every rejection reason and run outcome already present', async () => {
     const m = await scrape();
@@ -98,7 +108,7 @@ describe('/metrics after a few runs, over a real socket', () => {
     expect((await post(event('deployment'), 'wrong')).status).toBe(401);
     expect((await post({ ...event('deployment'), data: { project: 'p', stage: 's', service: 'svc', big: 'x'.repeat(4000) } })).status).toBe(413);
 
-    const m = await eventually(scrape, (v) => v.get('job_executor_runs_total{outcome="failed"}') === 1 && v.get('job_executor_answers_total{outcome="delivered"}') === 6);
+    const m = await scrapeUntil({ 'job_executor_runs_total{outcome="failed"}': 1, 'job_executor_answers_total{outcome="delivered"}': 6 });
     expect(m.get('job_executor_events_received_total')).toBe(9);
     expect(m.get('job_executor_events_matched_total')).toBe(3);
     expect(m.get('job_executor_events_duplicate_total')).toBe(1);
@@ -122,11 +132,11 @@ describe('/metrics after a few runs, over a real socket', () => {
     expect((await post(event('slow'))).status).toBe(202);
     expect((await post(event('slow'))).status).toBe(202);
     expect((await post(event('slow'))).status).toBe(503);
-    const busy = await eventually(scrape, (v) => v.get('job_executor_runs_in_flight') === 1 && v.get('job_executor_queue_depth') === 1);
+    const busy = await scrapeUntil({ job_executor_runs_in_flight: 1, job_executor_queue_depth: 1 });
     expect(busy.get('job_executor_runs_in_flight')).toBe(1);
     expect(busy.get('job_executor_queue_depth')).toBe(1);
     expect(busy.get('job_executor_events_rejected_total{reason="queue_full"}')).toBe(1);
-    const idle = await eventually(scrape, (v) => v.get('job_executor_runs_in_flight') === 0 && v.get('job_executor_queue_depth') === 0 && v.get('job_executor_runs_total{outcome="succeeded"}') === 4);
+    const idle = await scrapeUntil({ job_executor_runs_in_flight: 0, job_executor_queue_depth: 0, 'job_executor_runs_total{outcome="succeeded"}': 4 });
     expect(idle.get('job_executor_runs_total{outcome="succeeded"}')).toBe(4);
     expect(idle.get('job_executor_task_duration_seconds_sum{outcome="succeeded"}')).toBeGreaterThan(1.2);
   });
