@@ -1,6 +1,7 @@
 import { mkdir, symlink, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { formatBytes, LIMITS } from '../../src/config/limits.js';
 import { DirectoryConfigSource } from '../../src/config/sources/directory.js';
@@ -19,7 +20,7 @@ describe('directory config source', () => {
     await writeFile(path.join(dir, 'job', 'config.yaml'), cfg('after-edit'));
     // Within the recheck interval the parsed config is reused.
     expect((await source.load(scope)).config.actions[0]?.name).toBe('before');
-    await new Promise((r) => setTimeout(r, 1100));
+    await sleep(1100);
     expect((await source.load(scope)).config.actions[0]?.name).toBe('after-edit');
   });
 
@@ -29,7 +30,7 @@ describe('directory config source', () => {
     expect((await source.load(scope)).level).toBe('global');
     await mkdir(path.join(dir, 'p', 's', 'v', 'job'), { recursive: true });
     await writeFile(path.join(dir, 'p', 's', 'v', 'job', 'config.yaml'), cfg('service'));
-    await new Promise((r) => setTimeout(r, 1100));
+    await sleep(1100);
     const loaded = await source.load(scope);
     expect([loaded.level, loaded.config.actions[0]?.name]).toEqual(['service', 'service']);
   });

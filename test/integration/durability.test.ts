@@ -3,6 +3,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { answerOf, answersByEvent } from '../helpers/answers.js';
 import { startReceiver } from '../helpers/receiver.js';
@@ -108,7 +109,7 @@ describe('every .started gets exactly one .finished', () => {
     // Keptn's API keeps offering an event until it is finished; a copy after the restart is recognised.
     const again = await second.post(events[0]);
     expect(await again.json()).toMatchObject({ status: 'duplicate' });
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(receiver.received).toHaveLength(6);
     expect(second.logs().some((l) => l.msg === 'took over runs left unanswered' && l.runs === 3)).toBe(true);
     await receiver.close();

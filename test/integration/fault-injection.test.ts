@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { answerOf } from '../helpers/answers.js';
 import { startReceiver } from '../helpers/receiver.js';
@@ -84,10 +85,10 @@ actions:
       } else if (dice < 0.4) {
         faults.outage++;
         receiver.setDown(true);
-        await new Promise((r) => setTimeout(r, 200 + rand() * 800));
+        await sleep(200 + rand() * 800);
         receiver.setDown(false);
       } else {
-        await new Promise((r) => setTimeout(r, rand() * 300));
+        await sleep(rand() * 300);
       }
     }
     expect(faults.kill + faults.term).toBeGreaterThan(2);

@@ -2,6 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { TaskFile } from '../../src/config/source.js';
 import { DirectoryFileSource } from '../../src/config/sources/directory.js';
@@ -92,7 +93,7 @@ describe('local runner (real processes)', () => {
     expect(result.reason).toBe('task exceeded maxPollDuration of 1s and was stopped');
     const child = Number(/child=(\d+)/.exec(result.logs)?.[1]);
     expect(child).toBeGreaterThan(0);
-    await new Promise((res) => setTimeout(res, 200));
+    await sleep(200);
     expect(alive(child)).toBe(false);
   });
 
