@@ -28,9 +28,19 @@ export const INDEX_HTML = `<!doctype html>
 `;
 
 export const APP_CSS = `
-:root { --bg: #f6f7f9; --fg: #1d2330; --muted: #687083; --line: #dde1e8; --card: #fff; --ok: #1a7f37; --bad: #cf222e; --warn: #9a6700; --run: #0969da; --mono: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+:root {
+  --bg: #f6f7f9; --fg: #1d2330; --muted: #687083; --line: #dde1e8; --card: #fff;
+  --ok: #1a7f37; --bad: #cf222e; --warn: #9a6700; --run: #0969da; --off: #6e4fa3;
+  /* Latin first, then CJK faces of each platform, so Chinese, Japanese and Korean text never falls to boxes. */
+  --cjk: "Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK KR", "Noto Sans CJK TC", "Source Han Sans SC", "PingFang SC", "Hiragino Sans", "Hiragino Kaku Gothic ProN", "Apple SD Gothic Neo", "Microsoft YaHei", "Yu Gothic UI", "Meiryo", "Malgun Gothic", "WenQuanYi Micro Hei", "Droid Sans Fallback";
+  --sans: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Liberation Sans", "DejaVu Sans", Arial, var(--cjk), sans-serif, "Apple Color Emoji", "Segoe UI Emoji", "Noto Color Emoji";
+  --mono: ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", "Liberation Mono", "Noto Sans Mono CJK SC", "Noto Sans Mono CJK JP", "Noto Sans Mono CJK KR", var(--cjk), monospace;
+}
 * { box-sizing: border-box; }
-body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; background: var(--bg); color: var(--fg); }
+[hidden] { display: none !important; }
+body { margin: 0; font: 14px/1.45 var(--sans); background: var(--bg); color: var(--fg); }
+/* Text from events, configs and tasks: its own direction, and none of its bidi controls reach past it. */
+bdi, .u, [dir="auto"] { unicode-bidi: isolate; }
 a { color: var(--run); text-decoration: none; }
 a:hover { text-decoration: underline; }
 .top { display: flex; align-items: center; gap: 16px; padding: 10px 20px; background: #1d2330; color: #fff; }
@@ -56,21 +66,37 @@ tbody tr:last-child td { border-bottom: 0; }
 .status { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; border: 1px solid currentColor; white-space: nowrap; }
 .status-succeeded, .status-delivered { color: var(--ok); }
 .status-failed, .status-errored, .status-timeout, .status-cancelled { color: var(--bad); }
-.status-running, .status-queued, .status-pending { color: var(--run); }
-.status-no-config, .status-no-match, .status-warning { color: var(--warn); }
-.status-running::before { content: "● "; animation: blink 1s infinite; }
+.status-errored { background: #ffebe9; }
+.status-running, .status-queued, .status-answering { color: var(--run); }
+.status-pending { color: var(--muted); }
+.status-no-config, .status-no-match { color: var(--warn); }
+.status-detached { color: var(--off); border-style: dashed; }
+.status-running::before, .status-answering::before { content: "● "; animation: blink 1s infinite; }
+.status-detached::before { content: "↗ "; }
 @keyframes blink { 50% { opacity: .3; } }
+.result { display: inline-block; padding: 0 6px; border-radius: 3px; font-size: 12px; font-weight: 600; white-space: nowrap; }
+.result-pass { color: var(--ok); background: #dafbe1; }
+.result-warning { color: var(--warn); background: #fff8c5; }
+.result-fail { color: var(--bad); background: #ffebe9; }
+.answered { white-space: nowrap; }
+.answered .word { font-weight: 600; }
+.answered .how { color: var(--muted); }
+.explain { display: block; margin-top: 2px; font-size: 12.5px; }
 dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; padding: 12px 16px; }
 dl.meta dt { color: var(--muted); }
 dl.meta dd { margin: 0; }
+.label { display: inline-block; margin: 0 6px 2px 0; padding: 0 6px; border: 1px solid var(--line); border-radius: 4px; font-family: var(--mono); font-size: 12px; }
 .task-head { display: flex; flex-wrap: wrap; align-items: center; gap: 10px; padding: 10px 16px; border-bottom: 1px solid var(--line); }
 .task-head .name { font-weight: 600; }
 .task-head .dur { margin-left: auto; }
-pre.logs { margin: 0; padding: 10px 16px; max-height: 480px; overflow: auto; background: #0d1117; color: #e6edf3; font: 12.5px/1.5 var(--mono); white-space: pre-wrap; word-break: break-word; border-radius: 0 0 6px 6px; }
-pre.logs:empty::before { content: "no output yet"; color: #8b949e; }
+pre.logs, .no-output { margin: 0; padding: 10px 16px; background: #0d1117; color: #e6edf3; font: 12.5px/1.5 var(--mono); border-radius: 0 0 6px 6px; }
+pre.logs { max-height: 480px; overflow: auto; white-space: pre-wrap; word-break: break-word; }
+.no-output { color: #8b949e; font-style: italic; }
 pre.logs .stderr { color: #ffa198; }
 pre.logs .system { color: #d29922; }
 .error { color: var(--bad); white-space: pre-wrap; }
+/* A bidi control inside one of the service's own sentences is shown, not obeyed. */
+.ctl { display: inline-block; margin: 0 1px; padding: 0 3px; border: 1px solid currentColor; border-radius: 3px; font: 10px/1.3 var(--mono); vertical-align: 1px; color: var(--warn); }
 .back { display: inline-block; margin-bottom: 12px; }
 `;
 
@@ -80,6 +106,30 @@ export const APP_JS = String.raw`'use strict';
   var live = document.getElementById('live');
   var stream = null;
   var ticker = null;
+
+  // The service's words, each explained where it is shown (title): the page says what the API says.
+  var RUN_STATUS = {
+    queued: 'taken; waits for a free slot (.started is sent)',
+    running: 'its tasks are running',
+    answering: 'its tasks are over; its .finished is on its way',
+    succeeded: 'every task passed (or warned, or was ignored: see the result)',
+    failed: 'a task failed (the answer says errored)',
+    errored: 'could not be carried out: config, template, policy, files, an undeliverable .started or a restart',
+    'no-config': 'no config for the event\'s project, stage and service',
+    'no-match': 'no action of the config matched the event',
+    detached: 'the service stopped while a Kubernetes Job ran; the instance that takes the run over answers it'
+  };
+  var TASK_STATUS = {
+    pending: 'not started',
+    running: 'running',
+    succeeded: 'ended with exit code 0',
+    failed: 'ended with another exit code, or could not start',
+    timeout: 'ran past its deadline and was stopped',
+    cancelled: 'stopped before it ended (the service stopped, or an earlier failure)',
+    detached: 'left running when the service stopped; the instance that takes the run over follows it'
+  };
+  var DELIVERY = { pending: 'being delivered', delivered: 'delivered', failed: 'not delivered (see the error)' };
+  var FINAL = ['succeeded', 'failed', 'errored', 'no-config', 'no-match', 'detached'];
 
   // Every value reaches the page through text nodes: logs and event data are untrusted.
   function el(tag, attrs, children) {
@@ -98,6 +148,31 @@ export const APP_JS = String.raw`'use strict';
       e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
     });
     return e;
+  }
+
+  // Text that came from outside (an event, a config, a task): isolated in a bdi with its own direction, so a
+  // right-to-left override in it, or right-to-left letters, cannot reorder the words around it.
+  function u(value, cls) {
+    return el('bdi', { dir: 'auto', class: cls, text: value === undefined || value === null ? '' : value });
+  }
+
+  // One of the service's sentences that quotes outside text (an error, a reason): isolated as a whole, and its
+  // bidi controls (embeddings, overrides, isolates) are shown as their code points instead of obeyed, since
+  // they could otherwise reverse the service's own words after them.
+  var CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
+  function message(text, cls, id) {
+    var s = String(text);
+    var box = el('bdi', { dir: 'auto', class: cls, id: id });
+    var at = 0;
+    s.replace(CONTROLS, function (c, i) {
+      if (i > at) box.appendChild(document.createTextNode(s.slice(at, i)));
+      var code = 'U+' + c.charCodeAt(0).toString(16).toUpperCase();
+      box.appendChild(el('span', { class: 'ctl', title: 'a bidi control character (' + code + '), shown instead of obeyed', text: code }));
+      at = i + c.length;
+      return c;
+    });
+    if (at < s.length) box.appendChild(document.createTextNode(s.slice(at)));
+    return box;
   }
 
   // replaceChildren would show a null as the text "null"; optional parts are left out instead.
@@ -136,9 +211,36 @@ export const APP_JS = String.raw`'use strict';
     return String(type || '').replace(/^sh\.keptn\.event\./, '');
   }
 
-  function badge(status, result) {
-    var shown = status === 'succeeded' && result === 'warning' ? 'warning' : status;
-    return el('span', { class: 'status status-' + shown, 'data-status': status, text: shown });
+  function badge(status, meanings, cls) {
+    var word = String(status);
+    var known = Object.prototype.hasOwnProperty.call(meanings, word);
+    return el('span', { class: 'status status-' + (known ? word : 'other') + (cls ? ' ' + cls : ''), 'data-status': word, title: known ? meanings[word] : undefined, text: word });
+  }
+
+  function resultChip(result) {
+    if (!result) return null;
+    var word = String(result);
+    return el('span', { class: 'result result-' + word, 'data-result': word, title: 'the result Keptn is told', text: word });
+  }
+
+  // Project / stage / service, each isolated: one value's direction must not run into the next.
+  function scope(r) {
+    return el('span', { class: 'scope' }, [u(r.project, 'project'), ' / ', u(r.stage, 'stage'), ' / ', u(r.service, 'service')]);
+  }
+
+  // The last .finished answer's own words (data.status, data.result), which Keptn shows.
+  function finishedAnswer(run) {
+    var answers = (run.answers || []).filter(function (a) { return /\.finished$/.test(String(a.type)) && a.event && a.event.data; });
+    return answers.length ? answers[answers.length - 1] : null;
+  }
+
+  function answeredAs(data) {
+    if (!data || (!data.status && !data.result)) return null;
+    var parts = [el('span', { class: 'how', text: 'answered ' })];
+    if (data.status) parts.push(el('span', { class: 'word answer-status', 'data-status': data.status, text: data.status }));
+    if (data.status && data.result) parts.push(' · ');
+    if (data.result) parts.push(resultChip(data.result));
+    return el('span', { class: 'answered', title: 'what the .finished answer says: status and result' }, parts);
   }
 
   function closeStream() {
@@ -174,7 +276,7 @@ export const APP_JS = String.raw`'use strict';
     var body = el('tbody');
     var table = el('table', { id: 'runs' }, [
       el('thead', null, [el('tr', null, [
-        el('th', { text: 'Status' }), el('th', { text: 'Project / Stage / Service' }), el('th', { text: 'Event type' }),
+        el('th', { text: 'Status' }), el('th', { text: 'Result' }), el('th', { text: 'Project / Stage / Service' }), el('th', { text: 'Event type' }),
         el('th', { text: 'Received' }), el('th', { class: 'num', text: 'Duration' })
       ])]),
       body
@@ -190,9 +292,10 @@ export const APP_JS = String.raw`'use strict';
       body.replaceChildren.apply(body, list.map(function (r) {
         var href = '#/runs/' + encodeURIComponent(r.id);
         var tr = el('tr', { class: 'run', 'data-run-id': r.id, 'data-status': r.status }, [
-          el('td', null, [badge(r.status, r.result), r.resumed ? el('span', { class: 'muted', text: ' resumed' }) : null]),
-          el('td', { class: 'scope', text: [r.project, r.stage, r.service].join(' / ') }),
-          el('td', null, [el('a', { href: href, class: 'mono', text: shortType(r.type) })]),
+          el('td', null, [badge(r.status, RUN_STATUS), r.resumed ? el('span', { class: 'muted', text: ' resumed' }) : null]),
+          el('td', null, [resultChip(r.result)]),
+          el('td', null, [scope(r)]),
+          el('td', null, [el('a', { href: href, class: 'mono' }, [u(shortType(r.type))])]),
           el('td', { class: 'muted', text: time(r.receivedAt) }),
           el('td', { class: 'num duration', text: elapsed(r) })
         ]);
@@ -222,6 +325,42 @@ export const APP_JS = String.raw`'use strict';
     }, 1000);
   }
 
+  // Items joined by a comma, each isolated.
+  function joined(items, make) {
+    var out = [];
+    items.forEach(function (item, i) {
+      if (i > 0) out.push(', ');
+      out.push(make(item));
+    });
+    return out.length ? el('span', null, out) : '';
+  }
+
+  function labels(event) {
+    var l = event && event.data && event.data.labels;
+    if (!l || typeof l !== 'object') return '';
+    var keys = Object.keys(l);
+    if (keys.length === 0) return '';
+    return el('span', { class: 'labels' }, keys.map(function (k) { return el('span', { class: 'label' }, [u(k), '=', u(l[k])]); }));
+  }
+
+  function statusLine(r) {
+    var answer = finishedAnswer(r);
+    return el('span', { id: 'run-status' }, [
+      badge(r.status, RUN_STATUS),
+      answer ? ' ' : null,
+      answer ? answeredAs(answer.event.data) : null,
+      RUN_STATUS[r.status] ? el('span', { class: 'muted explain', text: RUN_STATUS[r.status] }) : null
+    ]);
+  }
+
+  // What an empty log box says: a task that ended says so, one on its way says "yet".
+  function noOutputText(task, run) {
+    if (task.status === 'running') return 'no output yet';
+    if (task.status === 'pending') return FINAL.indexOf(run.status) >= 0 ? 'did not run' : 'not started yet';
+    if (task.status === 'detached') return 'no output before the service stopped';
+    return 'no output';
+  }
+
   // ---- one run: event, tasks with live logs, answers ----
   function showRun(id) {
     var state = null;
@@ -230,41 +369,56 @@ export const APP_JS = String.raw`'use strict';
     var tasksBox = el('div', { id: 'tasks' });
     var answersBox = el('div');
     main.replaceChildren(el('a', { class: 'back', href: '#/', text: '← All runs' }), head, tasksBox, answersBox);
-    head.appendChild(el('p', { class: 'muted', text: 'Loading run ' + id + '…' }));
+    head.appendChild(el('p', { class: 'muted' }, ['Loading run ', u(id), '…']));
 
     function renderHead() {
       var r = state;
       var rows = [
-        ['Status', badge(r.status, r.result)],
-        ['Project / Stage / Service', [r.project, r.stage, r.service].join(' / ')],
-        ['Event type', el('span', { class: 'mono', text: r.type })],
-        ['Event id', el('span', { class: 'mono', text: r.eventId })],
-        ['shkeptncontext', el('span', { class: 'mono', text: r.shkeptncontext })],
-        ['Run id', el('span', { class: 'mono', text: r.id })],
-        ['Actions', (r.actions || []).map(function (a) { return a.name + (a.silent ? ' (silent)' : ''); }).join(', ')],
-        ['Config', r.config],
+        ['Status', statusLine(r)],
+        ['Project / Stage / Service', scope(r)],
+        ['Event type', u(r.type, 'mono')],
+        ['Labels', labels(r.event)],
+        ['Event id', u(r.eventId, 'mono')],
+        ['shkeptncontext', u(r.shkeptncontext, 'mono')],
+        ['Run id', u(r.id, 'mono')],
+        ['Actions', joined(r.actions || [], function (a) { return el('span', null, [u(a.name), a.silent ? ' (silent)' : null]); })],
+        ['Config', r.config ? u(r.config, 'mono') : ''],
         ['Received', time(r.receivedAt)],
         ['Started', time(r.startedAt)],
         ['Finished', time(r.finishedAt)],
         ['Duration', el('span', { class: 'run-duration', text: elapsed(r) })]
       ];
       if (r.resumed) rows.push(['Resumed', 'picked up again after a restart']);
-      if (r.error) rows.push(['Error', el('span', { class: 'error', text: r.error })]);
+      if (r.error) rows.push(['Error', message(r.error, 'error', 'run-error-text')]);
       var dl = el('dl', { class: 'meta' });
       rows.forEach(function (row) {
         if (row[1] === undefined || row[1] === '') return;
         dl.appendChild(el('dt', { text: row[0] }));
         dl.appendChild(el('dd', null, [row[1]]));
       });
-      head.replaceChildren(el('h2', { id: 'run-title', 'data-status': r.status, text: shortType(r.type) }), el('div', { class: 'card' }, [dl]));
+      head.replaceChildren(el('h2', { id: 'run-title', 'data-status': r.status }, [u(shortType(r.type))]), el('div', { class: 'card' }, [dl]));
     }
 
     function taskView(i) {
-      var logs = el('pre', { class: 'logs', 'data-task': i });
-      var view = { head: el('div', { class: 'task-head' }), logs: logs, box: el('div', { class: 'card task', 'data-task': i }) };
+      var view = {
+        head: el('div', { class: 'task-head' }),
+        logs: el('pre', { class: 'logs', 'data-task': i, hidden: '' }),
+        none: el('div', { class: 'no-output' }),
+        box: el('div', { class: 'card task', 'data-task': i })
+      };
       view.box.appendChild(view.head);
-      view.box.appendChild(logs);
+      view.box.appendChild(view.none);
+      view.box.appendChild(view.logs);
       return view;
+    }
+
+    // Either the log lines or a note that there are none, never an empty box.
+    function showLogsOrNote(i) {
+      var v = taskViews[i];
+      var any = v.logs.childNodes.length > 0;
+      v.logs.hidden = !any;
+      v.none.hidden = any;
+      if (!any) v.none.textContent = noOutputText(state.tasks[i], state);
     }
 
     function renderTaskHead(i) {
@@ -272,22 +426,26 @@ export const APP_JS = String.raw`'use strict';
       var v = taskViews[i];
       v.box.setAttribute('data-status', t.status);
       put(v.head, [
-        el('span', { class: 'name', text: t.name }),
-        badge(t.status),
-        el('span', { class: 'muted mono', text: t.image }),
-        el('span', { class: 'muted', text: 'action ' + t.actionName }),
+        u(t.name, 'name'),
+        badge(t.status, TASK_STATUS),
+        u(t.image, 'muted mono'),
+        el('span', { class: 'muted' }, ['action ', u(t.actionName)]),
         t.exitCode !== undefined && t.exitCode !== null ? el('span', { class: 'muted', text: 'exit ' + t.exitCode }) : null,
-        t.reason ? el('span', { class: 'error', text: t.reason }) : null,
+        t.reason ? message(t.reason, 'error') : null,
         el('span', { class: 'dur num task-duration', text: elapsed(t) })
       ]);
+      showLogsOrNote(i);
     }
 
+    // One line: an isolate of its own (a control in it ends with it), then the line break outside it.
     function appendLog(i, line) {
       var v = taskViews[i];
       if (!v) return;
       var pre = v.logs;
-      var atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-      pre.appendChild(el('span', { class: 'line ' + line.stream, text: line.text + '\n' }));
+      var atBottom = pre.hidden || pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+      pre.appendChild(el('span', { class: 'line ' + line.stream, dir: 'auto', text: line.text }));
+      pre.appendChild(document.createTextNode('\n'));
+      showLogsOrNote(i);
       if (atBottom) pre.scrollTop = pre.scrollHeight;
     }
 
@@ -303,11 +461,11 @@ export const APP_JS = String.raw`'use strict';
         tasksBox.replaceChildren.apply(tasksBox, [el('h3', { text: 'Tasks' })].concat(taskViews.map(function (v) { return v.box; })));
       }
       state.tasks.forEach(function (t, i) {
-        renderTaskHead(i);
         if (withLogs) {
           taskViews[i].logs.replaceChildren();
           (t.logs || []).forEach(function (l) { appendLog(i, l); });
         }
+        renderTaskHead(i);
       });
     }
 
@@ -315,16 +473,21 @@ export const APP_JS = String.raw`'use strict';
       var answers = state.answers || [];
       if (answers.length === 0) { answersBox.replaceChildren(); return; }
       var body = el('tbody', null, answers.map(function (a) {
-        return el('tr', null, [
-          el('td', { class: 'mono', text: a.type }),
-          el('td', null, [badge(a.status)]),
+        var data = (a.event && a.event.data) || {};
+        return el('tr', { 'data-type': a.type }, [
+          el('td', null, [u(shortType(a.type), 'mono')]),
+          el('td', { class: 'answer-status' }, [data.status ? u(data.status) : null]),
+          el('td', null, [resultChip(data.result)]),
+          el('td', { class: 'delivery' }, [badge(a.status, DELIVERY)]),
           el('td', { class: 'num', text: a.attempts === undefined ? '' : a.attempts }),
           el('td', { class: 'muted', text: time(a.time) }),
-          el('td', { class: 'error', text: a.error || '' })
+          el('td', null, [a.error ? message(a.error, 'error') : null])
         ]);
       }));
       answersBox.replaceChildren(el('h3', { text: 'Answers sent' }), el('div', { class: 'card' }, [el('table', { id: 'answers' }, [
-        el('thead', null, [el('tr', null, [el('th', { text: 'Type' }), el('th', { text: 'Delivery' }), el('th', { class: 'num', text: 'Attempts' }), el('th', { text: 'Time' }), el('th', { text: 'Error' })])]),
+        el('thead', null, [el('tr', null, ['Type', 'Status', 'Result', 'Delivery', 'Attempts', 'Time', 'Error'].map(function (h) {
+          return el('th', { class: h === 'Attempts' ? 'num' : undefined, text: h });
+        }))]),
         body
       ])]));
     }
@@ -354,10 +517,10 @@ export const APP_JS = String.raw`'use strict';
         if (ended || state) return;
         // The stream was refused: say why (most often the run has left the history).
         fetch('api/runs/' + encodeURIComponent(id)).then(function (res) { return res.json(); }).then(function (body) {
-          var message = body && body.error ? body.error.message : 'the run could not be loaded';
-          head.replaceChildren(el('p', { class: 'error', id: 'run-error', text: message }));
+          var text = body && body.error ? body.error.message : 'the run could not be loaded';
+          head.replaceChildren(el('p', null, [message(text, 'error', 'run-error')]));
         }).catch(function () {
-          head.replaceChildren(el('p', { class: 'error', id: 'run-error', text: 'the service could not be reached' }));
+          head.replaceChildren(el('p', null, [message('the service could not be reached', 'error', 'run-error')]));
         });
       }
     });
