@@ -33,6 +33,24 @@ function typeName(n: JsonSchemaNode): string {
   return n.type ?? 'any';
 }
 
+/** One table row: a field's path, whether it must be given, its type, default and description. */
+function referenceRow(parent: JsonSchemaNode, key: string, child: JsonSchemaNode, path: string): string {
+  const required = parent.required?.includes(key) && child.default === undefined ? ' (required)' : '';
+  const dflt = child.default === undefined ? '' : `\`${JSON.stringify(child.default)}\``;
+  return `| \`${path}\`${required} | ${typeName(child)} | ${dflt} | ${(child.description ?? '').replace(/\|/g, '\\|')} |`;
+}
+
+/** The objects below a field whose fields get rows too: its own, a list's items (`[]`), a map's values (`.*`). */
+function nestedObjects(child: JsonSchemaNode, path: string): Array<[JsonSchemaNode, string]> {
+  const nested: Array<[JsonSchemaNode, string]> = [];
+  if (child.properties) nested.push([child, path]);
+  if (child.type === 'array' && child.items?.properties) nested.push([child.items, `${path}[]`]);
+  if (child.additionalProperties && typeof child.additionalProperties === 'object' && child.additionalProperties.properties) {
+    nested.push([child.additionalProperties, `${path}.*`]);
+  }
+  return nested;
+}
+
 /** The field reference (`job-config/REFERENCE.md`), from the same schema. */
 export function jobConfigReference(): string {
   const root = jobConfigJsonSchema() as JsonSchemaNode;
@@ -48,14 +66,8 @@ export function jobConfigReference(): string {
   const walk = (node: JsonSchemaNode, prefix: string): void => {
     for (const [key, child] of Object.entries(node.properties ?? {})) {
       const path = prefix ? `${prefix}.${key}` : key;
-      const required = node.required?.includes(key) && child.default === undefined ? ' (required)' : '';
-      const dflt = child.default === undefined ? '' : `\`${JSON.stringify(child.default)}\``;
-      lines.push(`| \`${path}\`${required} | ${typeName(child)} | ${dflt} | ${(child.description ?? '').replace(/\|/g, '\\|')} |`);
-      if (child.properties) walk(child, path);
-      if (child.type === 'array' && child.items?.properties) walk(child.items, `${path}[]`);
-      if (child.additionalProperties && typeof child.additionalProperties === 'object' && child.additionalProperties.properties) {
-        walk(child.additionalProperties, `${path}.*`);
-      }
+      lines.push(referenceRow(node, key, child, path));
+      for (const [nested, nestedPath] of nestedObjects(child, path)) walk(nested, nestedPath);
     }
   };
   walk(root, '');
