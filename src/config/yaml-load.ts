@@ -1,4 +1,4 @@
-import { Composer, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Parser, type CST, type Document, type Node } from 'yaml';
+import { Composer, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Parser, type Alias, type CST, type Document, type Node, type YAMLMap } from 'yaml';
 import { formatBytes, LIMITS } from './limits.js';
 
 /** A problem with where it is: the document path when known, and the 1-based line and column. */
@@ -65,40 +65,69 @@ const QUICK_DEPTH = 256;
  * real limit; the exact check runs on the parser's tokens. Returns the offset where it went too deep.
  */
 function quickDepth(text: string): number | undefined {
-  let depth = 0;
-  let quote = '';
-  let lineStart = true;
-  let indicators = 0;
+  const scan = new QuickDepthScan(text);
   for (let i = 0; i < text.length; i++) {
-    const c = text[i] as string;
-    if (quote) {
-      if (c === '\\' && quote === '"') i++;
-      else if (c === quote) quote = '';
-      continue;
-    }
-    if (c === '\n') {
-      lineStart = true;
-      indicators = 0;
-      continue;
-    }
-    if (lineStart) {
-      if (c === ' ' || c === '\t') continue;
-      if ((c === '-' || c === '?') && (text[i + 1] === ' ' || text[i + 1] === '\t')) {
-        if (++indicators > QUICK_DEPTH) return i;
-        i++;
-        continue;
-      }
-      lineStart = false;
-    }
-    if (c === '"' || c === "'") quote = c;
-    else if (c === '#' && (i === 0 || /\s/.test(text[i - 1] as string))) {
-      const end = text.indexOf('\n', i);
-      i = (end === -1 ? text.length : end) - 1;
-    } else if (c === '[' || c === '{') {
-      if (++depth > QUICK_DEPTH) return i;
-    } else if ((c === ']' || c === '}') && depth > 0) depth--;
+    const next = scan.step(i);
+    if (next === TOO_DEEP) return i;
+    i = next;
   }
   return undefined;
+}
+
+/** What QuickDepthScan.step answers when the nesting at the character is past QUICK_DEPTH (never an index). */
+const TOO_DEEP = -1;
+
+/** The quick scan's state between characters; each step returns the index it has consumed up to. */
+class QuickDepthScan {
+  private depth = 0;
+  private quote = '';
+  private lineStart = true;
+  private indicators = 0;
+
+  constructor(private readonly text: string) {}
+
+  step(i: number): number {
+    const c = this.text[i] as string;
+    if (this.quote) return this.inQuote(i, c);
+    if (c === '\n') {
+      this.lineStart = true;
+      this.indicators = 0;
+      return i;
+    }
+    if (this.lineStart) {
+      const consumed = this.atLineStart(i, c);
+      if (consumed !== undefined) return consumed;
+    }
+    return this.inLine(i, c);
+  }
+
+  private inQuote(i: number, c: string): number {
+    if (c === '\\' && this.quote === '"') return i + 1;
+    if (c === this.quote) this.quote = '';
+    return i;
+  }
+
+  /** Indentation and `- `/`? ` indicators before a line's content; undefined once the content starts. */
+  private atLineStart(i: number, c: string): number | undefined {
+    if (c === ' ' || c === '\t') return i;
+    const after = this.text[i + 1];
+    if ((c === '-' || c === '?') && (after === ' ' || after === '\t')) {
+      return ++this.indicators > QUICK_DEPTH ? TOO_DEEP : i + 1;
+    }
+    this.lineStart = false;
+    return undefined;
+  }
+
+  private inLine(i: number, c: string): number {
+    if (c === '"' || c === "'") this.quote = c;
+    else if (c === '#' && (i === 0 || /\s/.test(this.text[i - 1] as string))) {
+      const end = this.text.indexOf('\n', i);
+      return (end === -1 ? this.text.length : end) - 1;
+    } else if (c === '[' || c === '{') {
+      if (++this.depth > QUICK_DEPTH) return TOO_DEEP;
+    } else if ((c === ']' || c === '}') && this.depth > 0) this.depth--;
+    return i;
+  }
 }
 
 interface Frame {
@@ -115,65 +144,103 @@ interface Frame {
  * that is not a plain value.
  */
 function expansionProblem(doc: Document, at: (offset: number) => Position): YamlProblem | undefined {
-  const anchors = new Map<string, Node>();
-  const sizes = new Map<unknown, number>();
-  const open = new Set<unknown>();
-  let count = 0;
-  const stack: Frame[] = [{ node: doc.contents, path: [] }];
-  const problem = (node: unknown, path: YamlPath, message: string): YamlProblem => {
+  return new ExpansionWalk(doc, at).run();
+}
+
+/** The walk of expansionProblem, iterative (a deep document must not reach the stack limit). */
+class ExpansionWalk {
+  private readonly anchors = new Map<string, Node>();
+  private readonly sizes = new Map<unknown, number>();
+  private readonly open = new Set<unknown>();
+  private count = 0;
+  private readonly stack: Frame[];
+
+  constructor(
+    doc: Document,
+    private readonly at: (offset: number) => Position,
+  ) {
+    this.stack = [{ node: doc.contents, path: [] }];
+  }
+
+  run(): YamlProblem | undefined {
+    while (this.stack.length > 0) {
+      const problem = this.visit(this.stack.pop() as Frame);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+
+  private problem(node: unknown, path: YamlPath, message: string): YamlProblem {
     const range = (node as { range?: [number, number] } | null)?.range;
-    return { path: formatYamlPath(path), message, ...(range ? at(range[0]) : {}) };
-  };
-  while (stack.length > 0) {
-    const frame = stack.pop() as Frame;
+    return { path: formatYamlPath(path), message, ...(range ? this.at(range[0]) : {}) };
+  }
+
+  private visit(frame: Frame): YamlProblem | undefined {
     const { node, path } = frame;
     if (frame.enteredAt !== undefined) {
-      open.delete(node);
-      sizes.set(node, count - frame.enteredAt);
-      continue;
+      this.open.delete(node);
+      this.sizes.set(node, this.count - frame.enteredAt);
+      return undefined;
     }
-    if (node === null || node === undefined) continue;
-    if (isAlias(node)) {
-      const target = anchors.get(node.source);
-      if (target === undefined) continue; // the composer reports the unknown alias
-      if (open.has(target)) return problem(node, path, `the alias *${node.source} is inside its own anchor (a cycle)`);
-      count += sizes.get(target) ?? 0;
-    } else {
-      count++;
-      const anchor = (node as { anchor?: string }).anchor;
-      if (anchor) {
-        anchors.set(anchor, node as Node);
-        open.add(node);
-        stack.push({ node, path, enteredAt: count - 1 });
-      }
-      if (isMap(node)) {
-        // Duplicate keys are found here with a set: the library's own check compares every pair of keys.
-        const keys = new Set<string>();
-        for (const pair of node.items) {
-          if (!isPair(pair) || !isScalar(pair.key)) continue;
-          const key = String(pair.key.value);
-          if (keys.has(key)) return { ...problem(pair.key, path, 'invalid YAML: map keys must be unique'), path: formatYamlPath([...path, key]) };
-          keys.add(key);
-        }
-        for (let i = node.items.length - 1; i >= 0; i--) {
-          const pair = node.items[i];
-          if (!isPair(pair)) continue;
-          if (pair.key !== null && !isScalar(pair.key) && !isAlias(pair.key)) {
-            return problem(pair.key, path, 'a key must be a plain value, not a list or a map');
-          }
-          const key = isScalar(pair.key) ? String(pair.key.value) : '';
-          stack.push({ node: pair.value, path: [...path, key] }, { node: pair.key, path });
-        }
-      } else if (isSeq(node)) {
-        for (let i = node.items.length - 1; i >= 0; i--) stack.push({ node: node.items[i], path: [...path, i] });
-      }
-    }
-    if (count > LIMITS.yamlNodes) {
+    if (node === null || node === undefined) return undefined;
+    const problem = isAlias(node) ? this.alias(node, path) : this.value(node, path);
+    if (problem) return problem;
+    if (this.count > LIMITS.yamlNodes) {
       const alias = isAlias(node) ? ` (at the alias *${node.source})` : '';
-      return problem(node, path, `the document expands to more than ${LIMITS.yamlNodes} values${alias}: too much aliasing, or too large`);
+      return this.problem(node, path, `the document expands to more than ${LIMITS.yamlNodes} values${alias}: too much aliasing, or too large`);
     }
+    return undefined;
   }
-  return undefined;
+
+  /** An alias costs the expanded size of its anchor, measured when the anchor was left. */
+  private alias(node: Alias, path: YamlPath): YamlProblem | undefined {
+    const target = this.anchors.get(node.source);
+    if (target === undefined) return undefined; // the composer reports the unknown alias
+    if (this.open.has(target)) return this.problem(node, path, `the alias *${node.source} is inside its own anchor (a cycle)`);
+    this.count += this.sizes.get(target) ?? 0;
+    return undefined;
+  }
+
+  private value(node: unknown, path: YamlPath): YamlProblem | undefined {
+    this.count++;
+    const anchor = (node as { anchor?: string }).anchor;
+    if (anchor) {
+      this.anchors.set(anchor, node as Node);
+      this.open.add(node);
+      this.stack.push({ node, path, enteredAt: this.count - 1 });
+    }
+    if (isMap(node)) return this.duplicateKey(node, path) ?? this.enterMap(node, path);
+    if (isSeq(node)) {
+      for (let i = node.items.length - 1; i >= 0; i--) this.stack.push({ node: node.items[i], path: [...path, i] });
+    }
+    return undefined;
+  }
+
+  /** Duplicate keys are found here with a set: the library's own check compares every pair of keys. */
+  private duplicateKey(node: YAMLMap, path: YamlPath): YamlProblem | undefined {
+    const keys = new Set<string>();
+    for (const pair of node.items) {
+      if (!isPair(pair) || !isScalar(pair.key)) continue;
+      const key = String(pair.key.value);
+      if (keys.has(key)) return { ...this.problem(pair.key, path, 'invalid YAML: map keys must be unique'), path: formatYamlPath([...path, key]) };
+      keys.add(key);
+    }
+    return undefined;
+  }
+
+  /** Pushes a map's keys and values, the first pair on top; refuses a key that is a list or a map. */
+  private enterMap(node: YAMLMap, path: YamlPath): YamlProblem | undefined {
+    for (let i = node.items.length - 1; i >= 0; i--) {
+      const pair = node.items[i];
+      if (!isPair(pair)) continue;
+      if (pair.key !== null && !isScalar(pair.key) && !isAlias(pair.key)) {
+        return this.problem(pair.key, path, 'a key must be a plain value, not a list or a map');
+      }
+      const key = isScalar(pair.key) ? String(pair.key.value) : '';
+      this.stack.push({ node: pair.value, path: [...path, key] }, { node: pair.key, path });
+    }
+    return undefined;
+  }
 }
 
 function lowerFirst(text: string): string {
