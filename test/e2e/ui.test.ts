@@ -246,7 +246,7 @@ describe('the web page in headless Chromium', () => {
   });
 
   it('keeps a right-to-left override or right-to-left letters in a name from reordering the rest of the line', async () => {
-    const override = await send('deployment', { project: `${RLO}tcejorp-live`, service: 'payments' });
+    const override = await send('deployment', { project: `${RLO}tcejorp-live`, service: 'payments', labels: { [`${RLO}yb-detseuqer`]: `${RLO}adA`, ticket: 'OPS-7' } });
     const hebrew = await send('deployment', { project: 'שלום', stage: '42', service: 'cart' });
     await page.goto(base);
     await expect.poll(() => row(hebrew).getAttribute('data-status'), POLL).toBe('succeeded');
@@ -265,6 +265,9 @@ describe('the web page in headless Chromium', () => {
 
     await openRun(override, 'succeeded');
     expect(await visualLines(page.locator('dd .scope'))).toEqual(['evil-project / dev / payments']);
+    // Labels too: each key and value is its own isolate, so a label cannot swap itself with the next one.
+    expect(await page.locator('.labels').innerText()).toBe(`${RLO}yb-detseuqer=${RLO}adAticket=OPS-7`);
+    expect(await visualLines(page.locator('.labels'))).toEqual(['requested-by=Adaticket=OPS-7']);
   });
 
   it('isolates task names and log lines, shows CJK text with glyphs, and says "no output" for a finished task without any', async () => {
