@@ -92,34 +92,50 @@ function isPath(node: Node): node is hbs.AST.PathExpression {
   return node.type === 'PathExpression';
 }
 
+type Helper = (typeof HELPERS)[string];
+
+function hasHashArguments(call: Call): boolean {
+  return (call.hash?.pairs.length ?? 0) > 0;
+}
+
 /** A helper call, or a plain value / block section (`{{data.x}}`, `{{#data.list}}`). */
 function callProblem(call: Call): string | undefined {
-  const params = call.params ?? [];
-  const hasHash = (call.hash?.pairs.length ?? 0) > 0;
   const head = call.path;
   const simple = isPath(head) && !head.data && head.depth === 0 && head.parts.length === 1 ? head.parts[0] : undefined;
   if (simple !== undefined && RESERVED_NAMES.has(simple)) return `"${simple}" is not a helper templates may use${at(call)}`;
   const helper = simple !== undefined && Object.hasOwn(HELPERS, simple) ? HELPERS[simple] : undefined;
-  if (!helper) {
-    if (params.length > 0 || hasHash || call.type === 'SubExpression') {
-      const name = isPath(head) ? head.original : String((head as hbs.AST.StringLiteral).original);
-      return `unknown helper "${name}"${at(call)} (known: ${Object.keys(HELPERS).join(', ')})`;
-    }
-    if (!isPath(head)) return `a literal cannot be used as a value here${at(call)}`;
-    return undefined;
+  if (!helper || simple === undefined) return plainProblem(call);
+  return helperProblem(call, simple, helper);
+}
+
+/** A call of no helper of ours: only a plain value or section, without arguments, may be that. */
+function plainProblem(call: Call): string | undefined {
+  const head = call.path;
+  if ((call.params ?? []).length > 0 || hasHashArguments(call) || call.type === 'SubExpression') {
+    const name = isPath(head) ? head.original : String((head as hbs.AST.StringLiteral).original);
+    return `unknown helper "${name}"${at(call)} (known: ${Object.keys(HELPERS).join(', ')})`;
   }
+  if (!isPath(head)) return `a literal cannot be used as a value here${at(call)}`;
+  return undefined;
+}
+
+/** A call of one of HELPERS: block or not as it is meant, with exactly its positional arguments. */
+function helperProblem(call: Call, name: string, helper: Helper): string | undefined {
+  const params = call.params ?? [];
   const isBlock = call.type === 'BlockStatement';
-  if (helper.kind === 'block' && !isBlock) return `"${simple}" is a block helper: write {{#${simple} …}}…{{/${simple}}}${at(call)}`;
-  if (helper.kind === 'value' && isBlock) return `"${simple}" is not a block helper${at(call)}`;
-  if (hasHash) return `"${simple}" takes no key=value arguments${at(call)}`;
+  if (helper.kind === 'block' && !isBlock) return `"${name}" is a block helper: write {{#${name} …}}…{{/${name}}}${at(call)}`;
+  if (helper.kind === 'value' && isBlock) return `"${name}" is not a block helper${at(call)}`;
+  if (hasHashArguments(call)) return `"${name}" takes no key=value arguments${at(call)}`;
   if (params.length !== helper.args) {
-    return `"${simple}" takes ${helper.args} argument${helper.args === 1 ? '' : 's'}, got ${params.length}${at(call)}`;
+    return `"${name}" takes ${helper.args} argument${helper.args === 1 ? '' : 's'}, got ${params.length}${at(call)}`;
   }
-  if (simple === 'lookup') {
-    const key = params[1];
-    if (key?.type === 'StringLiteral' && FORBIDDEN_NAMES.has((key as hbs.AST.StringLiteral).value)) {
-      return `lookup of "${(key as hbs.AST.StringLiteral).value}", which templates may not use${at(call)}`;
-    }
+  return name === 'lookup' ? lookupProblem(call, params[1]) : undefined;
+}
+
+/** `lookup` with a literal key is a path written another way, so it gets the same forbidden names. */
+function lookupProblem(call: Call, key: hbs.AST.Expression | undefined): string | undefined {
+  if (key?.type === 'StringLiteral' && FORBIDDEN_NAMES.has((key as hbs.AST.StringLiteral).value)) {
+    return `lookup of "${(key as hbs.AST.StringLiteral).value}", which templates may not use${at(call)}`;
   }
   return undefined;
 }
