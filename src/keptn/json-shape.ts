@@ -63,6 +63,23 @@ interface TextFrame {
 }
 
 /**
+ * Skips the string that opens at `start` and returns the index of its closing quote; when it is a key of the
+ * object `keyOf`, the key (cut) becomes that frame's path segment.
+ */
+function skipString(text: string, start: number, keyOf: TextFrame | undefined): number {
+  const end = stringEnd(text, start);
+  if (keyOf && !keyOf.array) keyOf.key = text.slice(start + 1, Math.min(end, start + 2 + SHOWN_KEY_CHARS));
+  return end;
+}
+
+/** A comma moves an array to its next index, and in an object means a key comes next; returns expectKey. */
+function afterComma(top: TextFrame | undefined, expectKey: boolean): boolean {
+  if (top?.array) top.index++;
+  else if (top) return true;
+  return expectKey;
+}
+
+/**
  * The first container in JSON `text` nested deeper than `maxDepth`, as a message naming its path, or undefined.
  * The text's top value is at level `rootLevel` (1 for a whole event, 2 for binary-mode data) under `root`.
  * Only brackets outside strings count; the text need not be valid JSON (JSON.parse judges that afterwards).
@@ -73,11 +90,8 @@ export function textNestingProblem(text: string, maxDepth: number, root = '', ro
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === QUOTE) {
-      const end = stringEnd(text, i);
-      const top = frames[frames.length - 1];
-      if (expectKey && top && !top.array) top.key = text.slice(i + 1, Math.min(end, i + 2 + SHOWN_KEY_CHARS));
+      i = skipString(text, i, expectKey ? frames[frames.length - 1] : undefined);
       expectKey = false;
-      i = end;
     } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       if (rootLevel + frames.length > maxDepth) return deeper(root, frames.map((f) => (f.array ? f.index : f.key)), maxDepth);
       frames.push({ array: c === OPEN_BRACKET, key: '', index: 0 });
@@ -86,9 +100,7 @@ export function textNestingProblem(text: string, maxDepth: number, root = '', ro
       frames.pop();
       expectKey = false;
     } else if (c === COMMA) {
-      const top = frames[frames.length - 1];
-      if (top?.array) top.index++;
-      else if (top) expectKey = true;
+      expectKey = afterComma(frames[frames.length - 1], expectKey);
     }
   }
   return undefined;
