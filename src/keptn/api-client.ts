@@ -62,42 +62,50 @@ export class KeptnApiClient {
 
   async request<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, options: RequestOptions = {}): Promise<T> {
     const url = this.url(path, options.query);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.options.token) headers['x-token'] = this.options.token;
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = JSON.stringify(options.body);
-    }
     const timeout = AbortSignal.timeout(this.options.timeoutMs);
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
     let res: Response;
     let text: string;
     try {
-      res = await fetch(url, { method, headers, ...(body !== undefined ? { body } : {}), signal });
+      res = await fetch(url, { method, ...this.headersAndBody(options.body), signal });
       text = await res.text();
     } catch (e) {
+      // The caller's own abort goes up as it is; only our timeout and network failures become a KeptnApiError.
       if (options.signal?.aborted) throw e;
-      if (timeout.aborted) {
-        throw new KeptnApiError(`${method} ${url}: no answer within ${this.options.timeoutMs} ms (API_PROXY_HTTP_TIMEOUT)`, undefined);
-      }
-      const cause = (e as { cause?: unknown }).cause;
-      throw new KeptnApiError(
-        `${method} ${url}: ${errorMessage(e)}${cause ? ` (${errorMessage(cause)})` : ''}; is ${this.options.endpointSetting} right and the API reachable?`,
-        undefined,
-      );
+      throw this.unanswered(`${method} ${url}`, e, timeout.aborted);
     }
-    if (res.status < 200 || res.status >= 300) {
-      let hint = '';
-      if (res.status === 401 || res.status === 403) hint = '; check KEPTN_API_TOKEN (--keptn-api-token)';
-      else if (res.status === 404 && text.includes('<html')) hint = `; is ${this.options.endpointSetting} the API base (it ends in /api)?`;
-      throw new KeptnApiError(`${method} ${url} answered ${res.status}${text ? `: ${text.slice(0, 300)}` : ''}${hint}`, res.status);
-    }
+    if (res.status < 200 || res.status >= 300) throw this.refused(`${method} ${url}`, res.status, text);
     if (text.trim() === '') return undefined as T;
     try {
       return JSON.parse(text) as T;
     } catch {
       throw new KeptnApiError(`${method} ${url} answered ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`, res.status);
     }
+  }
+
+  private headersAndBody(payload: unknown): { headers: Record<string, string>; body?: string } {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.options.token) headers['x-token'] = this.options.token;
+    if (payload === undefined) return { headers };
+    headers['content-type'] = 'application/json';
+    return { headers, body: JSON.stringify(payload) };
+  }
+
+  /** No answer: our timeout, or a network failure (fetch puts the reason, e.g. ECONNREFUSED, in its cause). */
+  private unanswered(call: string, e: unknown, timedOut: boolean): KeptnApiError {
+    if (timedOut) return new KeptnApiError(`${call}: no answer within ${this.options.timeoutMs} ms (API_PROXY_HTTP_TIMEOUT)`, undefined);
+    const cause = (e as { cause?: unknown }).cause;
+    return new KeptnApiError(
+      `${call}: ${errorMessage(e)}${cause ? ` (${errorMessage(cause)})` : ''}; is ${this.options.endpointSetting} right and the API reachable?`,
+      undefined,
+    );
+  }
+
+  /** A non-2xx answer, with a hint at the setting to check for the statuses that usually mean a wrong one. */
+  private refused(call: string, status: number, text: string): KeptnApiError {
+    let hint = '';
+    if (status === 401 || status === 403) hint = '; check KEPTN_API_TOKEN (--keptn-api-token)';
+    else if (status === 404 && text.includes('<html')) hint = `; is ${this.options.endpointSetting} the API base (it ends in /api)?`;
+    return new KeptnApiError(`${call} answered ${status}${text ? `: ${text.slice(0, 300)}` : ''}${hint}`, status);
   }
 }
