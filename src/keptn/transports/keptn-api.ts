@@ -75,6 +75,27 @@ function passes(filter: readonly string[], value: unknown): boolean {
   return filter.length === 0 || (typeof value === 'string' && filter.includes(value));
 }
 
+/**
+ * The query of a subscription's poll. Like the SDK: the server filters only on a single value; several values
+ * are filtered here (subscribed).
+ */
+function pollQuery(sub: Subscription, pageSize: number): Record<string, string | undefined> {
+  const query: Record<string, string | undefined> = { pageSize: String(pageSize) };
+  if (sub.projects.length === 1) query.project = sub.projects[0];
+  if (sub.stages.length === 1) query.stage = sub.stages[0];
+  if (sub.services.length === 1) query.service = sub.services[0];
+  return query;
+}
+
+type PolledEvent = Record<string, unknown> & { id: string };
+
+/** A polled event the subscription takes: an object with a string id, within the subscription's filter. */
+function subscribed(sub: Subscription, raw: unknown): raw is PolledEvent {
+  if (!isPlainObject(raw) || typeof raw.id !== 'string') return false;
+  const data = isPlainObject(raw.data) ? raw.data : {};
+  return passes(sub.projects, data.project) && passes(sub.stages, data.stage) && passes(sub.services, data.service);
+}
+
 interface Handled {
   /** When the event may be handed to the executor again (Infinity: never while it stays open). */
   retryAt: number;
@@ -297,40 +318,45 @@ export class KeptnApiTransport implements Transport {
 
   /** One subscription: every page of its open `.triggered` events (keptn-protocol.md §3.2.4). */
   private async poll(sub: Subscription): Promise<void> {
-    const query: Record<string, string | undefined> = { pageSize: String(this.options.pageSize ?? 100) };
-    // Like the SDK: the server filters only on a single value; several values are filtered here.
-    if (sub.projects.length === 1) query.project = sub.projects[0];
-    if (sub.stages.length === 1) query.stage = sub.stages[0];
-    if (sub.services.length === 1) query.service = sub.services[0];
+    const { open, fresh } = await this.openEvents(sub);
+    const memory = this.memoryFor(sub.id, open);
+    const now = Date.now();
+    for (const raw of fresh) {
+      if (this.signal.aborted) return;
+      const seen = memory.get(memoryKey(raw.id));
+      if (seen && seen.retryAt > now) continue;
+      await this.handOver(sub, raw, memory, seen);
+    }
+  }
+
+  /** The subscription's open events, all pages: those it takes, and the memory keys of them all. */
+  private async openEvents(sub: Subscription): Promise<{ open: Set<string>; fresh: PolledEvent[] }> {
+    const query = pollQuery(sub, this.options.pageSize ?? 100);
     const path = `/controlPlane/v1/event/triggered/${encodeURIComponent(sub.event)}`;
     const open = new Set<string>();
-    const fresh: Array<Record<string, unknown>> = [];
+    const fresh: PolledEvent[] = [];
     let nextPageKey: string | undefined;
     for (let page = 0; page < 1000; page++) {
       const body = await this.options.api.request('GET', path, { query: { ...query, nextPageKey }, signal: this.signal });
       const parsed = PollSchema.safeParse(body);
       if (!parsed.success) throw new JobExecutorError('KEPTN_API_ERROR', `GET ${path}: the answer has no events list`);
       for (const raw of parsed.data.events ?? []) {
-        if (!isPlainObject(raw) || typeof raw.id !== 'string') continue;
-        const data = isPlainObject(raw.data) ? raw.data : {};
-        if (!passes(sub.projects, data.project) || !passes(sub.stages, data.stage) || !passes(sub.services, data.service)) continue;
+        if (!subscribed(sub, raw)) continue;
         open.add(memoryKey(raw.id));
         fresh.push(raw);
       }
       nextPageKey = parsed.data.nextPageKey ?? undefined;
       if (!nextPageKey || nextPageKey === '0') break;
     }
-    let memory = this.handled.get(sub.id);
-    if (!memory) this.handled.set(sub.id, (memory = new Map()));
-    // Forget events that are no longer open: their task completed (or Keptn gave up on it).
+    return { open, fresh };
+  }
+
+  /** A subscription's memory, without the events no longer open: their task completed (or Keptn gave up on it). */
+  private memoryFor(subscriptionId: string, open: ReadonlySet<string>): Map<string, Handled> {
+    let memory = this.handled.get(subscriptionId);
+    if (!memory) this.handled.set(subscriptionId, (memory = new Map()));
     for (const id of memory.keys()) if (!open.has(id)) memory.delete(id);
-    const now = Date.now();
-    for (const raw of fresh) {
-      if (this.signal.aborted) return;
-      const seen = memory.get(memoryKey(raw.id as string));
-      if (seen && seen.retryAt > now) continue;
-      await this.handOver(sub, raw, memory, seen);
-    }
+    return memory;
   }
 
   private async handOver(sub: Subscription, raw: Record<string, unknown>, memory: Map<string, Handled>, seen: Handled | undefined): Promise<void> {
