@@ -42,13 +42,13 @@ export async function stopOrphanedGroups(handles: readonly ProcessHandle[], opti
   }
   for (const pgid of stopped) signalGroup(pgid, 'SIGTERM');
   const pollMs = options.pollMs ?? 50;
-  let left = await waitForGroups(stopped, Date.now() + options.graceMs, pollMs, options.signal);
+  const left = await waitForGroups(stopped, Date.now() + options.graceMs, pollMs, options.signal);
   // The leader was checked above; in the grace its group can only have shrunk, so its number is still ours
   // unless every member died, and then `left` no longer holds it.
   for (const pgid of left) signalGroup(pgid, 'SIGKILL');
   // SIGKILL takes a moment to land: resolved when the groups are gone (or after a second, if they are stuck
   // in the kernel), so that a caller who answers the task can say its processes were stopped.
-  left = await waitForGroups(left, Date.now() + 1000, pollMs);
+  await waitForGroups(left, Date.now() + 1000, pollMs);
   return { stopped, gone };
 }
 
