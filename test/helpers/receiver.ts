@@ -8,6 +8,8 @@ export interface Received {
   readonly body: string;
 }
 
+export type Receiver = Awaited<ReturnType<typeof startReceiver>>;
+
 /**
  * A real HTTP server on 127.0.0.1 that records what it is sent: stands in for a CloudEvents receiver, the
  * distributor's /event or the Keptn API's /v1/event. `failFirst` answers 503 to that many requests first.

@@ -1,12 +1,13 @@
 import { request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import type { Response as HttpAnswer } from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Executor } from '../../src/executor/executor.js';
 import { createApp } from '../../src/server/app.js';
-import { createService, startServer, type RunningServer, type Service } from '../../src/service.js';
+import { createService } from '../../src/service.js';
 import { loadSettings } from '../../src/settings/settings.js';
-import { CollectingSink, silentLogger, tempTree } from '../helpers/service.js';
+import { CollectingSink, silentLogger, tempTree, testServer, type TestServer } from '../helpers/service.js';
 
 /**
  * Issue 10's intake defects, over a real socket against the real service: each hostile request is refused
@@ -84,45 +85,36 @@ function rawPost(port: number, headers: OutgoingHttpHeaders, body?: Buffer | str
 
 describe('hostile HTTP intake (issue 10)', () => {
   let configDir: string;
-  let service: Service;
-  let server: RunningServer;
-  let base: string;
+  let served: TestServer;
   const submitted: string[] = [];
 
   beforeAll(async () => {
     configDir = await tempTree({ 'proj/job/config.yaml': CONFIG, 'broken/job/config.yaml': 'apiVersion: v2\nactions:\n  - evnts: []\n' });
-    const settings = loadSettings({ config: configDir, port: '0', 'allowed-images': '*', 'auth-token': 's3cret' }, {});
-    service = await createService(settings, silentLogger, { sinks: [new CollectingSink()] });
+    served = await testServer({ config: configDir, 'allowed-images': '*', 'auth-token': 's3cret' }, { overrides: { sinks: [new CollectingSink()] } });
     // Counts what reaches the executor: a refused event must never get there.
-    const submit = service.executor.submit.bind(service.executor);
-    (service.executor as { submit: Executor['submit'] }).submit = (e) => {
+    const { executor } = served.service;
+    const submit = executor.submit.bind(executor);
+    (executor as { submit: Executor['submit'] }).submit = (e) => {
       submitted.push(e.id);
       return submit(e);
     };
-    server = await startServer(settings, silentLogger, service);
-    base = `http://127.0.0.1:${server.port}`;
   });
   afterAll(async () => {
-    await server.close();
+    await served.server.close();
   });
 
-  const post = (body: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${base}/`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/cloudevents+json', authorization: 'Bearer s3cret', ...headers },
-      body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
-    });
+  const post: TestServer['post'] = (body, headers) => served.post(body, headers);
 
   /** The answer has `status` and a message that names `attribute` first; nothing was submitted; the service is up. */
-  async function refused(res: Response | RawAnswer, status: number, attribute: string | RegExp, before: number): Promise<string> {
+  async function refused(res: HttpAnswer | RawAnswer, status: number, attribute: string | RegExp, before: number): Promise<string> {
     expect(res.status).toBe(status);
-    const text = res instanceof Response ? await res.text() : res.body;
+    const text = 'text' in res ? res.text : res.body;
     const { message } = (JSON.parse(text) as Problem).error;
     const named = message.slice(0, message.indexOf(': '));
     if (typeof attribute === 'string') expect(named).toBe(attribute);
     else expect(named).toMatch(attribute);
     expect(submitted.length).toBe(before);
-    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await served.http.get('/healthz')).status).toBe(200);
     return message;
   }
 
@@ -175,10 +167,10 @@ describe('hostile HTTP intake (issue 10)', () => {
       // The event is level 1, data level 2, so 62 objects under data.a reach level 64.
       const ok = await post(eventText('a', deepObject(62)));
       expect(ok.status).toBe(202);
-      const { runId } = (await ok.json()) as { runId: string };
-      const view = await fetch(`${base}/api/runs/${runId}`);
+      const { runId } = ok.body as { runId: string };
+      const view = await served.http.get(`/api/runs/${runId}`);
       expect(view.status).toBe(200);
-      let node = ((await view.json()) as { event: { data: Json } }).event.data.a;
+      let node = (view.body as { event: { data: Json } }).event.data.a;
       for (let i = 1; i < 62; i++) node = (node as Json).a;
       expect(node).toEqual({ a: 1 });
       const deeper = await post(eventText('a', deepObject(63)));
@@ -230,7 +222,7 @@ describe('hostile HTTP intake (issue 10)', () => {
 
     it('no content-type at all (what a page sends with a Blob body) is refused with 415', async () => {
       const before = submitted.length;
-      const res = await rawPost(server.port, { authorization: 'Bearer s3cret' }, JSON.stringify(event()));
+      const res = await rawPost(served.server.port, { authorization: 'Bearer s3cret' }, JSON.stringify(event()));
       await refused(res, 415, 'content-type', before);
     });
 
@@ -288,14 +280,14 @@ describe('hostile HTTP intake (issue 10)', () => {
         'ce-shkeptncontext': 'ctx',
         'content-length': Buffer.byteLength(body),
       };
-      await refused(await rawPost(server.port, headers, body), 400, 'id', before);
+      await refused(await rawPost(served.server.port, headers, body), 400, 'id', before);
     });
 
     it('data may hold any unicode, and keeps it', async () => {
       const res = await post(event({}, { who: 'é😀\u2028' }));
       expect(res.status).toBe(202);
-      const { runId } = (await res.json()) as { runId: string };
-      const run = (await (await fetch(`${base}/api/runs/${runId}`)).json()) as { event: { data: Json } };
+      const { runId } = res.body as { runId: string };
+      const run = (await served.http.get(`/api/runs/${runId}`)).body as { event: { data: Json } };
       expect(run.event.data.who).toBe('é😀\u2028');
     });
   });
@@ -308,7 +300,7 @@ describe('hostile HTTP intake (issue 10)', () => {
     ])('%s: the 200 ignored answer gives the reason and the scope, not the config path', async (reason, ev) => {
       const res = await post(ev);
       expect(res.status).toBe(200);
-      const text = await res.text();
+      const text = res.text;
       expect(text).not.toContain(configDir);
       const body = JSON.parse(text) as { status: string; reason: string; message: string; scope: Json };
       const data = ev.data as Json;
@@ -319,7 +311,7 @@ describe('hostile HTTP intake (issue 10)', () => {
     it('a declared content-length over the limit is answered 413 before any of the body is sent', async () => {
       const before = submitted.length;
       const headers = { authorization: 'Bearer s3cret', 'content-type': 'application/json', 'content-length': 50_000_000 };
-      const res = await rawPost(server.port, headers, undefined, false);
+      const res = await rawPost(served.server.port, headers, undefined, false);
       const message = await refused(res, 413, 'content-length', before);
       expect(message).toMatch(/50000000 bytes declared, larger than the body limit of 1mb/);
       expect(res.headers.connection).toBe('close');
@@ -369,7 +361,7 @@ describe('hostile HTTP intake (issue 10)', () => {
     it('a chunked body without a length is cut off at the limit with 413', async () => {
       const before = submitted.length;
       const big = `${JSON.stringify(event()).slice(0, -1)},"pad":"${'x'.repeat(2 * 1024 * 1024)}"}`;
-      const res = await rawPost(server.port, { authorization: 'Bearer s3cret', 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, big);
+      const res = await rawPost(served.server.port, { authorization: 'Bearer s3cret', 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, big);
       await refused(res, 413, 'body', before);
     });
 

@@ -4,10 +4,8 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KeptnApiClient } from '../../src/keptn/api-client.js';
 import { KeptnApiTransport } from '../../src/keptn/transports/keptn-api.js';
-import { createService, startServer, type RunningServer, type Service } from '../../src/service.js';
-import { loadSettings } from '../../src/settings/settings.js';
 import { KeptnDouble, type ReceivedEvent } from '../fixtures/keptn-double.js';
-import { silentLogger } from '../helpers/service.js';
+import { silentLogger, testServer, type TestServer } from '../helpers/service.js';
 import { found } from '../helpers/wait.js';
 
 /** The seed's remediation action and test task (keptn-protocol.md §1.2), run by the local runner. */
@@ -38,37 +36,24 @@ actions:
 const SCOPE = { project: 'fulltour', stage: 'production', service: 'helloservice' };
 const TOPICS = 'sh.keptn.event.action.triggered,sh.keptn.event.test.triggered';
 
-interface Running {
-  readonly service: Service;
-  readonly server: RunningServer;
-}
-
-async function startService(double: KeptnDouble, flags: Record<string, string> = {}): Promise<Running> {
-  const settings = loadSettings(
-    {
-      port: '0',
-      transport: 'keptn-api',
-      'keptn-api-endpoint': double.api,
-      'keptn-api-token': double.token,
-      'config-source': 'keptn',
-      'config-cache-seconds': '0',
-      'pubsub-topic': TOPICS,
-      'k8s-namespace': 'keptn-jes',
-      'k8s-node-name': 'node-1',
-      'k8s-pod-name': 'job-executor-abc',
-      'k8s-deployment-name': 'job-executor',
-      'poll-interval-ms': '100',
-      'heartbeat-interval-ms': '250',
-      'allowed-images': '*',
-      'work-dir': await mkdtemp(path.join(os.tmpdir(), 'je-keptn-')),
-      'shutdown-grace': '20',
-      ...flags,
-    },
-    {},
-  );
-  const service = await createService(settings, silentLogger);
-  const server = await startServer(settings, silentLogger, service);
-  return { service, server };
+function startService(double: KeptnDouble, flags: Record<string, string> = {}): Promise<TestServer> {
+  return testServer({
+    transport: 'keptn-api',
+    'keptn-api-endpoint': double.api,
+    'keptn-api-token': double.token,
+    'config-source': 'keptn',
+    'config-cache-seconds': '0',
+    'pubsub-topic': TOPICS,
+    'k8s-namespace': 'keptn-jes',
+    'k8s-node-name': 'node-1',
+    'k8s-pod-name': 'job-executor-abc',
+    'k8s-deployment-name': 'job-executor',
+    'poll-interval-ms': '100',
+    'heartbeat-interval-ms': '250',
+    'allowed-images': '*',
+    'shutdown-grace': '20',
+    ...flags,
+  });
 }
 
 async function lines(file: string): Promise<string[]> {
@@ -95,7 +80,7 @@ describe('Keptn API transport (remote execution plane) against the control-plane
   let double: KeptnDouble;
   let dir: string;
   let marker: string;
-  let running: Running[] = [];
+  let running: TestServer[] = [];
 
   beforeAll(async () => {
     double = await new KeptnDouble({ token: 'keptn-token' }).start();
@@ -200,7 +185,7 @@ describe('Keptn API transport (remote execution plane) against the control-plane
     for (const t of [none, invalid, unknownCommit]) expect(answers(double, t.id).started).toEqual([]);
 
     // Still serving: health, and a good event right after.
-    expect((await fetch(`http://127.0.0.1:${r.server.port}/healthz`)).status).toBe(200);
+    expect((await r.http.get('/healthz')).status).toBe(200);
     double.addResource({ project: 'pinned', stage: 'production', service: 'svc' }, 'charts/helloservice.txt', 'chart');
     const good = double.trigger('sh.keptn.event.action.triggered', { project: 'pinned', stage: 'production', service: 'svc', action: { action: 'scale', value: '3' } });
     await completed(double, good.id);
@@ -283,7 +268,7 @@ actions:
     await double.goOffline();
     // The task is over; its .finished waits in the outbox (the run is `answering` until it is delivered).
     await expect.poll(() => r.service.store.list(50).find((run) => run.event.id === slow.id)?.status, { timeout: 20_000, message: 'the task to end on the service side' }).toBe('answering');
-    expect((await fetch(`http://127.0.0.1:${r.server.port}/healthz`)).status).toBe(200);
+    expect((await r.http.get('/healthz')).status).toBe(200);
     await double.goOnline();
     await completed(double, slow.id, 60_000);
     await expect.poll(() => r.service.store.list(50).find((run) => run.event.id === slow.id)?.status, { timeout: 20_000, message: 'the run to close once answered' }).toBe('succeeded');

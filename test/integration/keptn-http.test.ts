@@ -5,10 +5,9 @@ import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resourceEncoding } from '../../src/config/sources/create.js';
-import { createService, startServer, type RunningServer } from '../../src/service.js';
-import { loadSettings } from '../../src/settings/settings.js';
+import type { RunningServer } from '../../src/service.js';
 import { KeptnDouble } from '../fixtures/keptn-double.js';
-import { silentLogger } from '../helpers/service.js';
+import { silentLogger, testServer } from '../helpers/service.js';
 
 function jobConfig(marker: string): string {
   return `apiVersion: v2
@@ -44,11 +43,7 @@ describe('HTTP push with Keptn: the distributor sidecar and the API gateway, pla
   });
 
   const start = async (flags: Record<string, string>, logger: Logger = silentLogger) => {
-    const settings = loadSettings(
-      { port: '0', 'config-source': 'keptn', 'allowed-images': '*', 'work-dir': await mkdtemp(path.join(os.tmpdir(), 'je-w-')), ...flags },
-      {},
-    );
-    server = await startServer(settings, logger, await createService(settings, logger));
+    ({ server } = await testServer({ 'config-source': 'keptn', 'allowed-images': '*', ...flags }, { logger }));
     return `http://127.0.0.1:${server.port}/`;
   };
 

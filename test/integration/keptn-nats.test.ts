@@ -4,9 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createService, startServer, type RunningServer, type Service } from '../../src/service.js';
-import { loadSettings } from '../../src/settings/settings.js';
-import { silentLogger, tempTree } from '../helpers/service.js';
+import { tempTree, testServer, type TestServer } from '../helpers/service.js';
 import { startNatsServer, type NatsServer } from '../helpers/nats-server.js';
 
 interface Published {
@@ -19,7 +17,7 @@ describe('NATS transport against a real nats-server: two replicas in one queue g
   let observer: NatsConnection;
   const seen: Published[] = [];
   let marker: string;
-  let replicas: Array<{ service: Service; server: RunningServer }> = [];
+  let replicas: TestServer[] = [];
 
   beforeAll(async () => {
     nats = await startNatsServer();
@@ -48,26 +46,20 @@ actions:
         cmd: ["sh", "-c", "echo {{id}} >> ${marker}; echo handled {{data.n}}"]
 `,
     });
-    for (const name of ['replica-a', 'replica-b']) {
-      const settings = loadSettings(
-        {
-          port: '0',
+    for (let i = 0; i < 2; i++) {
+      replicas.push(
+        await testServer({
           transport: 'nats',
           'pubsub-url': nats.url,
           // A wildcard subject, as in-cluster subscriptions may use.
           'pubsub-topic': 'sh.keptn.event.*.triggered',
           config,
           'allowed-images': '*',
-          'work-dir': await mkdtemp(path.join(os.tmpdir(), `je-${name}-`)),
           concurrency: '4',
-        },
-        {},
+        }),
       );
-      const service = await createService(settings, silentLogger);
-      const server = await startServer(settings, silentLogger, service);
-      replicas.push({ service, server });
     }
-    await Promise.all(replicas.map((r) => r.service.intake.transport?.ready));
+    await Promise.all(replicas.map((r) => r.service.intake.transport?.ready ?? Promise.reject(new Error('no NATS transport'))));
   }, 60_000);
 
   afterAll(async () => {
@@ -124,6 +116,6 @@ actions:
       Buffer.from(JSON.stringify({ specversion: '1.0', id, source: 'test', type: 'sh.keptn.event.nats-task.triggered', shkeptncontext: randomUUID(), data: { project: 'p', stage: 's', service: 'svc', n: 'after' } })),
     );
     await expect.poll(() => seen.some((p) => p.subject.endsWith('.finished') && p.event.triggeredid === id), { timeout: 30_000, message: 'the good event to be answered' }).toBe(true);
-    for (const r of replicas) expect((await fetch(`http://127.0.0.1:${r.server.port}/healthz`)).status).toBe(200);
+    for (const r of replicas) expect((await r.http.get('/healthz')).status).toBe(200);
   }, 40_000);
 });

@@ -1,13 +1,8 @@
 import { Writable } from 'node:stream';
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
-import { createService, startServer } from '../../src/service.js';
-import { loadSettings } from '../../src/settings/settings.js';
 import { startReceiver } from '../helpers/receiver.js';
-import { tempTree } from '../helpers/service.js';
+import { tempTree, testServer } from '../helpers/service.js';
 
 const API_TOKEN = 'keptn-api-token-SECRET-1';
 const AUTH_TOKEN = 'intake-token-SECRET-2';
@@ -36,25 +31,14 @@ describe('service logs (pino JSON, as an operator reads them)', () => {
       },
     });
     const logger = createLogger('debug', 'json', capture);
-    const settings = loadSettings(
-      {
-        config: await tempTree({ 'job/config.yaml': CONFIG }),
-        port: '0',
-        sink: 'keptn-api',
-        'keptn-api-endpoint': `${receiver.url}/api`,
-        'allowed-images': 'alpine',
-        'work-dir': await mkdtemp(path.join(os.tmpdir(), 'je-log-')),
-      },
-      { KEPTN_API_TOKEN: API_TOKEN, JOB_EXECUTOR_AUTH_TOKEN: AUTH_TOKEN, SOME_OTHER: FILE_SECRET },
+    const { server, post } = await testServer(
+      { config: await tempTree({ 'job/config.yaml': CONFIG }), sink: 'keptn-api', 'keptn-api-endpoint': `${receiver.url}/api`, 'allowed-images': 'alpine' },
+      { logger, env: { KEPTN_API_TOKEN: API_TOKEN, JOB_EXECUTOR_AUTH_TOKEN: AUTH_TOKEN, SOME_OTHER: FILE_SECRET } },
     );
-    const server = await startServer(settings, logger, await createService(settings, logger));
-    const base = `http://127.0.0.1:${server.port}`;
     const event = { specversion: '1.0', id: 'log-evt-1', source: 't', type: 'sh.keptn.event.deployment.triggered', shkeptncontext: 'log-ctx-1', data: { project: 'p', stage: 's', service: 'svc' } };
-    const post = (token: string) =>
-      fetch(`${base}/`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(event) });
-    expect((await post('wrong-token')).status).toBe(401);
-    const res = await post(AUTH_TOKEN);
-    const body = (await res.json()) as { runId: string; message?: string };
+    expect((await post(event, { 'content-type': 'application/json', authorization: 'Bearer wrong-token' })).status).toBe(401);
+    const res = await post(event, { 'content-type': 'application/json', authorization: `Bearer ${AUTH_TOKEN}` });
+    const body = res.body as { runId: string; message?: string };
     expect(res.status, body.message).toBe(202);
     const { runId } = body;
     await expect.poll(() => receiver.received.length, { timeout: 15_000, message: 'answers at the receiver' }).toBeGreaterThanOrEqual(2);

@@ -1,12 +1,8 @@
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createService, startServer, type RunningServer } from '../../src/service.js';
+import { describe, expect, it, vi } from 'vitest';
+import { createService } from '../../src/service.js';
 import { loadSettings } from '../../src/settings/settings.js';
 import { parseMetrics } from '../helpers/metrics.js';
-import { startReceiver } from '../helpers/receiver.js';
-import { silentLogger, tempTree } from '../helpers/service.js';
+import { answeringTestServer, silentLogger, tempTree } from '../helpers/service.js';
 
 const CONFIG = `apiVersion: v2
 actions:
@@ -29,45 +25,21 @@ const event = (type: string, extra: Record<string, unknown> = {}) => ({
 });
 
 describe('/metrics after a few runs, over a real socket', () => {
-  let server: RunningServer;
-  let base: string;
-  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  const served = answeringTestServer(async () => ({
+    config: await tempTree({ 'job/config.yaml': CONFIG }),
+    'allowed-images': 'alpine',
+    concurrency: '1',
+    'queue-size': '1',
+    'body-limit': '2kb',
+    'auth-token': 'tok',
+  }));
 
-  beforeAll(async () => {
-    receiver = await startReceiver();
-    const settings = loadSettings(
-      {
-        config: await tempTree({ 'job/config.yaml': CONFIG }),
-        port: '0',
-        sink: `http:${receiver.url}/events`,
-        'allowed-images': 'alpine',
-        'work-dir': await mkdtemp(path.join(os.tmpdir(), 'je-metrics-')),
-        concurrency: '1',
-        'queue-size': '1',
-        'body-limit': '2kb',
-        'auth-token': 'tok',
-      },
-      {},
-    );
-    server = await startServer(settings, silentLogger, await createService(settings, silentLogger));
-    base = `http://127.0.0.1:${server.port}`;
-  });
-  afterAll(async () => {
-    await server.close();
-    await receiver.close();
-  });
-
-  const post = (body: unknown, token = 'tok') =>
-    fetch(`${base}/`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/cloudevents+json', authorization: `Bearer ${token}` },
-      body: typeof body === 'string' ? body : JSON.stringify(body),
-    });
+  const { post } = served;
   const scrape = async () => {
-    const res = await fetch(`${base}/metrics`);
+    const res = await served.http.get('/metrics');
     expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-    return parseMetrics(await res.text());
+    expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    return parseMetrics(res.text);
   };
 
   /** Scrapes until the values of `want` are there (vi.waitFor rethrows the last mismatch), and returns that scrape. */
@@ -105,7 +77,7 @@ describe('/metrics after a few runs, over a real socket', () => {
     expect((await post(event('evaluation'))).status).toBe(200); // nothing matches
     expect((await post('{nope')).status).toBe(400);
     expect((await post(event('deployment', { type: 'com.example.other' }))).status).toBe(400);
-    expect((await post(event('deployment'), 'wrong')).status).toBe(401);
+    expect((await post(event('deployment'), { authorization: 'Bearer wrong' })).status).toBe(401);
     expect((await post({ ...event('deployment'), data: { project: 'p', stage: 's', service: 'svc', big: 'x'.repeat(4000) } })).status).toBe(413);
 
     const m = await scrapeUntil({ 'job_executor_runs_total{outcome="failed"}': 1, 'job_executor_answers_total{outcome="delivered"}': 6 });
