@@ -37,9 +37,9 @@ function outcome(parse: () => unknown, anyTopLevelKey = false): Outcome {
   } catch (e) {
     if (!(e instanceof JobExecutorError)) throw new Error(`threw ${String(e)} instead of a JobExecutorError`, { cause: e });
     const field = named(e.message);
-    if (field === '' || /\s/.test(field)) throw new Error(`the message names no field: ${e.message}`);
-    if (!anyTopLevelKey && !FIELDS.has(firstSegment(field))) throw new Error(`the message names ${field}, not a known field: ${e.message}`);
-    if (e.message.length > 400) throw new Error(`a ${e.message.length}-character message: it must not echo the input`);
+    if (field === '' || /\s/.test(field)) throw new Error(`the message names no field: ${e.message}`, { cause: e });
+    if (!anyTopLevelKey && !FIELDS.has(firstSegment(field))) throw new Error(`the message names ${field}, not a known field: ${e.message}`, { cause: e });
+    if (e.message.length > 400) throw new Error(`a ${e.message.length}-character message: it must not echo the input`, { cause: e });
     return { ok: false, error: e, field };
   }
 }
