@@ -17,6 +17,6 @@ export async function helm(args: string[], timeoutMs = 180_000): Promise<{ stdou
     return await execFileAsync(helmBinary(), args, { timeout: timeoutMs, env: process.env, maxBuffer: 16 * 1024 * 1024 });
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message?: string };
-    throw new Error(`helm ${args.join(' ')} failed: ${e.message ?? ''}\n${e.stderr ?? ''}${e.stdout ?? ''}`);
+    throw new Error(`helm ${args.join(' ')} failed: ${e.message ?? ''}\n${e.stderr ?? ''}${e.stdout ?? ''}`, { cause: err });
   }
 }
