@@ -177,6 +177,11 @@ export const DOCUMENTED_COMMANDS: Readonly<Record<string, Classification>> = {
   },
   'scripts/test-all.sh': { where: 'ci', how: 'what npm run test:all runs (package.json)', ranBy: { file: 'package.json', holds: '"test:all": "bash scripts/test-all.sh"' } },
   '.ci/run': { where: 'ci', how: "CI's entry point: npm ci, then npm run test:all", ranBy: { file: '.ci/run', holds: '\nnpm ci --no-audit --no-fund\nnpm run test:all\n' } },
+  'scripts/install-browser.sh': {
+    where: 'ci',
+    how: 'scripts/test-all.sh runs it before the suites (it installs Debian packages as root, or does nothing when they are there)',
+    ranBy: { file: 'scripts/test-all.sh', holds: '\nbash scripts/install-browser.sh\n' },
+  },
   'npm ci && npm run test:all': { where: 'ci', how: '.ci/run runs npm ci, then npm run test:all', ranBy: { file: '.ci/run', holds: '\nnpm ci --no-audit --no-fund\nnpm run test:all\n' } },
   // --- README: Try one event without a server, other commands
   "npx job-executor run --event job-config/events/hello-world.triggered.json --allowed-images 'alpine:*'": {
@@ -267,7 +272,7 @@ export const DOCUMENTED_COMMANDS: Readonly<Record<string, Classification>> = {
   'scripts/testenv down': { where: 'cluster', how: 'exit 0, its ports free, status says stopped' },
   'JOB_EXECUTOR_TESTENV=external KUBECONFIG=$HOME/.kube/config npm run test:cluster': {
     where: 'cluster',
-    how: 'run with HOME holding a copy of the cluster\'s kubeconfig and, appended, the smoke suite as the file filter (extra arguments go to vitest): exit 0, nothing started or stopped',
+    how: "run with HOME holding a copy of the cluster's kubeconfig and, appended, a filter (extra arguments go to vitest): three tests of the smoke suite that hold on any cluster pass",
   },
   // --- comments in job-config/**
   "npx job-executor render --config job-config/examples/self-healing.handlebars.yaml --event job-config/events/action.triggered.json --allowed-images 'alpine/helm:*'": {

@@ -1,11 +1,9 @@
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { commandsRunIn, documentedCommands, DOCUMENTED_COMMANDS, unclassified } from '../helpers/readme-commands.js';
+import { background, freePort, ROOT, run as runIn, scratchDir, userEnv as envIn, type Background, type ShOptions } from '../helpers/shell-session.js';
 
 /**
  * Every shell command the README shows, and the "Try it" lines of job-config/**, run as a reader runs them: from
@@ -14,99 +12,12 @@ import { commandsRunIn, documentedCommands, DOCUMENTED_COMMANDS, unclassified } 
  * not classify fails the first test, naming the command and where it is written. Commands that need a cluster
  * are run by test/cluster/readme-commands.test.ts.
  */
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const README = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 const COMMANDS = documentedCommands(ROOT);
-const scratch = mkdtempSync(path.join(os.tmpdir(), 'je-readme-'));
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** A reader's environment: the one of this process without what npm and vitest add, and a TMPDIR of its own. */
-function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^(npm_|VITEST|NODE_ENV$|NODE_OPTIONS$|INIT_CWD$)/.test(k)) env[k] = v;
-  // npm's update notice and audit would only add network calls and noise to what the command prints
-  return { ...env, TMPDIR: mkdtempSync(path.join(scratch, 'tmp-')), npm_config_update_notifier: 'false', npm_config_audit: 'false', npm_config_fund: 'false', ...extra };
-}
-
-/** Runs one command line with bash, as typed at a prompt in `cwd`. */
-function sh(command: string, options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', command], {
-      cwd: options.cwd ?? ROOT,
-      env: options.env ?? userEnv(),
-      signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** `result` when the command exited 0, else an error with what it printed, so a failure names the command. */
-function ok(command: string, result: Result, expected = 0): Result {
-  if (result.code !== expected) {
-    throw new Error(`\`${command}\` exited ${String(result.code)} (expected ${expected})\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
-  }
-  return result;
-}
-
-const run = async (command: string, options: Parameters<typeof sh>[1] = {}, expected = 0) => ok(command, await sh(command, options), expected);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject).listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** A command left running in its own process group (bash, npm, node), as in a second terminal. */
-interface Background {
-  output(): { stdout: string; stderr: string };
-  stop(): Promise<void>;
-}
-
+const scratch = scratchDir('je-readme-');
+const userEnv = (extra: Record<string, string> = {}) => envIn(scratch, extra);
+const run = (command: string, options: ShOptions = {}, expected = 0) => runIn(command, { env: userEnv(), ...options }, expected);
 const running: Background[] = [];
-
-function background(command: string, env: NodeJS.ProcessEnv): Background {
-  const child = spawn('bash', ['-c', command], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const group = (signal: NodeJS.Signals) => {
-    try {
-      if (child.pid) process.kill(-child.pid, signal);
-    } catch {
-      // the group is gone already
-    }
-  };
-  const bg: Background = {
-    output: () => ({ stdout, stderr }),
-    stop: async () => {
-      group('SIGTERM');
-      const timer = setTimeout(() => group('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-      // npm does not wait for its child: the service may outlive it by a moment
-      group('SIGKILL');
-    },
-  };
-  running.push(bg);
-  return bg;
-}
 
 async function healthy(port: number, bg: Background, timeoutMs: number): Promise<void> {
   await vi.waitFor(
@@ -139,7 +50,7 @@ function shownOutput(command: string): string[] {
 
 const withPort = (command: string, port: number) => command.replace(/\b(8080|9090)\b/g, String(port));
 
-// The same hello-world run, three ways: the answers a reader sees (ids and times vary).
+// The answers to the hello-world event, as a reader sees them (ids and times vary).
 function expectHelloWorldAnswers(answers: Array<Record<string, unknown>>): void {
   expect(answers.map((a) => a.type)).toEqual(['sh.keptn.event.hello-world.started', 'sh.keptn.event.hello-world.finished']);
   expect(answers[1]?.data).toMatchObject({ status: 'succeeded', result: 'pass', greeting: { greeted: 'world' } });
@@ -154,6 +65,7 @@ function startService(): Promise<{ port: number; service: Background }> {
   started ??= (async () => {
     const port = await freePort();
     const service = background("npm install && JOB_ALLOWED_IMAGE_LIST='alpine:*' npm start", userEnv({ JOB_EXECUTOR_PORT: String(port) }));
+    running.push(service);
     await healthy(port, service, 150_000);
     return { port, service };
   })();
@@ -177,6 +89,7 @@ const checks: Record<string, () => Promise<void>> = {
   'npm start -- --port 9090': async () => {
     const port = await freePort();
     const service = background(withPort('npm start -- --port 9090', port), userEnv());
+    running.push(service);
     await healthy(port, service, 90_000);
     await service.stop();
   },
