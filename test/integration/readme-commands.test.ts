@@ -59,15 +59,16 @@ function expectHelloWorldAnswers(answers: Array<Record<string, unknown>>): void 
 
 const HELLO = 'job-config/events/hello-world.triggered.json';
 
-let started: Promise<{ port: number; service: Background }> | undefined;
+let started: Promise<{ port: number; service: Background; lockBefore: string }> | undefined;
 /** The README's first command, left running for the curl that follows it (the second terminal). */
-function startService(): Promise<{ port: number; service: Background }> {
+function startService(): Promise<{ port: number; service: Background; lockBefore: string }> {
   started ??= (async () => {
+    const lockBefore = readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8');
     const port = await freePort();
     const service = background("npm install && JOB_ALLOWED_IMAGE_LIST='alpine:*' npm start", userEnv({ JOB_EXECUTOR_PORT: String(port) }));
     running.push(service);
     await healthy(port, service, 150_000);
-    return { port, service };
+    return { port, service, lockBefore };
   })();
   return started;
 }
@@ -75,8 +76,13 @@ function startService(): Promise<{ port: number; service: Background }> {
 /** The checks of the commands classified `integration`, by their text as written. */
 const checks: Record<string, () => Promise<void>> = {
   "npm install && JOB_ALLOWED_IMAGE_LIST='alpine:*' npm start": async () => {
-    const { port, service } = await startService();
+    const { port, service, lockBefore } = await startService();
     await healthy(port, service, 5_000);
+    // a checkout's npm install leaves the lock file as it is (and this test leaves the checkout as it was)
+    const lock = path.join(ROOT, 'package-lock.json');
+    const lockAfter = readFileSync(lock, 'utf8');
+    if (lockAfter !== lockBefore) writeFileSync(lock, lockBefore);
+    expect(lockAfter === lockBefore, 'npm install changed package-lock.json (restored)').toBe(true);
   },
   "curl -s -X POST localhost:8080 -H 'content-type: application/cloudevents+json' -d @job-config/events/hello-world.triggered.json": async () => {
     const { port, service } = await startService();
