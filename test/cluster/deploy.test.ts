@@ -5,11 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import yaml from 'js-yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createNamespace, deleteNamespaces, makeClients, type Clients } from './helpers/kube.js';
 import { helm } from './helpers/helm.js';
 import { kubectl } from './helpers/kubectl.js';
-import { waitFor } from './helpers/wait.js';
+import { found } from '../helpers/wait.js';
+import { CLUSTER_WAIT } from './helpers/wait.js';
 
 /**
  * The Helm chart against a real API server: lint, each transport mode applied (server-side dry run, then for
@@ -96,11 +97,11 @@ describe('Helm chart', () => {
       // The ReplicaSet's pods were admitted by the namespace's restricted policy and became Ready.
       const deployment = docs(manifest).find((d) => d.kind === 'Deployment') as unknown as k8s.V1Deployment;
       const want = deployment.spec?.replicas ?? 1;
-      const pods = await waitFor(`${want} ready pod(s) of the chart in ${ns}`, async () => {
+      const pods = await vi.waitFor(async () => {
         const list = await clients.core.listNamespacedPod({ namespace: ns, labelSelector: 'app.kubernetes.io/name=job-executor' });
         const ready = list.items.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-        return ready.length === want ? ready : undefined;
-      }, { timeoutMs: 120_000 });
+        return found(ready.length === want && ready, `${want} ready pod(s) of the chart in ${ns}`);
+      }, { ...CLUSTER_WAIT, timeout: 120_000 });
       const spec = pods[0]?.spec;
       expect(spec?.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       for (const c of spec?.containers ?? []) {
@@ -244,11 +245,11 @@ actions:
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    await waitFor('the service to be ready', async () => {
+    await vi.waitFor(async () => {
       if (child.exitCode !== null) throw new Error(`service exited ${child.exitCode}: ${stderr}`);
       const r = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-      return r?.ok ? true : undefined;
-    });
+      return found(r?.ok, 'the service to be ready');
+    }, CLUSTER_WAIT);
     const id = `f2b878d3-03c0-4e8f-bc3f-${Date.now().toString(16).padStart(12, '0')}`;
     const res = await fetch(`http://127.0.0.1:${port}/`, {
       method: 'POST',
@@ -256,14 +257,13 @@ actions:
       body: JSON.stringify({ specversion: '1.0', id, source: 'deploy-test', type: 'sh.keptn.event.hello-world.triggered', shkeptncontext: '2b4a6e2b-5a6f-4d7c-9c1e-8a1d7f3e2c10', data: { project: 'p', stage: 's', service: 'svc' } }),
     });
     expect(res.status).toBe(202);
-    const finished = await waitFor(
-      'the .finished answer on stdout',
-      async () => {
+    const finished = await vi.waitFor(
+      () => {
         if (child.exitCode !== null) throw new Error(`service exited ${child.exitCode}: ${stderr}`);
         const lines = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; triggeredid?: string; data: Record<string, unknown> });
-        return lines.find((e) => e.type === 'sh.keptn.event.hello-world.finished' && e.triggeredid === id);
+        return found(lines.find((e) => e.type === 'sh.keptn.event.hello-world.finished' && e.triggeredid === id), 'the .finished answer on stdout');
       },
-      { timeoutMs: 120_000 },
+      { ...CLUSTER_WAIT, timeout: 120_000 },
     );
     expect(finished.data, stderr.slice(-4000)).toMatchObject({ status: 'succeeded', result: 'pass' });
     expect(String(finished.data.message)).toContain("Task 'greet' finished successfully!");

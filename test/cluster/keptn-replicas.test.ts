@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createService, startServer, type RunningServer } from '../../src/service.js';
@@ -5,7 +6,7 @@ import { loadSettings } from '../../src/settings/settings.js';
 import { KeptnDouble } from '../fixtures/keptn-double.js';
 import { createNamespace, deleteNamespaces, makeClients, type Clients } from './helpers/kube.js';
 import { configDir } from './helpers/service.js';
-import { waitFor } from './helpers/wait.js';
+import { CLUSTER_WAIT } from './helpers/wait.js';
 
 /**
  * Keptn API mode with two replicas on the Kubernetes runner: both poll the same open `.triggered` events; the
@@ -63,12 +64,11 @@ actions:
     const triggered = Array.from({ length: EVENTS }, (_, i) =>
       double.trigger('sh.keptn.event.deployment.triggered', { project: 'proj', stage: 'dev', service: `svc-${i}` }),
     );
-    await waitFor('every task completed in the double', async () => (triggered.every((t) => double.task(t.id)?.open === false) ? true : undefined), {
-      timeoutMs: 240_000,
-      intervalMs: 500,
-    });
+    await expect
+      .poll(() => triggered.filter((t) => double.task(t.id)?.open !== false).map((t) => t.id), { ...CLUSTER_WAIT, timeout: 240_000, interval: 500, message: 'tasks still open in the double' })
+      .toEqual([]);
     // Late duplicates would arrive after completion: give them a moment, then count.
-    await new Promise((r) => setTimeout(r, 3000));
+    await sleep(3000);
     expect(double.violations).toEqual([]);
     for (const t of triggered) {
       const task = double.task(t.id);

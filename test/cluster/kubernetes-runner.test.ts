@@ -2,14 +2,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { KubernetesRunner } from '../../src/runners/kubernetes/kubernetes-runner.js';
 import { jobName } from '../../src/runners/kubernetes/naming.js';
 import { mergePatch } from '../../src/runners/kubernetes/kube-client.js';
 import { createNamespace, deleteNamespaces, jobPods, makeClients, restrictedUser, type Clients } from './helpers/kube.js';
 import { FAIL_ANNOTATIONS, FAIL_LABEL, HOLD_LABEL, POD_COMPLETE_DELAY_ANNOTATION, POD_COMPLETE_MESSAGE_ANNOTATION, criLine, defaultPodLogFile } from './helpers/kwok.js';
 import { configDir, event, kubeService, runToEnd } from './helpers/service.js';
-import { waitFor } from './helpers/wait.js';
+import { found } from '../helpers/wait.js';
+import { CLUSTER_WAIT } from './helpers/wait.js';
 
 /**
  * The Kubernetes runner against a real API server and job controller (kwok completes the pods), in namespaces
@@ -150,10 +152,12 @@ describe('Kubernetes runner', () => {
     });
     // Cleanup: deleting the Job (as the TTL controller does) collects its ConfigMaps too.
     await clients.batch.deleteNamespacedJob({ name, namespace: ns, propagationPolicy: 'Background' });
-    await waitFor('ConfigMaps collected with their Job', async () => {
-      const left = (await clients.core.listNamespacedConfigMap({ namespace: ns })).items.filter((c) => c.metadata?.name?.startsWith(`${name}-files-`));
-      return left.length === 0 ? true : undefined;
-    });
+    await expect
+      .poll(async () => (await clients.core.listNamespacedConfigMap({ namespace: ns })).items.filter((c) => c.metadata?.name?.startsWith(`${name}-files-`)).map((c) => c.metadata?.name), {
+        ...CLUSTER_WAIT,
+        message: 'ConfigMaps left after their Job',
+      })
+      .toEqual([]);
     await service.executor.close(1000);
   });
 
@@ -198,14 +202,9 @@ describe('Kubernetes runner', () => {
     expect(run.status).toBe('failed');
     expect(sink.events[1]?.data).toMatchObject({ status: 'errored', result: 'fail' });
     expect(sink.events[1]?.data.message).toContain("Task 'sleeper' failed: task exceeded maxPollDuration of 3s (the Job's activeDeadlineSeconds); the Job was deleted");
-    await waitFor('the timed-out Job to be gone', async () => {
-      try {
-        await clients.batch.readNamespacedJob({ name: jobName(ev.id, 0, 0), namespace: ns });
-        return undefined;
-      } catch {
-        return true;
-      }
-    });
+    await expect
+      .poll(() => clients.batch.readNamespacedJob({ name: jobName(ev.id, 0, 0), namespace: ns }).then(() => 'there', () => 'gone'), { ...CLUSTER_WAIT, message: 'the timed-out Job' })
+      .toBe('gone');
     await service.executor.close(1000);
   });
 
@@ -217,7 +216,7 @@ describe('Kubernetes runner', () => {
     const submitted = await service.executor.submit(ev);
     if (submitted.status !== 'accepted') throw new Error(submitted.status);
     const name = jobName(ev.id, 0, 0);
-    const pod = await waitFor('the running pod', async () => (await jobPods(clients, ns, name)).find((p) => p.status?.phase === 'Running')?.metadata?.name);
+    const pod = await vi.waitFor(async () => found((await jobPods(clients, ns, name)).find((p) => p.status?.phase === 'Running')?.metadata?.name, 'the running pod'), CLUSTER_WAIT);
     // What the kubelet reports for an image it cannot pull (kwok leaves a held pod as it is told).
     await clients.core.patchNamespacedPodStatus(
       { name: pod, namespace: ns, body: { status: { phase: 'Pending', containerStatuses: [{ name: 'task', image: 'alpine', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "alpine"' } } }] } } },
@@ -227,7 +226,7 @@ describe('Kubernetes runner', () => {
     expect(run.tasks[0]?.status).toBe('failed');
     expect(sink.events[1]?.data).toMatchObject({ status: 'errored', result: 'fail' });
     expect(sink.events[1]?.data.message).toContain(`Task 'pull' failed: container task of pod ${pod} cannot start: ImagePullBackOff: Back-off pulling image "alpine"; the Job was deleted`);
-    await waitFor('the Job to be gone', async () => clients.batch.readNamespacedJob({ name, namespace: ns }).then(() => undefined, () => true));
+    await expect.poll(() => clients.batch.readNamespacedJob({ name, namespace: ns }).then(() => 'there', () => 'gone'), { ...CLUSTER_WAIT, message: 'the Job' }).toBe('gone');
     await service.executor.close(1000);
   });
 
@@ -239,7 +238,7 @@ describe('Kubernetes runner', () => {
     const submitted = await service.executor.submit(ev);
     if (submitted.status !== 'accepted') throw new Error(submitted.status);
     const name = jobName(ev.id, 0, 0);
-    await waitFor('the running pod', async () => ((await jobPods(clients, ns, name)).some((p) => p.status?.phase === 'Running') ? true : undefined));
+    await expect.poll(async () => (await jobPods(clients, ns, name)).map((p) => p.status?.phase), { ...CLUSTER_WAIT, message: 'phases of the pods' }).toContain('Running');
     await clients.batch.deleteNamespacedJob({ name, namespace: ns, propagationPolicy: 'Background' });
     const run = await submitted.done;
     expect(run.tasks[0]?.status).toBe('failed');
@@ -280,7 +279,7 @@ describe('Kubernetes runner', () => {
     // ... so once the permission is granted, the pods are watched.
     rules[1] = { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] };
     await clients.rbac.replaceNamespacedRole({ name: 'je', namespace: ns, body: { metadata: { name: 'je' }, rules } });
-    await waitFor('the pod watch, once allowed', async () => (watcher.connections === 2 ? true : undefined));
+    await expect.poll(() => watcher.connections, { ...CLUSTER_WAIT, message: 'watches connected (the pod watch, once allowed)' }).toBe(2);
     await service.executor.close(1000);
   });
 
@@ -386,11 +385,11 @@ describe('Kubernetes runner', () => {
     };
     const health = async () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => (r.ok ? true : undefined), () => undefined);
     let child = start(firstId);
-    await waitFor('service up', health);
+    await expect.poll(health, { ...CLUSTER_WAIT, message: 'service up' }).toBe(true);
     const ev = event('sh.keptn.event.deployment.triggered');
     const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(ev) });
     expect(res.status).toBe(202);
-    await waitFor('the Job to exist', async () => clients.batch.readNamespacedJob({ name: jobName(ev.id, 0, 0), namespace: ns }).then(() => true));
+    await vi.waitFor(() => clients.batch.readNamespacedJob({ name: jobName(ev.id, 0, 0), namespace: ns }), CLUSTER_WAIT);
     child.kill(signal);
     await new Promise((r) => child.once('exit', r));
     const before = existsSync(answers) ? readFileSync(answers, 'utf8').trim().split('\n') : [];
@@ -399,16 +398,15 @@ describe('Kubernetes runner', () => {
     const job = await clients.batch.readNamespacedJob({ name: jobName(ev.id, 0, 0), namespace: ns });
     expect(job.status?.conditions?.some((c) => c.type === 'Complete' || c.type === 'Failed')).toBeFalsy();
     child = start(secondId);
-    const lines = await waitFor(
-      'the .finished after the restart',
-      async () => {
+    const lines = await vi.waitFor(
+      () => {
         const l = readFileSync(answers, 'utf8').trim().split('\n').map((x) => JSON.parse(x) as { type: string; triggeredid: string; data: { status: string } });
-        return l.some((e) => e.type.endsWith('.finished')) ? l : undefined;
+        return found(l.some((e) => e.type.endsWith('.finished')) && l, 'the .finished after the restart');
       },
-      { timeoutMs: 90_000 },
+      { ...CLUSTER_WAIT, timeout: 90_000 },
     );
     // Give a wrongly duplicated answer time to show up before counting.
-    await new Promise((r) => setTimeout(r, 3000));
+    await sleep(3000);
     const all = readFileSync(answers, 'utf8').trim().split('\n').map((x) => JSON.parse(x) as { type: string; triggeredid: string; data: { status: string } });
     expect(all.filter((e) => e.triggeredid === ev.id).map((e) => e.type)).toEqual(['sh.keptn.event.deployment.started', 'sh.keptn.event.deployment.finished']);
     expect(lines.find((e) => e.type.endsWith('.finished'))?.data.status).toBe('succeeded');
@@ -438,14 +436,14 @@ describe('logs', () => {
       const name = jobName(ev.id, 0, 0);
       const run = service.store.get(submitted.runId);
       const stdout = () => run?.tasks[0]?.logs.filter((l) => l.stream === 'stdout').map((l) => l.text) ?? [];
-      await waitFor('the log in the run store while the Job runs', async () => (stdout().length === defaults.length ? true : undefined));
+      await expect.poll(() => stdout().length, { ...CLUSTER_WAIT, message: 'log lines in the run store while the Job runs' }).toBe(defaults.length);
       const notDone = async () => {
         const job = await clients.batch.readNamespacedJob({ name, namespace: ns });
         return job.status?.conditions?.some((c) => c.type === 'Complete') ?? false;
       };
       expect(await notDone()).toBe(false);
       appendFileSync(file, criLine('live line, appended later'));
-      await waitFor('the appended line, while the Job runs', async () => (stdout().includes('live line, appended later') ? true : undefined));
+      await expect.poll(stdout, { ...CLUSTER_WAIT, message: 'the log in the run store while the Job runs' }).toContain('live line, appended later');
       expect(await notDone()).toBe(false);
       const done = await submitted.done;
       expect(done.status).toBe('succeeded');
@@ -466,7 +464,7 @@ describe('watching', () => {
     const runs = await Promise.all(Array.from({ length: 20 }, () => service.executor.submit(event('sh.keptn.event.deployment.triggered'))));
     const runner = service.runner as KubernetesRunner;
     // One Job watch and one pod watch for the namespace, however many Jobs.
-    await waitFor('the Job and pod watches to connect', async () => (runner.watcher.connections === 2 ? true : undefined));
+    await expect.poll(() => runner.watcher.connections, { ...CLUSTER_WAIT, message: 'the Job and pod watches connected' }).toBe(2);
     for (const r of runs) if (r.status === 'accepted') expect((await r.done).status).toBe('succeeded');
     expect((await clients.batch.listNamespacedJob({ namespace: ns })).items).toHaveLength(20);
     expect(runner.watcher.opened).toEqual({ jobs: 1, pods: 1 });

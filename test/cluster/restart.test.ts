@@ -1,12 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { jobName } from '../../src/runners/kubernetes/naming.js';
 import { startReceiver } from '../helpers/receiver.js';
+import { found } from '../helpers/wait.js';
 import { createNamespace, deleteNamespaces, makeClients, type Clients } from './helpers/kube.js';
 import { POD_COMPLETE_DELAY_ANNOTATION } from './helpers/kwok.js';
 import { configDir, event } from './helpers/service.js';
-import { sleep, waitFor } from './helpers/wait.js';
+import { CLUSTER_WAIT } from './helpers/wait.js';
 
 /**
  * The built service (`node dist/src/cli/main.js serve --runner kubernetes`), killed with SIGKILL while its
@@ -67,7 +69,7 @@ actions:
     const health = async () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => (r.ok ? true : undefined), () => undefined);
 
     const first = start();
-    await waitFor('service up', health);
+    await expect.poll(health, { ...CLUSTER_WAIT, message: 'service up' }).toBe(true);
     const events = Array.from({ length: EVENTS }, () => event('sh.keptn.event.deployment.triggered'));
     for (const ev of events) {
       const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(ev) });
@@ -75,10 +77,10 @@ actions:
     }
     const names = events.map((ev) => jobName(ev.id, 0, 0));
     // Every Job exists and its pod runs: the kill lands mid-run.
-    const uids = await waitFor('every Job created, its pod running', async () => {
+    const uids = await vi.waitFor(async () => {
       const jobs = await Promise.all(names.map((name) => clients.batch.readNamespacedJob({ name, namespace: ns })));
-      return jobs.every((j) => (j.status?.active ?? 0) > 0) ? jobs.map((j) => j.metadata?.uid) : undefined;
-    });
+      return found(jobs.every((j) => (j.status?.active ?? 0) > 0) && jobs.map((j) => j.metadata?.uid), 'every Job created, its pod running');
+    }, CLUSTER_WAIT);
     first.child.kill('SIGKILL');
     await new Promise((r) => first.child.once('exit', r));
     expect(answers().map((a) => a.type)).toEqual(Array(EVENTS).fill('sh.keptn.event.deployment.started'));
@@ -88,7 +90,9 @@ actions:
     }
 
     const second = start();
-    await waitFor('a .finished for every event after the restart', async () => (answers().filter((a) => a.type.endsWith('.finished')).length >= EVENTS ? true : undefined), { timeoutMs: 120_000 });
+    await expect
+      .poll(() => answers().filter((a) => a.type.endsWith('.finished')).length, { ...CLUSTER_WAIT, timeout: 120_000, message: '.finished answers after the restart' })
+      .toBeGreaterThanOrEqual(EVENTS);
     // Room for a wrongly repeated answer to arrive before counting.
     await sleep(3000);
     for (const ev of events) {

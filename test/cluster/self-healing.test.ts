@@ -4,13 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import type { V1Job } from '@kubernetes/client-node';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createService, startServer, type RunningServer } from '../../src/service.js';
 import { loadSettings } from '../../src/settings/settings.js';
 import { KeptnDouble, type TriggeredEvent } from '../fixtures/keptn-double.js';
 import { helm, helmBinary } from './helpers/helm.js';
 import { makeClients, type Clients } from './helpers/kube.js';
-import { waitFor } from './helpers/wait.js';
+import { found } from '../helpers/wait.js';
+import { CLUSTER_WAIT } from './helpers/wait.js';
 
 /**
  * The seed scenario (keptn-protocol.md §1): Keptn's remediation sequence, played by the control-plane double,
@@ -56,7 +57,8 @@ beforeAll(async () => {
   for (const stage of ['qa', 'production']) {
     const ns = `${PROJECT}-${stage}`;
     await clients.core.deleteNamespace({ name: ns }).catch(() => undefined);
-    await waitFor(`namespace ${ns} gone`, async () => clients.core.readNamespace({ name: ns }).then(() => undefined, () => true), { timeoutMs: 120_000 });
+    // In a hook, where expect.poll is not available.
+    await vi.waitFor(async () => found(await clients.core.readNamespace({ name: ns }).then(() => false, () => true), `namespace ${ns} gone`), { ...CLUSTER_WAIT, timeout: 120_000 });
     await helm(['install', 'helloservice', 'test/fixtures/charts/helloservice', '-n', ns, '--create-namespace', '--wait', '--timeout', '120s']);
   }
   expect([await readyReplicas('fulltour-qa'), await readyReplicas('fulltour-production')]).toEqual([1, 1]);
@@ -83,7 +85,7 @@ afterAll(async () => {
 
 async function play(ev: TriggeredEvent, target: string): Promise<void> {
   expect(await double.push(ev, target)).toBe(202);
-  await waitFor(`${ev.type} answered`, async () => (double.task(ev.id)?.open === false ? true : undefined), { timeoutMs: 180_000 });
+  await expect.poll(() => double.task(ev.id)?.open, { ...CLUSTER_WAIT, timeout: 180_000, message: `${ev.type} answered` }).toBe(false);
 }
 
 describe('the self-healing scenario, end to end', () => {
@@ -130,7 +132,7 @@ describe('the self-healing scenario, end to end', () => {
     expect(testFinished?.data.message).toMatch(/Aggregated/);
     expect(standInHits.length).toBeGreaterThan(0);
 
-    await waitFor('production at 2 ready pods', async () => ((await readyReplicas('fulltour-production')) === 2 ? true : undefined), { timeoutMs: 120_000 });
+    await expect.poll(() => readyReplicas('fulltour-production'), { ...CLUSTER_WAIT, timeout: 120_000, message: 'ready pods in production' }).toBe(2);
     expect(await readyReplicas('fulltour-qa')).toBe(1);
   });
 

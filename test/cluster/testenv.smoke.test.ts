@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { helm } from './helpers/helm.js';
 import { defaultPodLogFile, failingPodMetadata, setPodLog } from './helpers/kwok.js';
 import {
@@ -21,7 +21,8 @@ import {
   waitForJobCondition,
   type Clients,
 } from './helpers/kube.js';
-import { waitFor } from './helpers/wait.js';
+import { found } from '../helpers/wait.js';
+import { CLUSTER_WAIT } from './helpers/wait.js';
 
 const CHART = fileURLToPath(new URL('../fixtures/charts/helloservice', import.meta.url));
 const IMAGE = 'docker.io/library/busybox:1.36';
@@ -149,16 +150,16 @@ describe('cluster under test', () => {
       namespace: ns,
       body: jobManifest(name, ['sh', '-c', `echo ${marker}; echo second line`]),
     });
-    const pod = await waitFor(`pod of Job ${name}`, async () => (await jobPods(clients, ns, name))[0]);
+    const pod = await vi.waitFor(async () => found((await jobPods(clients, ns, name))[0], `pod of Job ${name}`), CLUSTER_WAIT);
     const podName = pod.metadata!.name!;
     // kwok runs nothing: it serves the file we give it for this pod (a real kubelet serves the echo output)
     if (isTestenv()) await setPodLog(clients, ns, podName, [marker, 'second line']);
     await waitForJobCondition(clients, ns, name, 'Complete');
 
-    const log = await waitFor(`log of pod ${podName} containing ${marker}`, async () => {
+    const log = await vi.waitFor(async () => {
       const text = await clients.core.readNamespacedPodLog({ name: podName, namespace: ns, container: 'main' });
-      return text.includes(marker) ? text : undefined;
-    });
+      return found(text.includes(marker) && text, `log of pod ${podName} containing ${marker}`);
+    }, CLUSTER_WAIT);
     expect(log).toBe(`${marker}\nsecond line\n`);
     const tail = await clients.core.readNamespacedPodLog({ name: podName, namespace: ns, container: 'main', tailLines: 1 });
     expect(tail).toBe('second line\n');
@@ -189,10 +190,10 @@ describe('cluster under test', () => {
       },
     };
     await clients.core.createNamespacedPod({ namespace: ns, body: compliant });
-    const running = await waitFor('compliant pod Running', async () => {
+    const running = await vi.waitFor(async () => {
       const p = await clients.core.readNamespacedPodStatus({ name: 'restricted-ok', namespace: ns });
-      return p.status?.phase === 'Running' ? p : undefined;
-    });
+      return found(p.status?.phase === 'Running' && p, 'compliant pod Running');
+    }, CLUSTER_WAIT);
     expect(running.spec?.nodeName).toBeTruthy();
   });
 
@@ -206,19 +207,19 @@ describe('cluster under test', () => {
     expect(first.status?.readyReplicas).toBe(1);
 
     await helm(['upgrade', release, CHART, '--namespace', ns, '--set', 'replicaCount=2', '--wait', '--timeout', '2m']);
-    const dep = await waitFor('Deployment with 2 ready replicas', async () => {
+    const dep = await vi.waitFor(async () => {
       const d = await clients.apps.readNamespacedDeployment({ name: release, namespace: ns });
-      return d.status?.readyReplicas === 2 && d.status.updatedReplicas === 2 ? d : undefined;
-    });
+      return found(d.status?.readyReplicas === 2 && d.status.updatedReplicas === 2 && d, 'Deployment with 2 ready replicas');
+    }, CLUSTER_WAIT);
     expect(dep.spec?.replicas).toBe(2);
-    const pods = await waitFor('2 Running helloservice pods', async () => {
+    const pods = await vi.waitFor(async () => {
       const list = await clients.core.listNamespacedPod({
         namespace: ns,
         labelSelector: `app.kubernetes.io/name=helloservice,app.kubernetes.io/instance=${release}`,
       });
       const live = list.items.filter((p) => !p.metadata?.deletionTimestamp);
-      return live.length === 2 && live.every((p) => p.status?.phase === 'Running') ? live : undefined;
-    });
+      return found(live.length === 2 && live.every((p) => p.status?.phase === 'Running') && live, '2 Running helloservice pods');
+    }, CLUSTER_WAIT);
     expect(pods).toHaveLength(2);
     const { stdout } = await helm(['status', release, '--namespace', ns, '-o', 'json']);
     const status = JSON.parse(stdout) as { version: number; info: { status: string } };
@@ -248,7 +249,7 @@ describe('cluster under test', () => {
     });
     const userBatch = makeClients(user.kc).batch;
     // RBAC is served from an informer cache: wait until the binding is visible
-    const ownJobs = await waitFor(`${user.description} can list Jobs in ${own}`, () => userBatch.listNamespacedJob({ namespace: own }));
+    const ownJobs = await vi.waitFor(() => userBatch.listNamespacedJob({ namespace: own }), CLUSTER_WAIT);
     expect(ownJobs.items).toEqual([]);
 
     const message = await expectApiError(userBatch.listNamespacedJob({ namespace: other }), 403);

@@ -5,8 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
+import { vi } from 'vitest';
 import { apiStatus } from '../../../src/runners/kubernetes/kube-client.js';
-import { waitFor } from './wait.js';
+import { found } from '../../helpers/wait.js';
+import { CLUSTER_WAIT } from './wait.js';
 
 // The service's own reading of API errors: the status code, and the API server's message.
 export { apiMessage, apiStatus } from '../../../src/runners/kubernetes/kube-client.js';
@@ -65,10 +67,7 @@ export async function createNamespace(
   await clients.core.createNamespace({
     body: { metadata: { name, labels: { 'job-executor.test/suite': 'cluster', ...labels } } },
   });
-  await waitFor(`ServiceAccount default in namespace ${name}`, async () => {
-    await clients.core.readNamespacedServiceAccount({ name: 'default', namespace: name });
-    return true;
-  });
+  await vi.waitFor(() => clients.core.readNamespacedServiceAccount({ name: 'default', namespace: name }), CLUSTER_WAIT);
   return name;
 }
 
@@ -91,17 +90,16 @@ export async function waitForJobCondition(
   type: string,
   timeoutMs = 90_000,
 ): Promise<k8s.V1Job> {
-  return waitFor(
-    `Job ${namespace}/${name} condition ${type}=True`,
+  return vi.waitFor(
     async () => {
       const job = await clients.batch.readNamespacedJobStatus({ name, namespace });
       const done = job.status?.conditions?.find((c) => c.status === 'True' && (c.type === 'Complete' || c.type === 'Failed'));
       if (done && done.type !== type) {
         throw new Error(`Job ${namespace}/${name} ended ${done.type} (${done.reason ?? ''}: ${done.message ?? ''}), not ${type}`);
       }
-      return job.status?.conditions?.some((c) => c.type === type && c.status === 'True') ? job : undefined;
+      return found(job.status?.conditions?.some((c) => c.type === type && c.status === 'True') && job, `Job ${namespace}/${name} condition ${type}=True`);
     },
-    { timeoutMs },
+    { ...CLUSTER_WAIT, timeout: timeoutMs },
   );
 }
 
