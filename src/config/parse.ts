@@ -4,6 +4,7 @@ import { JobExecutorError } from '../errors.js';
 import { deepFreeze } from '../util/objects.js';
 import { JobConfigSchema, type JobConfig } from './schema.js';
 import { formatYamlPath, loadYaml, loadYamlAsync, type LoadedYaml } from './yaml-load.js';
+import { closest } from '../util/strings.js';
 
 /**
  * One problem in a config, located by its path in the document, e.g. `actions[0].tasks[1].image` (or
@@ -33,20 +34,6 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out === '(root)' ? '' : out;
 }
 
-function levenshtein(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j] as number;
-      row[j] = Math.min((row[j] as number) + 1, (row[j - 1] as number) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length] as number;
-}
-
 /** The keys the schema allows at a path, so an unknown key can be answered with "did you mean …". */
 function knownKeysAt(path: readonly PropertyKey[]): string[] {
   // Walk the schema along the path; only object/array/optional/default wrappers occur in it.
@@ -73,8 +60,8 @@ function knownKeysAt(path: readonly PropertyKey[]): string[] {
 
 /** A suggestion for an unknown key: the known key it is closest to, when it is close. */
 function didYouMean(key: string, known: readonly string[]): string {
-  const best = known.map((k) => ({ k, d: levenshtein(k.toLowerCase(), key.toLowerCase()) })).sort((x, y) => x.d - y.d)[0];
-  return best && best.d <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean "${best.k}"?)` : '';
+  const best = closest(key, known);
+  return best ? ` (did you mean "${best}"?)` : '';
 }
 
 function zodProblems(error: z.ZodError, yaml: LoadedYaml): { problems: ConfigProblem[]; more: number } {
