@@ -106,7 +106,8 @@ describe('/proc/<pid>/stat', () => {
 describe('the launcher script', () => {
   it('from the TypeScript sources: launcher-main.ts and its imports, transpiled, run by Node and ready for messages', async () => {
     const script = await launcherScript(path.resolve('src/runners/local'));
-    expect(script).toMatch(/job-executor-launcher-[0-9a-f]{16}\/launcher-main\.js$/);
+    // Laid out as the sources are, below a folder named by their hash (the launcher imports a util of src/ too).
+    expect(script).toMatch(/job-executor-launcher-[0-9a-f]{16}\/(runners\/local\/)?launcher-main\.js$/);
     const p = spawn(process.execPath, [script], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced' });
     const first = await new Promise((resolve) => p.once('message', resolve));
     expect(first).toEqual({ kind: 'ready' });

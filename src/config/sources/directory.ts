@@ -8,6 +8,7 @@ import { filesEntryProblem } from '../rules.js';
 import type { JobConfig } from '../schema.js';
 import type { ConfigLevel, ConfigScope, ConfigSource, FileSource, LoadedConfig, TaskFile } from '../source.js';
 import { FileBudget } from '../task-files.js';
+import { readAtMost } from '../../util/read-bounded.js';
 
 const CONFIG_PATH = path.join('job', 'config.yaml');
 
@@ -67,15 +68,9 @@ export class DirectoryFileSource implements FileSource {
       const { size } = await handle.stat();
       budget.reserve(entry, rel, size);
       // Read what the file said it holds, and one byte more to notice a file that grew since.
-      const buffer = Buffer.alloc(size + 1);
-      let length = 0;
-      while (length < buffer.length) {
-        const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
-        if (bytesRead === 0) break;
-        length += bytesRead;
-      }
-      if (length > size) throw new JobExecutorError('FILE_REFUSED', `files: ${entry}: ${rel} changed while it was read`);
-      return { path: rel, content: buffer.subarray(0, length) };
+      const content = await readAtMost(handle, size + 1);
+      if (content.length > size) throw new JobExecutorError('FILE_REFUSED', `files: ${entry}: ${rel} changed while it was read`);
+      return { path: rel, content };
     } finally {
       await handle.close();
     }

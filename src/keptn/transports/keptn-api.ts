@@ -408,17 +408,8 @@ export class KeptnApiTransport implements Transport {
       this.log.warn({ eventId: event.id, err: message }, 'not registered; error log kept local');
       return;
     }
-    const entry = {
-      integrationid: this.id,
-      message,
-      time: new Date().toISOString(),
-      shkeptncontext: event.shkeptncontext,
-      task: taskEventParts(event.type)?.task ?? event.type,
-      triggeredid: event.id,
-      ...(event.gitcommitid ? { gitcommitid: event.gitcommitid } : {}),
-    };
     try {
-      await this.options.api.request('POST', '/controlPlane/v1/log', { body: { logs: [entry] }, signal: this.signal });
+      await postErrorLog(this.options.api, this.id, { ...event, triggeredid: event.id }, message, this.signal);
     } catch (e) {
       this.log.warn({ err: errorMessage(e), eventId: event.id }, 'error log could not be sent to Keptn');
     }
@@ -444,15 +435,26 @@ export class KeptnErrorLogObserver implements AnswerObserver {
     // Not registered (yet): there is nothing to file the entry under; the answer itself went out.
     if (id === undefined) return;
     const message = typeof event.data.message === 'string' ? event.data.message : 'errored';
-    const entry = {
-      integrationid: id,
-      message,
-      time: new Date().toISOString(),
-      shkeptncontext: event.shkeptncontext,
-      task: taskEventParts(event.type)?.task ?? event.type,
-      triggeredid: event.triggeredid,
-      ...(event.gitcommitid ? { gitcommitid: event.gitcommitid } : {}),
-    };
-    await this.api.request('POST', '/controlPlane/v1/log', { body: { logs: [entry] }, signal });
+    await postErrorLog(this.api, id, event, message, signal);
   }
+}
+
+/** One entry of Keptn's log ingestion (keptn-protocol.md §2.7), filed under the integration and the task. */
+async function postErrorLog(
+  api: KeptnApiClient,
+  integrationId: string,
+  event: { shkeptncontext: string; type: string; triggeredid: string; gitcommitid?: string },
+  message: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const entry = {
+    integrationid: integrationId,
+    message,
+    time: new Date().toISOString(),
+    shkeptncontext: event.shkeptncontext,
+    task: taskEventParts(event.type)?.task ?? event.type,
+    triggeredid: event.triggeredid,
+    ...(event.gitcommitid ? { gitcommitid: event.gitcommitid } : {}),
+  };
+  await api.request('POST', '/controlPlane/v1/log', { body: { logs: [entry] }, signal });
 }

@@ -27,6 +27,7 @@ import {
   type ToLauncher,
 } from './launcher-protocol.js';
 import { readProcStat } from './proc-stat.js';
+import { readAtMost } from '../../util/read-bounded.js';
 
 type StartMessage = Extract<ToLauncher, { kind: 'start' }>;
 type Stream = 'stdout' | 'stderr';
@@ -316,15 +317,9 @@ async function readOutput(file: string, limit: number): Promise<OutputRead> {
     const st = await handle.stat();
     if (!st.isFile()) return { kind: 'not-a-file' };
     if (st.size > limit) return { kind: 'too-big', limit };
-    const buf = Buffer.alloc(limit + 1);
-    let filled = 0;
-    while (filled < buf.length) {
-      const { bytesRead } = await handle.read(buf, filled, buf.length - filled, filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    if (filled > limit) return { kind: 'too-big', limit };
-    return filled === 0 ? { kind: 'none' } : { kind: 'data', data: buf.subarray(0, filled) };
+    const data = await readAtMost(handle, limit + 1);
+    if (data.length > limit) return { kind: 'too-big', limit };
+    return data.length === 0 ? { kind: 'none' } : { kind: 'data', data };
   } catch (e) {
     return { kind: 'error', message: messageOf(e) };
   } finally {
