@@ -154,9 +154,9 @@ export class Outbox {
   /** Waits for queued answers (up to `timeoutMs`), then gives up the rest, logging each. */
   async close(timeoutMs: number): Promise<void> {
     const all = Promise.allSettled([...this.chains.values()]);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([all, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
+    const waited = new AbortController();
+    await Promise.race([all, sleep(timeoutMs, waited.signal)]);
+    waited.abort();
     this.controller.abort();
     await all;
     await Promise.all(this.sinks.map(async (s) => s.close?.()));

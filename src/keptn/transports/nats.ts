@@ -227,9 +227,9 @@ export class NatsSink implements Sink {
     }
     // Once publish() returned, the client holds the message and sends it after a reconnect; retrying here
     // could send a second `.finished`, which Keptn counts. So a slow confirmation is waited for, not retried.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([nc.flush().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, this.confirmTimeoutMs)))]);
-    clearTimeout(timer);
+    const waited = new AbortController();
+    await Promise.race([nc.flush().catch(() => undefined), sleep(this.confirmTimeoutMs, waited.signal)]);
+    waited.abort();
   }
 
   async close(): Promise<void> {

@@ -28,6 +28,7 @@ import {
 } from './launcher-protocol.js';
 import { readProcStat } from './proc-stat.js';
 import { readAtMost } from '../../util/read-bounded.js';
+import { setTimeout as delay } from 'node:timers/promises';
 
 type StartMessage = Extract<ToLauncher, { kind: 'start' }>;
 type Stream = 'stdout' | 'stderr';
@@ -329,7 +330,7 @@ async function readOutput(file: string, limit: number): Promise<OutputRead> {
 
 async function removeCgroup(dir: string): Promise<void> {
   // Killed processes take a moment to leave; give up after a second (the next start of a task reuses nothing).
-  for (let i = 0; i < 50 && cgroupPopulated(dir); i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 50 && cgroupPopulated(dir); i++) await delay(20);
   tryRmdir(dir);
 }
 

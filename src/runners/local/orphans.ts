@@ -1,5 +1,6 @@
 import type { ProcessHandle } from '../runner.js';
 import { liveGroupMembers, readProcStat } from './proc-stat.js';
+import { sleep } from '../../util/backoff.js';
 
 export interface StopGroupsOptions {
   /** From SIGTERM to SIGKILL. */
@@ -56,7 +57,7 @@ export async function stopOrphanedGroups(handles: readonly ProcessHandle[], opti
 async function waitForGroups(groups: number[], deadline: number, pollMs: number, signal?: AbortSignal): Promise<number[]> {
   let left = groups.filter((g) => liveGroupMembers(g).length > 0);
   while (left.length > 0 && Date.now() < deadline && !signal?.aborted) {
-    await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(1, deadline - Date.now()))));
+    await sleep(Math.min(pollMs, Math.max(1, deadline - Date.now())), signal);
     left = left.filter((g) => liveGroupMembers(g).length > 0);
   }
   return left;
