@@ -53,25 +53,17 @@ export interface RunnerParts {
 
 export async function createRunner(settings: Settings, logger: Logger, metrics?: Metrics): Promise<RunnerParts> {
   if (settings.runner === 'kubernetes') {
-    // Loaded only when used: @kubernetes/client-node alone adds about 70 MB to the process (measured), which
-    // the local runner has no use for.
-    const [{ KubernetesClaims }, { apiStatus, kubeClients }, { KubernetesRunner }] = await Promise.all([
+    // Loaded only when used. The runner speaks to the API server through its own small client: client-node's
+    // barrel (every generated API and model) alone added about 50 MB to the process (bench/module-cost.mjs).
+    const [{ KubernetesClaims }, { apiStatus, kubeApi }, { KubernetesRunner }] = await Promise.all([
       import('./runners/kubernetes/claims.js'),
       import('./runners/kubernetes/kube-client.js'),
       import('./runners/kubernetes/kubernetes-runner.js'),
     ]);
-    const clients = kubeClients();
+    const api = kubeApi();
     const onApiError = (operation: string, e: unknown) => metrics?.kubernetesApiError(operation, apiStatus(e));
-    const runner = new KubernetesRunner({
-      clients,
-      defaults: jobDefaults(settings),
-      deleteOnTimeout: settings.deleteOnTimeout,
-      maxLogBytes: settings.runLogBytes,
-      logger,
-      onApiError,
-    });
     const claims = new KubernetesClaims({
-      core: clients.core,
+      api,
       namespace: settings.jobNamespace,
       managedBy: settings.managedBy,
       identity: settings.instanceId ?? os.hostname(),
@@ -80,6 +72,17 @@ export async function createRunner(settings: Settings, logger: Logger, metrics?:
       retentionMs: settings.dedupWindow * 1000,
       logger,
       onApiError,
+    });
+    const runner = new KubernetesRunner({
+      api,
+      defaults: jobDefaults(settings),
+      deleteOnTimeout: settings.deleteOnTimeout,
+      // The tail the answer can show, as for the local runner: the run store keeps every line apart from it.
+      maxLogBytes: settings.messageLogBytes,
+      logger,
+      onApiError,
+      // A Job of the run shows that its .started went out: the claim need not be written for it.
+      onJob: (event, namespace) => claims.jobMade(event, namespace),
     });
     return { runner, claims };
   }

@@ -3,10 +3,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { KubernetesRunner } from '../../src/runners/kubernetes/kubernetes-runner.js';
 import { jobName } from '../../src/runners/kubernetes/naming.js';
-import { mergePatch } from '../../src/runners/kubernetes/kube-client.js';
 import { createNamespace, deleteNamespaces, jobPods, makeClients, restrictedUser, type Clients } from './helpers/kube.js';
 import { FAIL_ANNOTATIONS, FAIL_LABEL, HOLD_LABEL, POD_COMPLETE_DELAY_ANNOTATION, POD_COMPLETE_MESSAGE_ANNOTATION, criLine, defaultPodLogFile } from './helpers/kwok.js';
 import { configDir, event, kubeService, runToEnd } from './helpers/service.js';
@@ -45,6 +45,8 @@ actions:
     tasks:
 ${tasks}
 `;
+
+const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
 describe('Kubernetes runner', () => {
   it('hello world: a Job runs, is followed to Complete and answered succeeded/pass with its log', async () => {

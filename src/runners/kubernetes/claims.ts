@@ -1,11 +1,14 @@
+import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { RunClaims } from '../../executor/claims.js';
 import { parseKeptnEvent, type KeptnEvent } from '../../keptn/event.js';
 import { LABEL } from './job-spec.js';
-import { apiMessage, apiStatus, bounded, mergePatch } from './kube-client.js';
-import { runKey } from './naming.js';
+import { apiMessage, apiStatus, type KubeApi } from './kube-client.js';
+import { listContinue } from './list-watch.js';
+import { dnsFragment, runKey } from './naming.js';
 
+/** `true` on a run's claim, `holder` on an instance's heartbeat. */
 const CLAIM_LABEL = 'job-executor.keptn.sh/claim';
 const STATE_LABEL = 'job-executor.keptn.sh/state';
 const A = {
@@ -13,41 +16,80 @@ const A = {
   renewed: 'job-executor.keptn.sh/renewed',
   started: 'job-executor.keptn.sh/started-delivered',
   answeredAt: 'job-executor.keptn.sh/answered-at',
+  /** On a heartbeat: the instance let go of its claims at this time (they are taken over at once). */
+  released: 'job-executor.keptn.sh/released',
 } as const;
+/** Claims are listed this many at a time (each holds an event of up to the body limit, or only metadata). */
+const PAGE = 100;
+/**
+ * After `.started` went out, how long a run has to make its Job (the proof of it) before the claim records the
+ * delivery itself: long enough for a run with a free slot on a loaded machine, short for one waiting in the queue.
+ */
+export const STARTED_GRACE_MS = 5000;
+/** Answered claims past their retention are looked for at most this often. */
+const EXPIRE_EVERY_MS = 60_000;
 
 export interface KubernetesClaimsOptions {
-  readonly core: k8s.CoreV1Api;
+  readonly api: KubeApi;
   readonly namespace: string;
   readonly managedBy: string;
   /** This instance: a pod name, or a host name plus something unique to the process. */
   readonly identity: string;
-  /** How often the claims this instance holds are renewed. */
+  /** How often this instance's heartbeat is renewed while it holds claims. */
   readonly renewMs: number;
-  /** A claim not renewed for this long belongs to an instance that is gone, and is taken over. */
+  /** A claim whose holder has not been heard of for this long belongs to an instance that is gone, and is taken over. */
   readonly staleMs: number;
   /** Answered claims are kept this long (redeliveries within it are recognised), then deleted. */
   readonly retentionMs: number;
+  /**
+   * After `.started` went out, how long the run may take to make its Job before the claim records the delivery
+   * itself (a Job of the run in the claims' namespace proves it, with no write of its own).
+   */
+  readonly startedGraceMs?: number;
   readonly logger: Logger;
   readonly onApiError?: (operation: string, e: unknown) => void;
 }
 
+type Taken = { event: KeptnEvent; startedDelivered: boolean };
+type Meta = k8s.V1ObjectMeta;
+
+const time = (iso: string | undefined) => (iso ? Date.parse(iso) : Number.NaN);
+
 /**
  * Claims as ConfigMaps named by the run key in the job namespace: creating one is atomic, so of two replicas
- * given the same event exactly one wins; it holds the event itself, so a restarted service can finish the
- * run; the holder renews it, so a run whose instance died is taken over by another (optimistic concurrency on
- * the resourceVersion keeps that to one taker too).
+ * given the same event exactly one wins; it holds the event itself, so a restarted service can finish the run.
+ *
+ * Writes per run: the create, and one patch when it is answered. An instance proves it is alive with one
+ * heartbeat ConfigMap of its own, renewed while it holds claims (not a patch per claim); a claim whose holder's
+ * heartbeat (and the claim's own time) are older than `staleMs`, or whose holder let go, is taken over, with a
+ * compare-and-swap on its resourceVersion so that one instance wins. That `.started` was delivered is shown by
+ * the run's Job when it is in the claims' namespace; only a run that makes none within `startedGraceMs` (it
+ * waits for a slot, its Job goes elsewhere) has it patched into its claim.
  */
 export class KubernetesClaims implements RunClaims {
   private readonly held = new Set<string>();
+  /** Claims whose `.started` went out and is not yet recorded (nor proven by a Job): the timer records it. */
+  private readonly pendingStarted = new Map<string, NodeJS.Timeout>();
   private readonly timer: NodeJS.Timeout;
+  private readonly heartbeatName: string;
+  private heartbeatExists: boolean | undefined;
+  private lastExpiry = 0;
+  private closed = false;
 
   constructor(private readonly o: KubernetesClaimsOptions) {
     this.timer = setInterval(() => void this.renew(), o.renewMs);
     this.timer.unref();
+    const hash = createHash('sha256').update(o.identity).digest('hex').slice(0, 8);
+    const readable = dnsFragment(o.identity, 40);
+    this.heartbeatName = `je-holder-${readable ? `${readable}-` : ''}${hash}`;
   }
 
   private name(event: KeptnEvent): string {
     return `${runKey(event.id)}-claim`;
+  }
+
+  private selector(kind: 'true' | 'holder'): string {
+    return `${LABEL.managedBy}=${this.o.managedBy},${CLAIM_LABEL}=${kind}`;
   }
 
   async claim(event: KeptnEvent): Promise<'claimed' | 'taken'> {
@@ -62,7 +104,7 @@ export class KubernetesClaims implements RunClaims {
       data: { 'event.json': JSON.stringify(event) },
     };
     try {
-      await this.o.core.createNamespacedConfigMap({ namespace: this.o.namespace, body }, bounded());
+      await this.o.api.createConfigMap(this.o.namespace, body);
       this.held.add(name);
       return 'claimed';
     } catch (e) {
@@ -75,74 +117,119 @@ export class KubernetesClaims implements RunClaims {
     }
   }
 
-  private async patch(name: string, annotations: Record<string, string>, labels?: Record<string, string>): Promise<void> {
+  private async patch(name: string, annotations: Record<string, string | null>, labels?: Record<string, string>): Promise<void> {
     try {
-      await this.o.core.patchNamespacedConfigMap(
-        { name, namespace: this.o.namespace, body: { metadata: { annotations, ...(labels ? { labels } : {}) } } },
-        bounded(undefined, undefined, mergePatch),
-      );
+      await this.o.api.patchConfigMap(this.o.namespace, name, { metadata: { annotations, ...(labels ? { labels } : {}) } });
     } catch (e) {
       this.o.onApiError?.('patch-claim', e);
       this.o.logger.warn({ claim: name, err: apiMessage(e) }, 'could not update a run claim');
     }
   }
 
+  /** `.started` was delivered: recorded after `startedGraceMs` unless the run's Job shows it first. */
   async started(event: KeptnEvent): Promise<void> {
-    await this.patch(this.name(event), { [A.started]: 'true' });
+    const name = this.name(event);
+    if (!this.held.has(name) || this.pendingStarted.has(name)) return;
+    const timer = setTimeout(() => void this.recordStarted(name), this.o.startedGraceMs ?? STARTED_GRACE_MS);
+    timer.unref();
+    this.pendingStarted.set(name, timer);
+  }
+
+  private async recordStarted(name: string): Promise<void> {
+    if (!this.pendingStarted.delete(name)) return;
+    await this.patch(name, { [A.started]: 'true' });
+  }
+
+  /** The run made (or adopted) a Job in `namespace`: in the claims' namespace it proves `.started` for a taker. */
+  jobMade(event: KeptnEvent, namespace: string): void {
+    if (namespace !== this.o.namespace) return;
+    const name = this.name(event);
+    clearTimeout(this.pendingStarted.get(name));
+    this.pendingStarted.delete(name);
   }
 
   async answered(event: KeptnEvent): Promise<void> {
     const name = this.name(event);
+    clearTimeout(this.pendingStarted.get(name));
+    this.pendingStarted.delete(name);
     this.held.delete(name);
     await this.patch(name, { [A.answeredAt]: new Date().toISOString() }, { [STATE_LABEL]: 'answered' });
   }
 
+  /** The heartbeat, while this instance holds claims (an idle instance writes nothing). */
   private async renew(): Promise<void> {
-    const now = new Date().toISOString();
-    for (const name of this.held) await this.patch(name, { [A.renewed]: now, [A.holder]: this.o.identity });
+    if (this.held.size === 0 || this.closed) return;
+    await this.beat({ [A.renewed]: new Date().toISOString(), [A.released]: null });
   }
 
-  async takeOver(): Promise<Array<{ event: KeptnEvent; startedDelivered: boolean }>> {
-    let list: k8s.V1ConfigMapList;
+  private async beat(annotations: Record<string, string | null>): Promise<void> {
+    const metadata = { name: this.heartbeatName, labels: { [LABEL.managedBy]: this.o.managedBy, [CLAIM_LABEL]: 'holder' } };
     try {
-      list = await this.o.core.listNamespacedConfigMap({
-        namespace: this.o.namespace,
-        labelSelector: `${LABEL.managedBy}=${this.o.managedBy},${CLAIM_LABEL}=true`,
-      }, bounded());
+      if (this.heartbeatExists !== false) {
+        try {
+          await this.o.api.patchConfigMap(this.o.namespace, this.heartbeatName, { metadata: { annotations } });
+          this.heartbeatExists = true;
+          return;
+        } catch (e) {
+          if (apiStatus(e) !== 404) throw e;
+        }
+      }
+      const fresh = Object.fromEntries(Object.entries({ [A.holder]: this.o.identity, ...annotations }).filter((kv): kv is [string, string] => kv[1] !== null));
+      await this.o.api.createConfigMap(this.o.namespace, { metadata: { ...metadata, annotations: fresh } });
+      this.heartbeatExists = true;
+    } catch (e) {
+      if (apiStatus(e) === 409) this.heartbeatExists = true;
+      this.o.onApiError?.('heartbeat', e);
+      this.o.logger.warn({ heartbeat: this.heartbeatName, err: apiMessage(e) }, 'could not renew the heartbeat of this instance');
+    }
+  }
+
+  /** Every page of a metadata-only list of ConfigMaps. */
+  private async listMeta(labelSelector: string): Promise<Meta[]> {
+    const out: Meta[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.o.api.listMetadata(this.o.namespace, 'configmaps', { labelSelector, limit: PAGE, continue: token });
+      for (const item of page.items ?? []) if (item.metadata?.name) out.push(item.metadata);
+      token = listContinue(page);
+    } while (token);
+    return out;
+  }
+
+  async takeOver(): Promise<Taken[]> {
+    let claims: Meta[];
+    let holders: Map<string, Meta>;
+    try {
+      // Open claims and the heartbeats (which have no state) in one list, metadata only: the event is read only
+      // from a claim that is taken.
+      const open = await this.listMeta(`${LABEL.managedBy}=${this.o.managedBy},${CLAIM_LABEL} in (true,holder),${STATE_LABEL}!=answered`);
+      const beats = open.filter((m) => m.labels?.[CLAIM_LABEL] === 'holder');
+      claims = open.filter((m) => m.labels?.[CLAIM_LABEL] === 'true');
+      holders = new Map(beats.map((m) => [m.annotations?.[A.holder] ?? '', m]));
+      await this.expire(beats);
     } catch (e) {
       this.o.onApiError?.('list-claims', e);
       this.o.logger.warn({ err: apiMessage(e) }, 'could not list run claims');
       return [];
     }
     const now = Date.now();
-    const out: Array<{ event: KeptnEvent; startedDelivered: boolean }> = [];
-    for (const cm of list.items) {
-      const taken = await this.takeOne(cm, now);
+    const out: Taken[] = [];
+    for (const meta of claims) {
+      if (this.held.has(meta.name as string) || !this.takeable(meta.annotations ?? {}, holders, now)) continue;
+      const taken = await this.takeOne(meta);
       if (taken) out.push(taken);
     }
     return out;
   }
 
-  /** One claim: answered ones past their retention are deleted; a stale one (or this instance's own) is taken. */
-  private async takeOne(cm: k8s.V1ConfigMap, now: number): Promise<{ event: KeptnEvent; startedDelivered: boolean } | undefined> {
-    const meta = cm.metadata ?? {};
+  /** Takes one claim (compare-and-swap on its resourceVersion: of two instances, one wins) and reads its event. */
+  private async takeOne(meta: Meta): Promise<Taken | undefined> {
     const name = meta.name as string;
-    const ann = meta.annotations ?? {};
-    if (meta.labels?.[STATE_LABEL] === 'answered') {
-      await this.expire(name, ann, now);
-      return undefined;
-    }
-    if (this.held.has(name) || !this.takeable(ann, now)) return undefined;
+    let cm: k8s.V1ConfigMap;
     try {
-      // The resourceVersion makes this a compare-and-swap: of two instances taking over, one wins.
-      await this.o.core.patchNamespacedConfigMap(
-        {
-          name,
-          namespace: this.o.namespace,
-          body: { metadata: { resourceVersion: meta.resourceVersion, annotations: { [A.holder]: this.o.identity, [A.renewed]: new Date().toISOString() } } },
-        },
-        bounded(undefined, undefined, mergePatch),
-      );
+      cm = await this.o.api.patchConfigMap(this.o.namespace, name, {
+        metadata: { resourceVersion: meta.resourceVersion, annotations: { [A.holder]: this.o.identity, [A.renewed]: new Date().toISOString() } },
+      });
     } catch (e) {
       if (apiStatus(e) !== 409) this.o.onApiError?.('take-over-claim', e);
       return undefined;
@@ -156,25 +243,61 @@ export class KubernetesClaims implements RunClaims {
       return undefined;
     }
     this.held.add(name);
-    return { event, startedDelivered: ann[A.started] === 'true' };
+    const startedDelivered = cm.metadata?.annotations?.[A.started] === 'true' || (await this.hasJob(event));
+    return { event, startedDelivered };
   }
 
-  /** An answered claim is kept for the retention time (redeliveries within it are recognised), then deleted. */
-  private async expire(name: string, ann: Record<string, string>, now: number): Promise<void> {
-    if (now - Date.parse(ann[A.answeredAt] ?? '') <= this.o.retentionMs) return;
-    await this.o.core.deleteNamespacedConfigMap({ name, namespace: this.o.namespace }, bounded()).catch(() => undefined);
+  /** A Job of the run in the claims' namespace: made only after `.started` was delivered. */
+  private async hasJob(event: KeptnEvent): Promise<boolean> {
+    try {
+      const list = await this.o.api.listMetadata(this.o.namespace, 'jobs', { labelSelector: `${LABEL.managedBy}=${this.o.managedBy},${LABEL.runKey}=${runKey(event.id)}`, limit: 1 });
+      return (list.items ?? []).length > 0;
+    } catch (e) {
+      this.o.onApiError?.('list-jobs', e);
+      // Unknown: `.started` goes out again rather than not at all (Keptn waits for a started task).
+      return false;
+    }
   }
 
-  /** This instance's own claim (from before a restart), or one no holder has renewed for `staleMs`. */
-  private takeable(ann: Record<string, string>, now: number): boolean {
-    return ann[A.holder] === this.o.identity || now - Date.parse(ann[A.renewed] ?? '') > this.o.staleMs;
+  /**
+   * Answered claims are kept for the retention time (redeliveries within it are recognised), then deleted; so
+   * are the heartbeats of instances not heard of for as long (gone: a new pod has a new name).
+   */
+  private async expire(beats: readonly Meta[]): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastExpiry < EXPIRE_EVERY_MS) return;
+    this.lastExpiry = now;
+    const old = (iso: string | undefined) => now - time(iso) > this.o.retentionMs + this.o.staleMs;
+    const gone = beats.filter((m) => m.name !== this.heartbeatName && old(m.annotations?.[A.renewed]) && (m.annotations?.[A.released] === undefined || old(m.annotations[A.released])));
+    const answered = (await this.listMeta(`${this.selector('true')},${STATE_LABEL}=answered`)).filter((m) => now - time(m.annotations?.[A.answeredAt]) > this.o.retentionMs);
+    for (const meta of [...answered, ...gone]) await this.o.api.deleteConfigMap(this.o.namespace, meta.name as string).catch(() => undefined);
   }
 
-  /** On shutdown: the runs still held are let go at once (marked stale), so a peer or the next start takes them. */
+  /**
+   * This instance's own claim (from before a restart), one whose holder let go of it, or one whose holder has
+   * not been heard of (its heartbeat, or the claim's own time) for `staleMs`.
+   */
+  private takeable(ann: Record<string, string>, holders: Map<string, Meta>, now: number): boolean {
+    const holder = ann[A.holder];
+    if (holder === this.o.identity) return true;
+    const claimed = time(ann[A.renewed]);
+    const beat = holder === undefined ? undefined : holders.get(holder)?.annotations;
+    const released = time(beat?.[A.released]);
+    if (released >= claimed) return true;
+    const heard = Math.max(Number.isNaN(claimed) ? 0 : claimed, Number.isNaN(time(beat?.[A.renewed])) ? 0 : time(beat?.[A.renewed]));
+    return now - heard > this.o.staleMs;
+  }
+
+  /**
+   * On shutdown: a pending `.started` is recorded, and the claims still held are let go at once (one write: the
+   * heartbeat says so), so a peer or the next start takes them.
+   */
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.timer);
-    const letGo = [...this.held];
+    for (const name of [...this.pendingStarted.keys()]) await this.recordStarted(name);
+    const letGo = this.held.size > 0;
     this.held.clear();
-    for (const name of letGo) await this.patch(name, { [A.renewed]: new Date(0).toISOString() });
+    if (letGo) await this.beat({ [A.released]: new Date().toISOString() });
   }
 }

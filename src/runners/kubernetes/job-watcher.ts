@@ -1,6 +1,7 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { apiMessage, apiStatus, bounded } from './kube-client.js';
+import { apiMessage, apiStatus, type KubeApi } from './kube-client.js';
+import { ListWatch } from './list-watch.js';
 
 /** The Job and its pods as the watches last saw them. */
 export interface JobSnapshot {
@@ -23,9 +24,6 @@ export interface JobFollow {
 
 /** The longest a timer may be in Node (a longer one fires at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-const LIST_TIMEOUT_MS = 60_000;
-const RETRY_MIN_MS = 500;
-const RETRY_MAX_MS = 30_000;
 
 const created = (o: k8s.KubernetesObject | undefined) => new Date(o?.metadata?.creationTimestamp ?? 0).getTime();
 
@@ -111,102 +109,83 @@ function jobOf(pod: k8s.V1Pod): string | undefined {
   return owner?.name ?? pod.metadata?.labels?.['batch.kubernetes.io/job-name'] ?? pod.metadata?.labels?.['job-name'];
 }
 
+/** What the follow loop reads of an object's metadata: no managedFields, no annotations. */
+function slimMeta(m: k8s.V1ObjectMeta | undefined): k8s.V1ObjectMeta {
+  const { managedFields: _managed, annotations: _annotations, ...rest } = m ?? {};
+  return rest;
+}
+
+/** What the follow loop reads of a Job: its metadata and status (not its pod template). */
+export function keptOfJob(job: k8s.V1Job): k8s.V1Job {
+  return { metadata: slimMeta(job.metadata), ...(job.status ? { status: job.status } : {}) };
+}
+
+/** What the follow loop reads of a pod: its metadata and status (not its spec). */
+export function keptOfPod(pod: k8s.V1Pod): k8s.V1Pod {
+  return { metadata: slimMeta(pod.metadata), ...(pod.status ? { status: pod.status } : {}) };
+}
+
 /**
- * The Jobs and pods of one namespace that carry the service's managed-by label, each through one client-node
- * informer (list, then watch from there; a re-list after a 410 or a restart tells of deletions missed). An
- * informer stops on an error; it is started again with a growing delay, for as long as the service runs.
+ * The Jobs and pods of one namespace that carry the service's managed-by label, each through one list-and-watch
+ * (ListWatch: a re-list after a 410 tells of deletions missed; errors are retried with a growing delay).
+ * Only what the follow loop reads is kept of each object.
  */
 class NamespaceWatch implements FollowerSource {
   private readonly followers = new Map<string, Set<Follower>>();
   private readonly podsByJob = new Map<string, Map<string, k8s.V1Pod>>();
-  private readonly jobs: k8s.Informer<k8s.V1Job> & k8s.ObjectCache<k8s.V1Job>;
-  private readonly pods: k8s.Informer<k8s.V1Pod> & k8s.ObjectCache<k8s.V1Pod>;
-  private readonly retryMs: Record<Kind, number> = { jobs: RETRY_MIN_MS, pods: RETRY_MIN_MS };
-  private readonly retrying: Record<Kind, NodeJS.Timeout | undefined> = { jobs: undefined, pods: undefined };
+  private readonly jobs: ListWatch<k8s.V1Job>;
+  private readonly pods: ListWatch<k8s.V1Pod>;
   private readonly warned = new Set<string>();
-  /** Informer (re)starts, each a list or a watch request: one per kind unless the server ended a watch. */
-  readonly opened: Record<Kind, number> = { jobs: 0, pods: 0 };
   readonly live: Record<Kind, boolean> = { jobs: false, pods: false };
-  private readonly listedOnce: Record<Kind, boolean> = { jobs: false, pods: false };
-  private closed = false;
 
   constructor(
     private readonly namespace: string,
     selector: string,
-    clients: { kc: k8s.KubeConfig; batch: k8s.BatchV1Api; core: k8s.CoreV1Api },
+    api: KubeApi,
     private readonly logger: Logger,
     private readonly onApiError: (operation: string, e: unknown) => void,
   ) {
     const ns = encodeURIComponent(namespace);
-    // The server ends each watch after timeoutSeconds (spread, so namespaces do not re-watch together); the
-    // informer then watches again from where it was, and bookmarks keep that point fresh (no re-list).
-    const query = () => `?allowWatchBookmarks=true&timeoutSeconds=${300 + Math.floor(Math.random() * 300)}`;
-    this.jobs = k8s.makeInformer(clients.kc, `/apis/batch/v1/namespaces/${ns}/jobs${query()}`, () => this.listed('jobs', clients.batch.listNamespacedJob({ namespace, labelSelector: selector }, bounded(undefined, LIST_TIMEOUT_MS))), selector);
-    this.pods = k8s.makeInformer(clients.kc, `/api/v1/namespaces/${ns}/pods${query()}`, () => this.listed('pods', clients.core.listNamespacedPod({ namespace, labelSelector: selector }, bounded(undefined, LIST_TIMEOUT_MS))), selector);
-    this.jobs.on('add', (j) => this.onJob(j, false));
-    this.jobs.on('update', (j) => this.onJob(j, false));
-    this.jobs.on('delete', (j) => this.onJob(j, true));
-    this.pods.on('add', (p) => this.onPod(p, false));
-    this.pods.on('update', (p) => this.onPod(p, false));
-    this.pods.on('delete', (p) => this.onPod(p, true));
-    for (const kind of ['jobs', 'pods'] as const) {
-      const informer = this.informer(kind);
-      informer.on('connect', () => this.connected(kind));
-      informer.on('error', (e: unknown) => this.failed(kind, e));
-      this.start(kind);
-    }
+    this.jobs = new ListWatch<k8s.V1Job>({
+      api,
+      path: `/apis/batch/v1/namespaces/${ns}/jobs`,
+      labelSelector: selector,
+      keep: keptOfJob,
+      onEvent: (type, job) => this.onJob(job, type === 'delete'),
+      onLive: (live) => this.setLive('jobs', live),
+      onError: (e) => this.failed('jobs', e),
+    });
+    this.pods = new ListWatch<k8s.V1Pod>({
+      api,
+      path: `/api/v1/namespaces/${ns}/pods`,
+      labelSelector: selector,
+      keep: keptOfPod,
+      onEvent: (type, pod) => this.onPod(pod, type === 'delete'),
+      onLive: (live) => this.setLive('pods', live),
+      onError: (e) => this.failed('pods', e),
+    });
   }
 
-  private informer(kind: Kind): k8s.Informer<k8s.KubernetesObject> {
-    return kind === 'jobs' ? (this.jobs as k8s.Informer<k8s.KubernetesObject>) : (this.pods as k8s.Informer<k8s.KubernetesObject>);
+  get opened(): Record<Kind, number> {
+    return { jobs: this.jobs.watches, pods: this.pods.watches };
   }
 
-  private start(kind: Kind): void {
-    this.retrying[kind] = undefined;
-    if (this.closed) return;
-    this.informer(kind).start().catch((e: unknown) => this.failed(kind, e));
-  }
-
-  /**
-   * A (re)start. After an error the informer watches again from where it was, without a list: what it holds
-   * stays right, so it counts as live again (an error that follows says otherwise).
-   */
-  private connected(kind: Kind): void {
-    this.opened[kind]++;
-    if (!this.listedOnce[kind] || this.closed) return;
-    this.live[kind] = true;
+  private setLive(kind: Kind, live: boolean): void {
+    this.live[kind] = live;
+    // Followers reading pods switch between the watch and their own lists.
     if (kind === 'pods') this.pokeAll();
   }
 
-  /** The informer's list call: once the informer has applied the list (after this promise's reactions), it is live. */
-  private async listed<T>(kind: Kind, list: Promise<T>): Promise<T> {
-    const result = await list;
-    setImmediate(() => {
-      if (this.closed) return;
-      this.live[kind] = true;
-      this.listedOnce[kind] = true;
-      this.retryMs[kind] = RETRY_MIN_MS;
-      if (kind === 'pods') this.pokeAll();
-    });
-    return result;
-  }
-
   private failed(kind: Kind, e: unknown): void {
-    this.live[kind] = false;
-    if (this.closed || this.retrying[kind]) return;
     this.onApiError(`watch-${kind}`, e);
-    const status = apiStatus(e) ?? (e as { statusCode?: number } | undefined)?.statusCode;
+    const status = apiStatus(e);
     const key = `${kind}:${status ?? 'other'}`;
-    const log = { namespace: this.namespace, err: apiMessage(e), status, retryInMs: this.retryMs[kind] };
+    const log = { namespace: this.namespace, err: apiMessage(e), status };
     if (status === 403 && !this.warned.has(key)) {
       this.logger.warn(log, kind === 'pods' ? 'not allowed to watch pods (grant list and watch on pods); reading the pods of each Job instead' : 'not allowed to watch Jobs (grant list and watch on jobs)');
     } else if (!this.warned.has(key)) this.logger.warn(log, `watching ${kind} failed; retrying`);
     else this.logger.debug(log, `watching ${kind} failed again; retrying`);
     this.warned.add(key);
-    if (kind === 'pods') this.pokeAll();
-    this.retrying[kind] = setTimeout(() => this.start(kind), this.retryMs[kind]);
-    this.retrying[kind].unref();
-    this.retryMs[kind] = Math.min(this.retryMs[kind] * 2, RETRY_MAX_MS);
   }
 
   private onJob(job: k8s.V1Job, deleted: boolean): void {
@@ -239,7 +218,7 @@ class NamespaceWatch implements FollowerSource {
   }
 
   cachedJob(name: string): k8s.V1Job | undefined {
-    return this.jobs.get(name, this.namespace);
+    return this.jobs.get(name);
   }
 
   podsOf(job: string): k8s.V1Pod[] {
@@ -261,11 +240,8 @@ class NamespaceWatch implements FollowerSource {
   }
 
   close(): void {
-    this.closed = true;
-    for (const kind of ['jobs', 'pods'] as const) {
-      clearTimeout(this.retrying[kind]);
-      void this.informer(kind).stop();
-    }
+    this.jobs.stop();
+    this.pods.stop();
   }
 }
 
@@ -277,7 +253,7 @@ export class JobWatcher {
   private readonly namespaces = new Map<string, NamespaceWatch>();
 
   constructor(
-    private readonly clients: { kc: k8s.KubeConfig; batch: k8s.BatchV1Api; core: k8s.CoreV1Api },
+    private readonly api: KubeApi,
     private readonly selector: string,
     private readonly logger: Logger,
     private readonly onApiError: (operation: string, e: unknown) => void = () => undefined,
@@ -287,7 +263,7 @@ export class JobWatcher {
   follow(namespace: string, name: string, mine: k8s.V1Job): JobFollow {
     let w = this.namespaces.get(namespace);
     if (!w) {
-      w = new NamespaceWatch(namespace, this.selector, this.clients, this.logger, this.onApiError);
+      w = new NamespaceWatch(namespace, this.selector, this.api, this.logger, this.onApiError);
       this.namespaces.set(namespace, w);
     }
     return w.follow(name, mine);
@@ -298,7 +274,7 @@ export class JobWatcher {
     return [...this.namespaces.values()].reduce((n, w) => n + Number(w.live.jobs) + Number(w.live.pods), 0);
   }
 
-  /** Informer starts so far over all namespaces, by kind: one each unless a watch ended or failed. */
+  /** Watch requests opened so far over all namespaces, by kind: one each unless a watch ended or failed. */
   get opened(): Record<Kind, number> {
     const out = { jobs: 0, pods: 0 };
     for (const w of this.namespaces.values()) {

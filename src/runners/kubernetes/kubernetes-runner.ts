@@ -17,12 +17,12 @@ import {
 } from './job-ending.js';
 import { CONTAINER_NAME, LABEL, buildJob, type JobDefaults, type JobManifests } from './job-spec.js';
 import { JobWatcher, type JobFollow } from './job-watcher.js';
-import { apiMessage, apiStatus, bounded, mergePatch, type KubeClients } from './kube-client.js';
+import { apiMessage, apiStatus, type KubeApi } from './kube-client.js';
 import { runKey } from './naming.js';
-import { LiveLog, readContainerLog } from './pod-logs.js';
+import { LIVE_LOG_AFTER_MS, LiveLog, readContainerLog, type Streamed } from './pod-logs.js';
 
 export interface KubernetesRunnerOptions {
-  readonly clients: KubeClients;
+  readonly api: KubeApi;
   readonly defaults: JobDefaults;
   /** Delete a Job that ran past its deadline (background propagation), or keep it for inspection. */
   readonly deleteOnTimeout: boolean;
@@ -31,6 +31,8 @@ export interface KubernetesRunnerOptions {
   readonly logger: Logger;
   /** Counts failed Kubernetes API calls (metrics): the operation and the error. */
   readonly onApiError?: (operation: string, e: unknown) => void;
+  /** A Job of this event now exists (made or adopted) in `namespace`: the run claims take it as proof of `.started`. */
+  readonly onJob?: (event: TaskContext['event'], namespace: string) => void;
 }
 
 /** The service's own limit past the Job's deadline, for a Job that does not stop by itself. */
@@ -52,8 +54,29 @@ interface EndContext {
   readonly ref: JobRef;
   readonly follow: JobFollow;
   readonly log: TaskLog;
-  /** The pod the live stream followed and the lines it passed on. */
-  readonly streamed: { readonly pod: string | undefined; readonly lines: number };
+  /** What the live stream passed on. */
+  readonly streamed: Streamed;
+}
+
+/** The pod whose task container was last seen running, and since when. */
+interface Running {
+  pod: string | undefined;
+  since: number;
+}
+
+/**
+ * Starts the live log once the running pod has run for LIVE_LOG_AFTER_MS; returns when to look again for
+ * that (Infinity: no need).
+ */
+function liveLogWake(running: Running, pod: string | undefined, live: LiveLog): number {
+  if (!pod) return Number.POSITIVE_INFINITY;
+  if (running.pod !== pod) {
+    running.pod = pod;
+    running.since = Date.now();
+  }
+  const at = running.since + LIVE_LOG_AFTER_MS;
+  if (Date.now() >= at) live.start(pod);
+  return live.startable ? Math.max(at, Date.now()) : Number.POSITIVE_INFINITY;
 }
 
 const detached = (log: TaskLog): TaskResult => ({ outcome: 'detached', reason: 'the service stopped while the task ran', ...log.result() });
@@ -71,7 +94,7 @@ export class KubernetesRunner implements Runner {
   readonly watcher: JobWatcher;
 
   constructor(private readonly options: KubernetesRunnerOptions) {
-    this.watcher = new JobWatcher(options.clients, `${LABEL.managedBy}=${options.defaults.managedBy}`, options.logger, (op, e) => options.onApiError?.(op, e));
+    this.watcher = new JobWatcher(options.api, `${LABEL.managedBy}=${options.defaults.managedBy}`, options.logger, (op, e) => options.onApiError?.(op, e));
   }
 
   private apiError(operation: string, e: unknown, signal?: AbortSignal): void {
@@ -96,15 +119,16 @@ export class KubernetesRunner implements Runner {
   /** Creates the Job (or adopts the one of its name made for this event) and delivers its files; a string is why not. */
   private async start(manifests: JobManifests, ctx: TaskContext): Promise<k8s.V1Job | string> {
     const made = await this.createOrAdopt(manifests.job, ctx);
+    if (typeof made !== 'string') this.options.onJob?.(ctx.event, made.metadata?.namespace as string);
     if (typeof made === 'string' || manifests.configMaps.length === 0) return made;
     return this.deliverFiles(made, manifests.configMaps, ctx);
   }
 
   private async createOrAdopt(job: k8s.V1Job, ctx: TaskContext): Promise<k8s.V1Job | string> {
     const ref: JobRef = { namespace: job.metadata?.namespace as string, name: job.metadata?.name as string };
-    const { batch } = this.options.clients;
+    const { api } = this.options;
     try {
-      const made = await batch.createNamespacedJob({ namespace: ref.namespace, body: job }, bounded(ctx.signal));
+      const made = await api.createJob(ref.namespace, job, ctx.signal);
       ctx.onNote(`created Job ${ref.namespace}/${ref.name}`);
       return made;
     } catch (e) {
@@ -115,7 +139,7 @@ export class KubernetesRunner implements Runner {
     }
     let found: k8s.V1Job;
     try {
-      found = await batch.readNamespacedJob(ref, bounded(ctx.signal));
+      found = await api.readJob(ref.namespace, ref.name, ctx.signal);
     } catch (e) {
       this.apiError('read-job', e, ctx.signal);
       return `Error while adopting job ${ref.namespace}/${ref.name}: ${apiMessage(e)}`;
@@ -130,18 +154,18 @@ export class KubernetesRunner implements Runner {
   /** The files' ConfigMaps, owned by the Job (existing ones are kept: an adopted Job has them), then the Job let run. */
   private async deliverFiles(made: k8s.V1Job, configMaps: readonly k8s.V1ConfigMap[], ctx: TaskContext): Promise<k8s.V1Job | string> {
     const ref: JobRef = { namespace: made.metadata?.namespace as string, name: made.metadata?.name as string };
-    const { batch, core } = this.options.clients;
+    const { api } = this.options;
     const owner: k8s.V1OwnerReference = { apiVersion: 'batch/v1', kind: 'Job', name: ref.name, uid: made.metadata?.uid as string, blockOwnerDeletion: false };
     try {
       for (const cm of configMaps) {
         try {
-          await core.createNamespacedConfigMap({ namespace: ref.namespace, body: { ...cm, metadata: { ...cm.metadata, ownerReferences: [owner] } } }, bounded(ctx.signal));
+          await api.createConfigMap(ref.namespace, { ...cm, metadata: { ...cm.metadata, ownerReferences: [owner] } }, ctx.signal);
         } catch (e) {
           if (apiStatus(e) !== 409) throw e;
         }
       }
       if (!made.spec?.suspend) return made;
-      return await batch.patchNamespacedJob({ ...ref, body: { spec: { suspend: false } } }, bounded(ctx.signal, undefined, mergePatch));
+      return await api.patchJob(ref.namespace, ref.name, { spec: { suspend: false } }, ctx.signal);
     } catch (e) {
       this.apiError('deliver-files', e, ctx.signal);
       if (ctx.signal.aborted) return made;
@@ -154,9 +178,9 @@ export class KubernetesRunner implements Runner {
   private async follow(task: TaskSpec, ctx: TaskContext, mine: k8s.V1Job, log: TaskLog): Promise<TaskResult> {
     const ref: JobRef = { namespace: mine.metadata?.namespace as string, name: mine.metadata?.name as string };
     const follow = this.watcher.follow(ref.namespace, ref.name, mine);
-    const live = new LiveLog(this.options.clients.kc, ref.namespace, log, ctx.onNote);
+    const live = new LiveLog(this.options.api, ref.namespace, log, ctx.onNote);
     let ending: TaskEnding | undefined;
-    let streamed: { pod: string | undefined; lines: number } = { pod: undefined, lines: 0 };
+    let streamed: Streamed;
     try {
       try {
         ending = await this.ending(task, ctx, mine, follow, live);
@@ -176,13 +200,14 @@ export class KubernetesRunner implements Runner {
 
   /**
    * The follow loop, flat: look at the Job and its pods, stop at the first ending (`jobEnding`, or the service's
-   * backstop past the deadline), start the live log once a pod runs, wait for the next change. Undefined when
-   * the service stops first.
+   * backstop past the deadline), start the live log once a pod has run for LIVE_LOG_AFTER_MS, wait for the next
+   * change. Undefined when the service stops first.
    */
   private async ending(task: TaskSpec, ctx: TaskContext, mine: k8s.V1Job, follow: JobFollow, live: LiveLog): Promise<TaskEnding | undefined> {
     const ref: JobRef = { namespace: mine.metadata?.namespace as string, name: mine.metadata?.name as string };
     const backstopAt = Date.now() + (task.maxPollDuration + BACKSTOP_GRACE_S) * 1000;
     const poll = { at: Date.now() + POLL_MIN_MS, every: POLL_MIN_MS, pods: [] as k8s.V1Pod[] };
+    const running: Running = { pod: undefined, since: 0 };
     while (!ctx.signal.aborted) {
       const seen = follow.snapshot();
       if (!seen.podsLive && !live.active && Date.now() >= poll.at) {
@@ -195,9 +220,8 @@ export class KubernetesRunner implements Runner {
       const ending = jobEnding({ job: seen.job, gone: seen.gone, pods, uid: mine.metadata?.uid });
       if (ending) return ending;
       if (Date.now() >= backstopAt) return { kind: 'backstop' };
-      const running = streamablePod(pods);
-      if (running) live.start(running);
-      const wakeAt = seen.podsLive || live.active ? backstopAt : Math.min(backstopAt, poll.at);
+      const liveWake = liveLogWake(running, streamablePod(pods), live);
+      const wakeAt = Math.min(seen.podsLive || live.active ? backstopAt : Math.min(backstopAt, poll.at), liveWake);
       await follow.changed(ctx.signal, wakeAt - Date.now());
     }
     return undefined;
@@ -232,13 +256,18 @@ export class KubernetesRunner implements Runner {
     };
   }
 
-  /** The containers' logs, whole, into the task's log; what the live stream passed on already is skipped. */
+  /**
+   * The containers' logs, whole, into the task's log (one read each); what the live stream passed on already is
+   * skipped, and a stream that ended by itself had it all.
+   */
   private async readLogs(pods: readonly k8s.V1Pod[], failed: boolean, c: EndContext): Promise<void> {
     const { ctx, ref, log, streamed } = c;
     for (const source of logSources(pods, failed)) {
+      const streamedHere = source.container === CONTAINER_NAME && source.pod === streamed.pod;
+      if (streamedHere && streamed.whole) continue;
       if (source.container !== CONTAINER_NAME) log.writeLine('stdout', `Container ${source.container} of pod ${source.pod}:`);
-      const skip = source.container === CONTAINER_NAME && source.pod === streamed.pod ? streamed.lines : 0;
-      const problem = await readContainerLog(this.options.clients.kc, { namespace: ref.namespace, ...source }, skip, (text) => log.writeLine('stdout', text), ctx.signal);
+      const skip = streamedHere ? streamed.lines : 0;
+      const problem = await readContainerLog(this.options.api, { namespace: ref.namespace, ...source }, skip, (text) => log.writeLine('stdout', text), ctx.signal);
       if (problem) ctx.onNote(`could not read the log of container ${source.container} of pod ${source.pod}: ${problem}`);
     }
   }
@@ -262,8 +291,8 @@ export class KubernetesRunner implements Runner {
 
   private async listPods(ref: JobRef, signal: AbortSignal): Promise<k8s.V1Pod[]> {
     try {
-      const list = await this.options.clients.core.listNamespacedPod({ namespace: ref.namespace, labelSelector: `batch.kubernetes.io/job-name=${ref.name}` }, bounded(signal));
-      return list.items;
+      const list = await this.options.api.listPods(ref.namespace, { labelSelector: `batch.kubernetes.io/job-name=${ref.name}` }, signal);
+      return list.items ?? [];
     } catch (e) {
       this.apiError('list-pods', e, signal);
       return [];
@@ -275,8 +304,8 @@ export class KubernetesRunner implements Runner {
     const found: Array<{ object: string; event: k8s.CoreV1Event }> = [];
     for (const object of [ref.name, ...pods.map((p) => p.metadata?.name as string)]) {
       try {
-        const list = await this.options.clients.core.listNamespacedEvent({ namespace: ref.namespace, fieldSelector: `involvedObject.name=${object}`, limit: 100 }, bounded(signal));
-        for (const event of list.items) found.push({ object, event });
+        const list = await this.options.api.listEvents(ref.namespace, { fieldSelector: `involvedObject.name=${object}`, limit: 100 }, signal);
+        for (const event of list.items ?? []) found.push({ object, event });
       } catch (e) {
         this.apiError('list-events', e, signal);
       }
@@ -286,7 +315,7 @@ export class KubernetesRunner implements Runner {
 
   private async deleteJob(ref: JobRef): Promise<void> {
     try {
-      await this.options.clients.batch.deleteNamespacedJob({ ...ref, propagationPolicy: 'Background' }, bounded());
+      await this.options.api.deleteJob(ref.namespace, ref.name);
     } catch (e) {
       if (apiStatus(e) !== 404) {
         this.apiError('delete-job', e);

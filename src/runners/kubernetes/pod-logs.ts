@@ -1,13 +1,17 @@
-import { PassThrough } from 'node:stream';
-import * as k8s from '@kubernetes/client-node';
+import type { IncomingMessage } from 'node:http';
 import { TaskLog } from '../task-log.js';
 import { CONTAINER_NAME } from './job-spec.js';
-import { apiMessage } from './kube-client.js';
+import { apiMessage, type KubeApi } from './kube-client.js';
 
-/** How long opening a log stream may take (client-node's Log has no timeout of its own). */
+/** How long opening a log stream may take. */
 export const LOG_OPEN_TIMEOUT_MS = 30_000;
 /** How long reading one container's whole log at the end may take. */
 export const LOG_READ_TIMEOUT_MS = 60_000;
+/**
+ * A task container's log is streamed while it runs only once it has run this long: the log of a shorter task
+ * is read once, when it ends (one request instead of two), and a longer one shows in the live views this late.
+ */
+export const LIVE_LOG_AFTER_MS = 3000;
 
 /**
  * A TaskLog used only to cut a stream into lines (its own tail is never read): the same line rules, long-line
@@ -17,21 +21,15 @@ function splitter(onLine: (text: string) => void): TaskLog {
   return new TaskLog({ maxBytes: 1, onLine: (l) => onLine(l.text) });
 }
 
-/** Opens a pods/log request, giving up after `timeoutMs` (a request that answers later is aborted then). */
-async function openLog(kc: k8s.KubeConfig, namespace: string, pod: string, container: string, out: PassThrough, follow: boolean, timeoutMs: number): Promise<AbortController> {
-  const pending = new k8s.Log(kc).log(namespace, pod, container, out, { follow });
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000}s`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([pending, timeout]);
-  } catch (e) {
-    pending.then((c) => c.abort(), () => undefined);
-    throw e;
-  } finally {
-    clearTimeout(timer);
-  }
+/** What the live stream did: the pod it followed, the lines it passed on, and whether it got the whole log. */
+export interface Streamed {
+  readonly pod: string | undefined;
+  readonly lines: number;
+  /**
+   * The stream ended by itself, complete: the kubelet ends a follow stream once the container has stopped
+   * and its log is read to the end, so there is nothing left to read.
+   */
+  readonly whole: boolean;
 }
 
 /**
@@ -40,13 +38,14 @@ async function openLog(kc: k8s.KubeConfig, namespace: string, pod: string, conta
  */
 export class LiveLog {
   private pod: string | undefined;
-  private request: AbortController | undefined;
+  private readonly controller = new AbortController();
   private stopped = false;
   private attempts = 0;
   private passed = 0;
+  private whole = false;
 
   constructor(
-    private readonly kc: k8s.KubeConfig,
+    private readonly api: KubeApi,
     private readonly namespace: string,
     private readonly log: TaskLog,
     private readonly onNote: (text: string) => void,
@@ -55,6 +54,11 @@ export class LiveLog {
   /** Whether a stream is open or being opened (no other is started then). */
   get active(): boolean {
     return this.pod !== undefined;
+  }
+
+  /** No stream is open or being opened, and one may still be (not stopped, fewer than 3 attempts). */
+  get startable(): boolean {
+    return this.pod === undefined && !this.stopped && this.attempts < 3;
   }
 
   /** Starts streaming `pod` unless a stream is open already; a stream that could not be opened is tried 3 times. */
@@ -66,31 +70,38 @@ export class LiveLog {
   }
 
   private async open(pod: string): Promise<void> {
-    const out = new PassThrough();
     const lines = splitter((text) => {
       this.passed++;
       this.log.writeLine('stdout', text);
     });
-    out.setEncoding('utf8');
-    out.on('data', (chunk: string) => {
-      if (!this.stopped) lines.write('stdout', chunk);
-    });
+    let res: IncomingMessage;
     try {
-      const request = await openLog(this.kc, this.namespace, pod, CONTAINER_NAME, out, true, LOG_OPEN_TIMEOUT_MS);
-      if (this.stopped) request.abort();
-      else this.request = request;
+      res = await this.api.podLog(this.namespace, pod, CONTAINER_NAME, true, this.controller.signal, LOG_OPEN_TIMEOUT_MS);
     } catch (e) {
       // Not streamable yet (or at all): the whole log is read at the end anyway.
+      if (this.stopped) return;
       if (this.attempts >= 3) this.onNote(`could not stream the log of pod ${pod} (${apiMessage(e)}); it is read when the Job ends`);
       this.pod = undefined;
+      return;
     }
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      if (!this.stopped) lines.write('stdout', chunk);
+    });
+    res.once('end', () => {
+      if (this.stopped || !res.complete) return;
+      lines.end();
+      this.whole = true;
+    });
+    // Ended by stop() (aborted), or broken off: the read at the end takes the rest.
+    res.once('error', () => undefined);
   }
 
-  /** Stops the stream: what it passed on stays; the pod it streamed and the number of lines it passed. */
-  stop(): { pod: string | undefined; lines: number } {
+  /** Stops the stream: what it passed on stays. */
+  stop(): Streamed {
     this.stopped = true;
-    this.request?.abort();
-    return { pod: this.pod, lines: this.passed };
+    this.controller.abort();
+    return { pod: this.pod, lines: this.passed, whole: this.whole };
   }
 }
 
@@ -99,41 +110,43 @@ export class LiveLog {
  * log) and passes each line after the first `skip` to `onLine`. Resolves with an error text instead of throwing.
  */
 export async function readContainerLog(
-  kc: k8s.KubeConfig,
+  api: KubeApi,
   at: { namespace: string; pod: string; container: string },
   skip: number,
   onLine: (text: string) => void,
   signal: AbortSignal,
 ): Promise<string | undefined> {
-  const out = new PassThrough();
   let seen = 0;
   const lines = splitter((text) => {
     if (seen++ >= skip) onLine(text);
   });
-  out.setEncoding('utf8');
-  out.on('data', (chunk: string) => lines.write('stdout', chunk));
-  const ended = new Promise<void>((resolve) => out.once('end', () => resolve()));
-  let request: AbortController;
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  signal.addEventListener('abort', stop, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, LOG_READ_TIMEOUT_MS);
+  const why = (e: unknown) => (signal.aborted ? 'the service is stopping' : timedOut ? `the log was not read within ${LOG_READ_TIMEOUT_MS / 1000}s` : apiMessage(e));
   try {
-    request = await openLog(kc, at.namespace, at.pod, at.container, out, false, LOG_OPEN_TIMEOUT_MS);
-  } catch (e) {
-    return apiMessage(e);
-  }
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  // A body that breaks off never ends the stream it is piped into: the timeout and the signal end the wait.
-  const stopped = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve(`the log was not read within ${LOG_READ_TIMEOUT_MS / 1000}s`), LOG_READ_TIMEOUT_MS);
-    onAbort = () => resolve('the service is stopping');
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    const problem = await Promise.race([ended.then(() => undefined), stopped]);
+    let res: IncomingMessage;
+    try {
+      res = await api.podLog(at.namespace, at.pod, at.container, false, controller.signal, LOG_OPEN_TIMEOUT_MS);
+    } catch (e) {
+      return why(e);
+    }
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => lines.write('stdout', chunk));
+    const problem = await new Promise<string | undefined>((resolve) => {
+      res.once('end', () => resolve(res.complete ? undefined : 'the log was cut short'));
+      res.once('error', (e) => resolve(why(e)));
+    });
     if (problem === undefined) lines.end();
     return problem;
   } finally {
     clearTimeout(timer);
-    if (onAbort) signal.removeEventListener('abort', onAbort);
-    request.abort();
+    signal.removeEventListener('abort', stop);
+    controller.abort();
   }
 }
