@@ -18,6 +18,8 @@ interface SettingDef<T> {
   /** A switch: `--flag` alone means true. */
   readonly boolean?: boolean;
   readonly schema: z.ZodType<T>;
+  /** Defaults that depend on the runner (`--runner`), over `default`. */
+  readonly runnerDefaults?: Readonly<Record<string, string>>;
 }
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -77,7 +79,7 @@ export const SETTINGS = {
   instanceId: def({ flag: 'instance-id', env: ['JOB_EXECUTOR_INSTANCE_ID', 'POD_NAME'], description: 'Kubernetes: who holds a run claim (default: the host name); stable across restarts of one instance, distinct between replicas', schema: z.string().min(1) }),
   allowedNamespaces: def({ flag: 'allowed-namespaces', env: ['JOB_ALLOWED_NAMESPACES'], default: '', description: 'Other namespaces a task may name (`*` for any); the default namespace is always allowed', schema: list }),
   allowPrivileged: def({ flag: 'allow-privileged', boolean: true, env: ['ALLOW_PRIVILEGED_JOBS'], default: 'false', description: 'Allow tasks with securityContext.privileged: true', schema: bool }),
-  concurrency: def({ flag: 'concurrency', env: ['JOB_CONCURRENCY'], default: '4', description: 'Runs carried out at the same time', schema: posInt }),
+  concurrency: def({ flag: 'concurrency', env: ['JOB_CONCURRENCY'], default: '4', runnerDefaults: { kubernetes: '64' }, description: 'Runs carried out at the same time; by default 4 with the local runner (its tasks share this machine) and 64 with the Kubernetes runner (its tasks run in the cluster: each run costs the service little more than a watch entry)', schema: posInt }),
   queueSize: def({ flag: 'queue-size', env: ['JOB_QUEUE_SIZE'], default: '100', description: 'Runs waiting beyond that; more are refused with 503', schema: posInt }),
   queueMaxBytes: def({ flag: 'queue-max-bytes', env: ['JOB_QUEUE_MAX_BYTES'], default: String(16 * 1024 * 1024), description: 'Bytes of events (as JSON) the queued and running runs may hold together; more are refused with 503 like a full queue (one run always fits)', schema: posInt }),
   dedupWindow: def({ flag: 'dedup-window', env: ['JOB_DEDUP_WINDOW_SECONDS'], default: '600', description: 'Seconds an event id is remembered so a redelivery is answered once', schema: posInt }),
@@ -132,7 +134,7 @@ export function loadSettings(
         from = name;
       }
     }
-    raw ??= d.default;
+    raw ??= d.runnerDefaults?.[String(out.runner)] ?? d.default;
     if (raw === undefined) continue;
     const parsed = d.schema.safeParse(raw);
     if (parsed.success) out[key] = parsed.data;
