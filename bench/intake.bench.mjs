@@ -2,7 +2,11 @@
 //   1. events that match nothing: throughput (autocannon, keep-alive connections);
 //   2. events that run a trivial task on the local runner at a fixed rate: time from sending an event to
 //      receiving its .started at a CloudEvents receiver (binary mode), and that every .finished arrives;
-// resident memory (VmRSS) of the service is sampled every 50 ms throughout.
+// resident memory (VmRSS) of the service is sampled every 50 ms throughout, its peak (VmHWM) and CPU seconds
+// (/proc/<pid>/stat) are read per phase;
+//   3. (issue 11) the footprint burst of bench/kubernetes.bench.mjs on the local runner: 50 task events offered
+//      at once by the Keptn control-plane double through the Keptn API transport, each a `sleep 1` task, default
+//      settings: CPU seconds, peak RSS, offered → .started, wall time (bench/footprint.mjs).
 // Usage: npm run bench   (writes bench/results/<date>.json and prints a summary)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,6 +14,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import { burstRun, cpuSeconds, memoryMb } from './footprint.mjs';
 
 const BIN = path.resolve('dist/src/cli/main.js');
 // The service is measured as `npm start` runs it: the same Node flags.
@@ -93,6 +98,25 @@ function startReceiver() {
   );
 }
 
+/** Phase 3: the footprint burst (the Kubernetes benchmark's measures) on the local runner, default settings. */
+async function keptnBurst() {
+  const run = await burstRun({
+    events: Number(process.env.BENCH_BURST_EVENTS ?? 50),
+    config: `apiVersion: v2
+actions:
+  - name: bench
+    events: [{ name: "sh.keptn.event.action.triggered" }]
+    tasks:
+      - name: one
+        image: alpine
+        cmd: ["sleep", "1"]
+`,
+    args: ['--runner', 'local', ...(process.env.BENCH_BURST_ARGS ?? '').split(' ').filter(Boolean)],
+  });
+  const { rssTrace: _trace, ...rest } = run;
+  return rest;
+}
+
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
 async function main() {
@@ -103,6 +127,7 @@ async function main() {
 
   // 1. Non-matching events: throughput.
   let n = 0;
+  const cpuStart = cpuSeconds(svc.child.pid);
   const cannon = await autocannon({
     url: target,
     connections: 32,
@@ -117,6 +142,7 @@ async function main() {
     ],
   });
   const rssAfterIntake = svc.maxRssMb();
+  const cpuAfterIntake = cpuSeconds(svc.child.pid);
 
   // 2. Trivial task at a fixed rate: .started latency.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -150,6 +176,8 @@ async function main() {
     tick();
   });
   for (let w = 0; w < 200 && receiver.finishedCount() < total; w++) await new Promise((r) => setTimeout(r, 100));
+  const cpuAfterTasks = cpuSeconds(svc.child.pid);
+  const peak = memoryMb(svc.child.pid);
   const latencies = [...sentAt].map(([id, t]) => (receiver.startedAt.get(id) ?? Infinity) - t).sort((a, b) => a - b);
   const result = {
     date: new Date().toISOString(),
@@ -165,6 +193,7 @@ async function main() {
       errors: cannon.errors,
       latencyP99Ms: cannon.latency.p99,
       maxRssMb: Math.round(rssAfterIntake),
+      cpuSeconds: +(cpuAfterIntake - cpuStart).toFixed(2),
     },
     trivialTask: {
       rate: RATE,
@@ -173,17 +202,26 @@ async function main() {
       startedReceived: receiver.startedAt.size,
       finishedReceived: receiver.finishedCount(),
       startedLatencyMs: { p50: +percentile(latencies, 50).toFixed(2), p90: +percentile(latencies, 90).toFixed(2), p99: +percentile(latencies, 99).toFixed(2), max: +latencies.at(-1).toFixed(2) },
+      cpuSeconds: +(cpuAfterTasks - cpuAfterIntake).toFixed(2),
+      cpuPerEventMs: +(((cpuAfterTasks - cpuAfterIntake) / total) * 1000).toFixed(2),
     },
     maxRssMb: Math.round(svc.maxRssMb()),
+    peakRssMb: peak.hwm,
   };
   await svc.stop();
   receiver.close();
   agent.destroy();
+  if (process.env.BENCH_BURST !== '0') result.keptnBurst = await keptnBurst();
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(`bench/results/intake-${result.date.slice(0, 16).replace(':', '')}.json`, `${JSON.stringify(result, null, 2)}\n`);
   console.log(JSON.stringify(result, null, 2));
   const ok = result.nonMatching.eventsPerSecond >= 3000 && result.trivialTask.startedLatencyMs.p99 <= 20 && result.maxRssMb < 120;
   console.log(ok ? 'targets met' : 'TARGETS MISSED');
+  const burst = result.keptnBurst;
+  if (burst) {
+    const peakMb = Math.max(burst.peakRssMb, result.peakRssMb);
+    console.log(`issue 11, local runner: peak RSS ${peakMb} MB (target ≤ 60), burst CPU ${burst.cpuSeconds.perEventMs} ms per event (JES: ~13 ms with its Kubernetes Jobs)`);
+  }
 }
 
 await main();

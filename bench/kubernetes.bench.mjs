@@ -1,93 +1,152 @@
-// Kubernetes runner benchmark, against the project's test control plane (or any KUBECONFIG):
-//   1. time from a Job's Complete condition (as seen by an independent watch in this process) to the
-//      `.finished` answer reaching the sink, per Job: target under 0.5 s at the median;
-//   2. watch connections the service holds with many Jobs in flight: target two (one for Jobs, one for pods).
+// Kubernetes runner footprint benchmark (issue 11), against the project's test control plane (scripts/testenv;
+// kwok runs each Job's pod for TESTENV_POD_COMPLETE_DELAY_MS, 1 s by default).
+//
+// Each repetition: a fresh namespace, the built service as its own process (`node --max-semi-space-size=1
+// dist/src/cli/main.js serve --runner kubernetes --transport keptn-api --config-source keptn`, default settings
+// otherwise) with the kubeconfig of testenv's `audited` user, 50 `sh.keptn.event.action.triggered` events
+// offered at once by the Keptn control-plane double, one Job each (bench/footprint.mjs has the measures).
+// An independent watch in this process (admin user, not counted) notes when each Job is created and when it
+// gets its Complete condition.
+//
 // Usage: scripts/testenv up && eval "$(scripts/testenv env)" && npm run build && node bench/kubernetes.bench.mjs
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+//   BENCH_EVENTS (50), BENCH_REPS (3), BENCH_ARGS (extra service flags, e.g. "--concurrency 4"),
+//   BENCH_LABEL (a name for the run in the results file).
 import * as k8s from '@kubernetes/client-node';
-import pino from 'pino';
-import { parseKeptnEvent } from '../dist/src/keptn/event.js';
-import { createService } from '../dist/src/service.js';
-import { loadSettings } from '../dist/src/settings/settings.js';
+import { auditRequests, burstRun, fileSize, loadKeptnDouble, machine, summary, writeResult, START_FLAGS } from './footprint.mjs';
 
-const JOBS = Number(process.env.BENCH_JOBS ?? 200);
-const HOLD_MS = Number(process.env.BENCH_HOLD_MS ?? 20000);
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 50);
+const REPS = Number(process.env.BENCH_REPS ?? 3);
+const EXTRA = (process.env.BENCH_ARGS ?? '').split(' ').filter(Boolean);
+const AUDITED = process.env.TESTENV_AUDITED_KUBECONFIG;
+const AUDIT_LOG = process.env.TESTENV_AUDIT_LOG;
+if (!process.env.KUBECONFIG || !AUDITED || !AUDIT_LOG) {
+  console.error('needs the test control plane: scripts/testenv up && eval "$(scripts/testenv env)" (KUBECONFIG, TESTENV_AUDITED_KUBECONFIG, TESTENV_AUDIT_LOG)');
+  process.exit(2);
+}
 
-const kc = new k8s.KubeConfig();
-kc.loadFromDefault();
-const core = kc.makeApiClient(k8s.CoreV1Api);
-const ns = `je-bench-${Date.now().toString(36)}`;
-await core.createNamespace({ body: { metadata: { name: ns } } });
-for (let i = 0; i < 100; i++) {
+const admin = new k8s.KubeConfig();
+admin.loadFromDefault();
+const core = admin.makeApiClient(k8s.CoreV1Api);
+const audited = new k8s.KubeConfig();
+audited.loadFromFile(AUDITED);
+const auditedCore = audited.makeApiClient(k8s.CoreV1Api);
+
+const CONFIG = `apiVersion: v2
+actions:
+  - name: bench
+    events: [{ name: "sh.keptn.event.action.triggered" }]
+    tasks:
+      - name: one
+        image: alpine
+        cmd: ["true"]
+`;
+
+async function namespace(name) {
+  await core.createNamespace({ body: { metadata: { name } } });
+  for (let i = 0; i < 100; i++) {
+    try {
+      await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  throw new Error(`namespace ${name}: no default ServiceAccount`);
+}
+
+/** Job created and Complete, per event id, from a watch of the admin user (not in the audit log). */
+function jobObserver(ns) {
+  const createdAt = new Map();
+  const completeAt = new Map();
+  let request;
+  let listening = false;
+  return {
+    async ready() {
+      request = await new k8s.Watch(admin).watch(`/apis/batch/v1/namespaces/${ns}/jobs`, {}, (phase, job) => {
+        const id = job.metadata?.annotations?.['job-executor.keptn.sh/event-id'];
+        if (!id) return;
+        const now = performance.now();
+        if (!createdAt.has(id)) createdAt.set(id, now);
+        if (!completeAt.has(id) && job.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True')) completeAt.set(id, now);
+      }, () => undefined);
+      listening = true;
+    },
+    times({ offeredAt, finishedAt }) {
+      request?.abort();
+      const ids = [...offeredAt.keys()];
+      const per = (from, to) => ids.map((id) => (to.get(id) ?? NaN) - (from.get(id) ?? NaN));
+      return { jobs: createdAt.size, offeredToJobCreatedMs: summary(per(offeredAt, createdAt)), completeToFinishedMs: summary(per(completeAt, finishedAt)), observerListening: listening };
+    },
+  };
+}
+
+/** A request of the audited user that marks the end of the service's requests in the audit log. */
+function sentinel(ns) {
+  const name = `je-bench-sentinel-${Date.now().toString(36)}`;
+  return {
+    isSentinel: (e) => e.objectRef?.name === name,
+    async sentinel() {
+      const from = fileSize(AUDIT_LOG);
+      await auditedCore.readNamespacedConfigMap({ name, namespace: ns }).catch(() => undefined);
+      for (let i = 0; i < 100; i++) {
+        if (auditRequests(AUDIT_LOG, from).some((e) => e.objectRef?.name === name)) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error('the sentinel request never reached the audit log');
+    },
+  };
+}
+
+const KeptnDouble = await loadKeptnDouble();
+const runs = [];
+for (let rep = 0; rep < REPS; rep++) {
+  const ns = `je-fp-${Date.now().toString(36)}-${rep}`;
+  await namespace(ns);
   try {
-    await core.readNamespacedServiceAccount({ name: 'default', namespace: ns });
-    break;
-  } catch {
-    await new Promise((r) => setTimeout(r, 200));
+    const mark = sentinel(ns);
+    const run = await burstRun({
+      KeptnDouble,
+      events: EVENTS,
+      config: CONFIG,
+      args: ['--runner', 'kubernetes', '--job-namespace', ns, '--managed-by', ns, ...EXTRA],
+      env: { KUBECONFIG: AUDITED },
+      observer: jobObserver(ns),
+      audit: { log: AUDIT_LOG, ...mark },
+    });
+    runs.push(run);
+    console.error(`rep ${rep + 1}/${REPS}: ${JSON.stringify({ wall: run.wallSeconds, cpu: run.cpuSeconds, hwm: run.peakRssMb, kube: run.kubeApiRequests?.perEvent, started: run.offeredToStartedMs.p50, c2f: run.completeToFinishedMs?.p50 })}`);
+  } finally {
+    await core.deleteNamespace({ name: ns, propagationPolicy: 'Background' }).catch(() => undefined);
   }
 }
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'je-kbench-'));
-mkdirSync(path.join(dir, 'job'));
-writeFileSync(
-  path.join(dir, 'job', 'config.yaml'),
-  `apiVersion: v2
-actions:
-  - events: [{ name: "sh.keptn.event.bench.triggered" }]
-    tasks:
-      - name: hold
-        image: alpine
-        cmd: ["sleep", "20"]
-        annotations: { "pod-complete.stage.kwok.x-k8s.io/delay": "${HOLD_MS}ms" }
-`,
-);
-const finishedAt = new Map();
-const sink = { name: 'bench', send: async (e) => { if (e.type.endsWith('.finished')) finishedAt.set(e.triggeredid, performance.now()); } };
-const settings = loadSettings({ config: dir, runner: 'kubernetes', 'job-namespace': ns, 'allowed-images': 'alpine', 'managed-by': ns, concurrency: String(JOBS), 'queue-size': String(JOBS) }, {});
-const service = await createService(settings, pino({ level: 'warn' }), { sinks: [sink] });
-const watcher = service.runner.watcher;
-
-// An independent observer of the Complete conditions, with this process's clock.
-const completeAt = new Map();
-const observer = await new k8s.Watch(kc).watch(`/apis/batch/v1/namespaces/${ns}/jobs`, {}, (phase, job) => {
-  const id = job.metadata?.annotations?.['job-executor.keptn.sh/event-id'];
-  if (id && !completeAt.has(id) && job.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True')) completeAt.set(id, performance.now());
-}, () => undefined);
-
-const t0 = performance.now();
-const submitted = await Promise.all(
-  Array.from({ length: JOBS }, (_, i) =>
-    service.executor.submit(parseKeptnEvent({ specversion: '1.0', id: `bench-${i}-${Date.now()}`, source: 'bench', type: 'sh.keptn.event.bench.triggered', shkeptncontext: 'c', data: { project: 'p', stage: 's', service: 'v' } })),
-  ),
-);
-let maxInFlight = 0;
-let maxConnections = 0;
-const sampler = setInterval(() => {
-  maxInFlight = Math.max(maxInFlight, service.executor.inFlight);
-  maxConnections = Math.max(maxConnections, watcher.connections);
-}, 100);
-const runs = await Promise.all(submitted.map((s) => s.done));
-clearInterval(sampler);
-const total = performance.now() - t0;
-observer.abort();
-const lat = [...finishedAt].map(([id, t]) => t - (completeAt.get(id) ?? NaN)).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-const pct = (p) => +lat[Math.min(lat.length - 1, Math.ceil((p / 100) * lat.length) - 1)].toFixed(1);
+const range = (f) => {
+  const v = runs.map(f).filter((x) => typeof x === 'number');
+  return v.length ? [Math.min(...v), Math.max(...v)] : null;
+};
 const result = {
   date: new Date().toISOString(),
-  machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
-  jobs: JOBS,
-  succeeded: runs.filter((r) => r.status === 'succeeded').length,
-  maxRunsInFlight: maxInFlight,
-  watchConnections: { max: maxConnections, opened: watcher.opened },
-  completeToFinishedMs: { samples: lat.length, p50: pct(50), p90: pct(90), p99: pct(99), max: pct(100) },
-  wallSeconds: +(total / 1000).toFixed(1),
+  label: process.env.BENCH_LABEL ?? null,
+  machine: machine(),
+  nodeFlags: START_FLAGS,
+  serviceArgs: EXTRA,
+  events: EVENTS,
+  reps: REPS,
+  ranges: {
+    peakRssMb: range((r) => r.peakRssMb),
+    cpuRunWindowS: range((r) => r.cpuSeconds.runWindow),
+    cpuPerEventMs: range((r) => r.cpuSeconds.perEventMs),
+    cpuLifetimeS: range((r) => r.cpuSeconds.lifetime),
+    kubeApiRequests: range((r) => r.kubeApiRequests?.total),
+    kubeApiRequestsPerEvent: range((r) => r.kubeApiRequests?.perEvent),
+    offeredToStartedP50Ms: range((r) => r.offeredToStartedMs.p50),
+    completeToFinishedP50Ms: range((r) => r.completeToFinishedMs?.p50),
+    wallSeconds: range((r) => r.wallSeconds),
+    keptnApiRequests: range((r) => r.keptnApiRequests),
+  },
+  runs,
 };
-await service.executor.close(1000);
-await core.deleteNamespace({ name: ns, propagationPolicy: 'Background' }).catch(() => undefined);
-mkdirSync('bench/results', { recursive: true });
-writeFileSync(`bench/results/kubernetes-${result.date.slice(0, 10)}.json`, `${JSON.stringify(result, null, 2)}\n`);
-console.log(JSON.stringify(result, null, 2));
-console.log(result.completeToFinishedMs.p50 < 500 && result.watchConnections.max <= 2 ? 'targets met' : 'TARGETS MISSED');
+const file = writeResult(`kubernetes-footprint${process.env.BENCH_LABEL ? `-${process.env.BENCH_LABEL}` : ''}`, result);
+console.log(JSON.stringify(result.ranges, null, 2));
+console.log(`written to ${file}`);
 process.exit(0);

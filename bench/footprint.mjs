@@ -1,0 +1,314 @@
+// Footprint harness (issue 11), shared by bench/kubernetes.bench.mjs and bench/intake.bench.mjs: a burst of
+// task .triggered events offered by the Keptn control-plane double (test/fixtures/keptn-double.ts) to the built
+// service, which runs as its own process exactly as `npm start` starts it and takes the events through the
+// Keptn API transport (as JES 0.3.0 does: register, poll, answer through the API) with its config from the
+// double's resource service. Per run it records:
+//   - per event: offered → `.started`, offered → `.finished` (and, given a Job observer, offered → Job created
+//     and Job Complete → `.finished`), with the double's own clock;
+//   - CPU seconds of the service process (utime + stime from /proc/<pid>/stat) from the first event offered to
+//     the last one answered, and over the process lifetime;
+//   - peak RSS (VmHWM from /proc/<pid>/status), read after the last answer;
+//   - Keptn API requests the service made (the double's request log);
+//   - with `audit`, kube-apiserver requests by verb and resource, counted from the test control plane's audit
+//     log (scripts/testenv: only the user `audited` is logged, and the service runs with its kubeconfig).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync, openSync, readSync, fstatSync, closeSync, mkdirSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import ts from 'typescript';
+
+export const BIN = path.resolve('dist/src/cli/main.js');
+/** The service is measured as `npm start` runs it: the same Node flags. */
+export const START_FLAGS = (/node (.*?)dist\/src\/cli\/main\.js/.exec(JSON.parse(readFileSync('package.json', 'utf8')).scripts.start)?.[1] ?? '')
+  .split(' ')
+  .filter(Boolean);
+/** USER_HZ, the unit of /proc/<pid>/stat times: 100 on every Linux architecture Node runs on. */
+const CLK_TCK = 100;
+
+/** The Keptn double, compiled from its TypeScript source (it imports only node: modules). */
+export async function loadKeptnDouble() {
+  const source = readFileSync('test/fixtures/keptn-double.ts', 'utf8');
+  const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'je-footprint-'));
+  const file = path.join(dir, 'keptn-double.mjs');
+  writeFileSync(file, js);
+  return (await import(pathToFileURL(file).href)).KeptnDouble;
+}
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** utime + stime of a process, in seconds (`which`: only one of them). */
+export function cpuSeconds(pid, which = 'both') {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name may hold spaces and parentheses: the fields start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const user = Number(fields[11]);
+  const system = Number(fields[12]);
+  return (which === 'user' ? user : which === 'system' ? system : user + system) / CLK_TCK;
+}
+
+/** VmHWM and VmRSS of a process, in MB. */
+export function memoryMb(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
+  return { hwm: +(kb('VmHWM') / 1024).toFixed(1), rss: +(kb('VmRSS') / 1024).toFixed(1) };
+}
+
+export const percentile = (values, p) => {
+  const sorted = [...values].filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  return +sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))].toFixed(1);
+};
+export const summary = (values) => ({ samples: values.filter((v) => Number.isFinite(v)).length, p50: percentile(values, 50), p90: percentile(values, 90), max: percentile(values, 100) });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(what, test, timeoutMs, everyMs = 20) {
+  const until = Date.now() + timeoutMs;
+  while (!test()) {
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Reads the audit log from `offset` on: one record per request (auditID), the last stage seen. */
+export function auditRequests(file, offset) {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const buf = Buffer.alloc(size - offset);
+    readSync(fd, buf, 0, buf.length, offset);
+    const byId = new Map();
+    for (const line of buf.toString('utf8').split('\n')) {
+      if (!line) continue;
+      const e = JSON.parse(line);
+      byId.set(e.auditID, e);
+    }
+    return [...byId.values()];
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function fileSize(file) {
+  const fd = openSync(file, 'r');
+  try {
+    return fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** `verb resource[/subresource]` → count, plus the total. */
+export function countByVerb(requests) {
+  const out = {};
+  for (const e of requests) {
+    const r = e.objectRef ? `${e.objectRef.resource}${e.objectRef.subresource ? `/${e.objectRef.subresource}` : ''}` : e.requestURI;
+    const key = `${e.verb} ${r}`;
+    out[key] = (out[key] ?? 0) + 1;
+  }
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/**
+ * One run: starts the double and the service, waits until the service polls, offers `events` task events at
+ * once, waits for every `.finished`, reads the process figures, stops the service (SIGTERM) and the double.
+ * `observer` (optional) is told when events are offered and may add per-event times (Job created, Complete).
+ */
+export async function burstRun(o) {
+  const KeptnDouble = o.KeptnDouble ?? (await loadKeptnDouble());
+  const double = await new KeptnDouble({ token: 'bench-token' }).start();
+  const scope = { project: 'bench', stage: 'dev', service: 'svc' };
+  double.addResource(scope, 'job/config.yaml', o.config);
+  const type = o.type ?? 'sh.keptn.event.action.triggered';
+
+  const offeredAt = new Map();
+  const startedAt = new Map();
+  const finishedAt = new Map();
+  let lastAnswer;
+  let cpuAtLastAnswer;
+  let systemAtLastAnswer;
+  let child;
+  // Every answer as the double's controller sees it, with this process's clock.
+  const process0 = double.process.bind(double);
+  double.process = (event) => {
+    const now = performance.now();
+    if (event.triggeredid && offeredAt.has(event.triggeredid)) {
+      if (event.type.endsWith('.started') && !startedAt.has(event.triggeredid)) startedAt.set(event.triggeredid, now);
+      if (event.type.endsWith('.finished') && !finishedAt.has(event.triggeredid)) {
+        finishedAt.set(event.triggeredid, now);
+        if (finishedAt.size === offeredAt.size) {
+          lastAnswer = now;
+          cpuAtLastAnswer = cpuSeconds(child.pid);
+          systemAtLastAnswer = cpuSeconds(child.pid, 'system');
+        }
+      }
+    }
+    process0(event);
+  };
+
+  // When each event was first handed out by a poll: offered → polled is the poll interval's share of the wait.
+  const polledAt = new Map();
+  const poll0 = double.poll.bind(double);
+  double.poll = (pollType, query, send, error) =>
+    poll0(pollType, query, (status, body) => {
+      const now = performance.now();
+      for (const e of body?.events ?? []) if (offeredAt.has(e.id) && !polledAt.has(e.id)) polledAt.set(e.id, now);
+      send(status, body);
+    }, error);
+
+  const port = await freePort();
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'je-footprint-work-'));
+  const auditOffset = o.audit ? fileSize(o.audit.log) : 0;
+  const args = [
+    ...START_FLAGS,
+    // e.g. BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to see where the CPU goes (not for figures)
+    ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+    BIN,
+    'serve',
+    '--port', String(port),
+    '--transport', 'keptn-api',
+    '--config-source', 'keptn',
+    '--keptn-api-endpoint', double.api,
+    '--keptn-api-token', double.token,
+    '--allowed-images', 'alpine',
+    '--log-level', 'warn',
+    '--work-dir', workDir,
+    ...(o.args ?? []),
+  ];
+  const spawnedAt = performance.now();
+  child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...(o.env ?? {}) } });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  try {
+    await waitFor('the service to register and poll', () => double.requests.some((r) => r.method === 'GET' && r.url.includes('/event/triggered/')), 60_000);
+    const readyAt = performance.now();
+    await o.observer?.ready?.();
+    const keptnRequestsBefore = double.requests.length;
+    const cpuAtOffer = cpuSeconds(child.pid);
+    const systemAtOffer = cpuSeconds(child.pid, 'system');
+    const t0 = performance.now();
+    // BENCH_RSS_TRACE=1: resident memory every 20 ms (anonymous and file-backed), to see when the peak comes.
+    const trace = [];
+    const tracer = process.env.BENCH_RSS_TRACE
+      ? setInterval(() => {
+          try {
+            const st = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+            const kb = (n) => Number(new RegExp(`${n}:\\s+(\\d+)`).exec(st)?.[1] ?? 0);
+            trace.push([Math.round(performance.now() - t0), +(kb('RssAnon') / 1024).toFixed(1), +(kb('RssFile') / 1024).toFixed(1)]);
+          } catch {
+            /* exited */
+          }
+        }, 20)
+      : undefined;
+    for (let i = 0; i < o.events; i++) {
+      const e = double.trigger(type, { ...scope, bench: { i } });
+      offeredAt.set(e.id, performance.now());
+    }
+    o.observer?.offered?.([...offeredAt.keys()]);
+    await waitFor(`${o.events} .finished answers`, () => finishedAt.size === o.events, o.timeoutMs ?? 300_000, 10);
+    // Anything the service does right after its last answer (closing a claim) belongs to the run.
+    await sleep(o.settleMs ?? 1000);
+    clearInterval(tracer);
+    const mem = memoryMb(child.pid);
+    const smaps = process.env.BENCH_SMAPS ? smapsSummary(child.pid) : undefined;
+    const threads = process.env.BENCH_THREADS ? threadCpu(child.pid) : undefined;
+    const cpuLifetime = cpuSeconds(child.pid);
+    const keptnRequests = double.requests.length - keptnRequestsBefore;
+    await o.beforeStop?.(child);
+    child.kill('SIGTERM');
+    const exit = await exited;
+    const ids = [...offeredAt.keys()];
+    const per = (from, to) => ids.map((id) => (to.get(id) ?? NaN) - (from.get(id) ?? NaN));
+    const result = {
+      events: o.events,
+      answered: finishedAt.size,
+      statuses: countStatuses(double, ids),
+      violations: double.violations.slice(0, 10),
+      startupSeconds: +((readyAt - spawnedAt) / 1000).toFixed(2),
+      wallSeconds: +((lastAnswer - t0) / 1000).toFixed(2),
+      cpuSeconds: { runWindow: +(cpuAtLastAnswer - cpuAtOffer).toFixed(2), runWindowSystem: +(systemAtLastAnswer - systemAtOffer).toFixed(2), lifetime: +cpuLifetime.toFixed(2), perEventMs: +(((cpuAtLastAnswer - cpuAtOffer) / o.events) * 1000).toFixed(1) },
+      peakRssMb: mem.hwm,
+      rssAtEndMb: mem.rss,
+      ...(smaps ? { smaps } : {}),
+      ...(threads ? { threads } : {}),
+      ...(tracer ? { rssTrace: trace } : {}),
+      keptnApiRequests: keptnRequests,
+      offeredToStartedMs: summary(per(offeredAt, startedAt)),
+      offeredToPolledMs: summary(per(offeredAt, polledAt)),
+      polledToStartedMs: summary(per(polledAt, startedAt)),
+      offeredToFinishedMs: summary(per(offeredAt, finishedAt)),
+      exit,
+    };
+    if (o.observer?.times) Object.assign(result, o.observer.times({ offeredAt, finishedAt }));
+    if (o.audit) {
+      await o.audit.sentinel();
+      const requests = auditRequests(o.audit.log, auditOffset).filter((e) => e.user?.username === 'audited' && !o.audit.isSentinel(e));
+      const total = requests.length;
+      result.kubeApiRequests = { total, perEvent: +(total / o.events).toFixed(2), byVerb: countByVerb(requests) };
+    }
+    return result;
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await double.stop();
+  }
+}
+
+/** CPU seconds by thread name (BENCH_THREADS=1): the main thread, V8's workers, libuv's pool. */
+function threadCpu(pid) {
+  const out = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+    const key = tid === String(pid) ? 'main' : name;
+    out[key] = +((out[key] ?? 0) + cpuSeconds(`${pid}/task/${tid}`)).toFixed(2);
+  }
+  return out;
+}
+
+/** Resident memory by kind of mapping (BENCH_SMAPS=1): where the RSS is. */
+function smapsSummary(pid) {
+  const out = {};
+  let current = 'other';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) {
+      const name = head[1] || '[anon]';
+      current = name.includes('/node') || name.endsWith('node') ? '[node binary]' : name.startsWith('/') ? '[files]' : name;
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) out[current] = (out[current] ?? 0) + Number(rss[1]);
+  }
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, +(v / 1024).toFixed(1)]).sort((a, b) => b[1] - a[1]));
+}
+
+function countStatuses(double, ids) {
+  const out = {};
+  for (const id of ids) {
+    const fin = double.task(id)?.answers.find((a) => a.type.endsWith('.finished'));
+    const s = fin ? `${fin.data.status}/${fin.data.result}` : 'none';
+    out[s] = (out[s] ?? 0) + 1;
+  }
+  return out;
+}
+
+export function machine() {
+  return { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` };
+}
+
+export function writeResult(name, result) {
+  mkdirSync('bench/results', { recursive: true });
+  const file = `bench/results/${name}-${result.date.slice(0, 16).replace(':', '')}.json`;
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  return file;
+}
