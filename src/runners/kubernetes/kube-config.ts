@@ -152,6 +152,7 @@ export class KubeAuth {
   private authenticator: Promise<Authenticator | undefined> | undefined;
   private readonly agents = new Map<string, http.Agent>();
   private tls: { readonly at: number; readonly options: https.AgentOptions } | undefined;
+  private lastAgent: { readonly options: https.AgentOptions; readonly agent: http.Agent } | undefined;
 
   constructor(data: KubeConfigData) {
     const context = data.contexts.find((c) => c.name === data.currentContext);
@@ -205,15 +206,20 @@ export class KubeAuth {
 
   /** One keep-alive agent per set of TLS material (a rotated certificate gets a new one). */
   private async agent(options: https.AgentOptions): Promise<http.Agent> {
+    // The same material as the last request's (the usual case: the files are read once a minute) is not keyed again.
+    const last = this.lastAgent;
+    const fields = ['rejectUnauthorized', 'servername', 'ca', 'cert', 'key'] as const;
+    if (last && fields.every((f) => last.options[f] === options[f])) return last.agent;
     const key = JSON.stringify([options.rejectUnauthorized, options.servername, String(options.ca), String(options.cert), String(options.key)]);
-    let agent = this.agents.get(key);
-    if (agent) return agent;
-    agent = await this.makeAgent(options);
-    // An agent for material that has rotated away is not kept: the map holds the current ones only.
-    if (this.agents.size >= 4) {
-      for (const old of this.agents.values()) old.destroy();
-      this.agents.clear();
-    }
+    const agent = this.agents.get(key) ?? (await this.newAgent(key, options));
+    this.lastAgent = { options, agent };
+    return agent;
+  }
+
+  private async newAgent(key: string, options: https.AgentOptions): Promise<http.Agent> {
+    const agent = await this.makeAgent(options);
+    // Agents for material that has rotated away are let go (not destroyed: a watch may still be reading on one).
+    if (this.agents.size >= 4) this.agents.clear();
     this.agents.set(key, agent);
     return agent;
   }
@@ -234,5 +240,6 @@ export class KubeAuth {
   close(): void {
     for (const agent of this.agents.values()) agent.destroy();
     this.agents.clear();
+    this.lastAgent = undefined;
   }
 }
