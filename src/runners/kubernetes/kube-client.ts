@@ -87,14 +87,14 @@ function readBody(res: IncomingMessage, max: number): Promise<Buffer> {
     res.on('data', (c: Buffer) => {
       size += c.length;
       if (size > max) {
-        res.destroy(new Error(`the API server's answer is larger than ${max} bytes`));
+        res.destroy(new JobExecutorError('KUBERNETES_API_ERROR', `the API server's answer is larger than ${max} bytes`));
         return;
       }
       chunks.push(c);
     });
-    res.once('end', () => (res.complete ? resolve(Buffer.concat(chunks)) : reject(new Error('the answer was cut short'))));
+    res.once('end', () => (res.complete ? resolve(Buffer.concat(chunks)) : reject(new JobExecutorError('KUBERNETES_API_ERROR', 'the answer was cut short'))));
     res.once('error', reject);
-    res.once('aborted', () => reject(new Error('the answer was cut short')));
+    res.once('aborted', () => reject(new JobExecutorError('KUBERNETES_API_ERROR', 'the answer was cut short')));
   });
 }
 
@@ -138,7 +138,7 @@ export class KubeApi {
               () => reject(new KubeApiError(status, '', `${method} ${url.pathname}: HTTP ${status}`)),
             );
           });
-          req.once('error', (e) => reject(o.signal.aborted ? new Error(`${method} ${url.pathname}: ${String(o.signal.reason instanceof Error ? o.signal.reason.message : 'aborted')}`) : e));
+          req.once('error', (e) => reject(o.signal.aborted ? new JobExecutorError('KUBERNETES_API_ERROR', `${method} ${url.pathname}: ${String(o.signal.reason instanceof Error ? o.signal.reason.message : 'aborted')}`) : e));
           req.end(o.body);
         }),
     );
@@ -160,7 +160,7 @@ export class KubeApi {
    */
   async stream(path: string, query: Query, signal: AbortSignal, openTimeoutMs = API_TIMEOUT_MS): Promise<IncomingMessage> {
     const opened = new AbortController();
-    const timer = setTimeout(() => opened.abort(new Error(`no answer within ${openTimeoutMs / 1000}s`)), openTimeoutMs);
+    const timer = setTimeout(() => opened.abort(new JobExecutorError('KUBERNETES_API_ERROR', `no answer within ${openTimeoutMs / 1000}s`)), openTimeoutMs);
     try {
       return await this.send('GET', path + queryString(query), { signal: AbortSignal.any([signal, opened.signal]), accept: '*/*' });
     } finally {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as yaml from 'js-yaml';
 import { newClusters, newContexts, newUsers, type Cluster, type Context, type User } from '@kubernetes/client-node/dist/config_types.js';
+import { JobExecutorError } from '../../errors.js';
 
 /**
  * The cluster and the credentials, read the way client-node's `KubeConfig` reads them (its own parsers and
@@ -55,7 +56,7 @@ function fromFile(file: string): KubeConfigData {
 function merge(into: KubeConfigData, next: KubeConfigData): KubeConfigData {
   const add = <T extends { name: string }>(list: T[], items: T[], what: string) => {
     for (const item of items) {
-      if (list.some((x) => x.name === item.name)) throw new Error(`Duplicate ${what}: ${item.name}`);
+      if (list.some((x) => x.name === item.name)) throw new JobExecutorError('SETTINGS_INVALID', `kubeconfig: duplicate ${what}: ${item.name}`);
       list.push(item);
     }
   };
@@ -157,12 +158,12 @@ export class KubeAuth {
   constructor(data: KubeConfigData) {
     const context = data.contexts.find((c) => c.name === data.currentContext);
     const cluster = context && data.clusters.find((c) => c.name === context.cluster);
-    if (!cluster) throw new Error('no cluster found (set KUBECONFIG, or run in a pod)');
+    if (!cluster) throw new JobExecutorError('SETTINGS_INVALID', 'no cluster found (set KUBECONFIG, or run in a pod)');
     this.cluster = cluster;
     this.user = data.users.find((u) => u.name === context.user) ?? { name: context.user };
     this.server = cluster.server;
     this.namespace = context.namespace;
-    if (cluster.server.startsWith('http:') && !cluster.skipTLSVerify) throw new Error('HTTP protocol is not allowed when skipTLSVerify is not set or false');
+    if (cluster.server.startsWith('http:') && !cluster.skipTLSVerify) throw new JobExecutorError('SETTINGS_INVALID', 'kubeconfig: the HTTP protocol is not allowed when skipTLSVerify is not set or false');
   }
 
   /** client-node's applyHTTPSOptions: CA, client certificate and key, TLS name and verification. */

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import { KubeApiError, apiStatus, type KubeApi } from './kube-client.js';
+import { JobExecutorError } from '../../errors.js';
 
 /** One line of a watch (one object) larger than this ends the watch as broken (then it lists again). */
 export const MAX_WATCH_LINE_BYTES = 8 * 1024 * 1024;
@@ -162,10 +163,10 @@ export class ListWatch<T extends KubernetesObject> {
         if (start < chunk.length) {
           pending.push(chunk.subarray(start));
           pendingBytes += chunk.length - start;
-          if (pendingBytes > MAX_WATCH_LINE_BYTES) fail(new Error(`a watch event of more than ${MAX_WATCH_LINE_BYTES} bytes`));
+          if (pendingBytes > MAX_WATCH_LINE_BYTES) fail(new JobExecutorError('KUBERNETES_API_ERROR', `a watch event of more than ${MAX_WATCH_LINE_BYTES} bytes`));
         }
       });
-      res.once('end', () => (res.complete || signal.aborted ? resolve() : reject(new Error('the watch was cut short'))));
+      res.once('end', () => (res.complete || signal.aborted ? resolve() : reject(new JobExecutorError('KUBERNETES_API_ERROR', 'the watch was cut short'))));
       res.once('error', (e) => reject(e));
     });
   }
