@@ -5,6 +5,7 @@ import {
   MAX_EVENTS,
   STUCK_REASONS,
   containerEnd,
+  containerStopped,
   deletesJob,
   describeEnding,
   explainingEvents,
@@ -103,6 +104,17 @@ describe('pods', () => {
     expect(streamablePod([pod('p', 'Pending', [status('task', { waiting: { reason: 'ContainerCreating' } })])])).toBeUndefined();
     expect(streamablePod([pod('p', 'Running', [status('task', { terminated: { exitCode: 0 } })])])).toBeUndefined();
     expect(streamablePod([running('b', '2026-01-01T00:00:02Z'), running('a', '2026-01-01T00:00:01Z')])).toBe('a');
+  });
+
+  it('containerStopped: the task container of that pod has terminated, or the pod has ended (a live log that ends then had it all)', () => {
+    expect(containerStopped([], 'a')).toBe(false);
+    expect(containerStopped([running('a', '2026-01-01T00:00:01Z')], 'a')).toBe(false);
+    expect(containerStopped([pod('a', 'Running', [status('task', { terminated: { exitCode: 0 } })])], 'a')).toBe(true);
+    expect(containerStopped([pod('a', 'Succeeded', [])], 'a')).toBe(true);
+    expect(containerStopped([pod('a', 'Failed', [])], 'a')).toBe(true);
+    // Another container (a sidecar, an init container) stopping is not the task's end; another pod is not this one.
+    expect(containerStopped([pod('a', 'Running', [status('sidecar', { terminated: { exitCode: 0 } }), status('task', { running: {} })])], 'a')).toBe(false);
+    expect(containerStopped([pod('b', 'Succeeded', [])], 'a')).toBe(false);
   });
 
   it('podsSettled: every pod stopped, and there is at least one', () => {

@@ -119,6 +119,13 @@ export function streamablePod(pods: readonly V1Pod[]): string | undefined {
   return pod?.metadata?.name;
 }
 
+/** The task container of pod `name` has stopped (or the whole pod has). */
+export function containerStopped(pods: readonly V1Pod[], name: string): boolean {
+  const pod = pods.find((p) => p.metadata?.name === name);
+  if (!pod) return false;
+  return podTerminal(pod) || Boolean(pod.status?.containerStatuses?.find((s) => s.name === CONTAINER_NAME)?.state?.terminated);
+}
+
 /** Every pod has stopped (its end, exit code and termination message, can be read). */
 export function podsSettled(pods: readonly V1Pod[]): boolean {
   return pods.length > 0 && pods.every(podTerminal);

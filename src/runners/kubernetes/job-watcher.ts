@@ -17,6 +17,8 @@ export interface JobSnapshot {
 /** One task's view of its Job. */
 export interface JobFollow {
   snapshot(): JobSnapshot;
+  /** The pods as last seen, without counting as a look (a change since the last snapshot still wakes `changed`). */
+  pods(): k8s.V1Pod[];
   /** Resolves at the first change after the last snapshot (at once if there was one), after `timeoutMs`, or on abort. */
   changed(signal: AbortSignal, timeoutMs: number): Promise<void>;
   close(): void;
@@ -73,6 +75,10 @@ export class Follower implements JobFollow {
   poke(): void {
     this.version++;
     this.wake?.();
+  }
+
+  pods(): k8s.V1Pod[] {
+    return this.owner.podsOf(this.name);
   }
 
   snapshot(): JobSnapshot {

@@ -6,6 +6,7 @@ import type { Runner, ShutdownBehaviour, TaskContext, TaskResult } from '../runn
 import { TaskLog } from '../task-log.js';
 import {
   containerEnd,
+  containerStopped,
   deletesJob,
   describeEnding,
   explainingEvents,
@@ -178,7 +179,7 @@ export class KubernetesRunner implements Runner {
   private async follow(task: TaskSpec, ctx: TaskContext, mine: k8s.V1Job, log: TaskLog): Promise<TaskResult> {
     const ref: JobRef = { namespace: mine.metadata?.namespace as string, name: mine.metadata?.name as string };
     const follow = this.watcher.follow(ref.namespace, ref.name, mine);
-    const live = new LiveLog(this.options.api, ref.namespace, log, ctx.onNote);
+    const live = new LiveLog(this.options.api, ref.namespace, log, ctx.onNote, (pod) => containerStopped(follow.pods(), pod));
     let ending: TaskEnding | undefined;
     let streamed: Streamed;
     try {

@@ -26,8 +26,8 @@ export interface Streamed {
   readonly pod: string | undefined;
   readonly lines: number;
   /**
-   * The stream ended by itself, complete: the kubelet ends a follow stream once the container has stopped
-   * and its log is read to the end, so there is nothing left to read.
+   * The stream ended by itself, complete, with the container stopped: the kubelet ends a follow stream once the
+   * container has stopped and its log is read to the end, so there is nothing left to read.
    */
   readonly whole: boolean;
 }
@@ -49,6 +49,8 @@ export class LiveLog {
     private readonly namespace: string,
     private readonly log: TaskLog,
     private readonly onNote: (text: string) => void,
+    /** Whether the task container of the pod has stopped, as the pod watch shows it now. */
+    private readonly containerStopped: (pod: string) => boolean,
   ) {}
 
   /** Whether a stream is open or being opened (no other is started then). */
@@ -91,7 +93,9 @@ export class LiveLog {
     res.once('end', () => {
       if (this.stopped || !res.complete) return;
       lines.end();
-      this.whole = true;
+      // Whole only if it ended because the container stopped: a stream that ends while the container runs
+      // (whatever the reason) leaves the rest to the read at the end.
+      this.whole = this.containerStopped(pod);
     });
     // Ended by stop() (aborted), or broken off: the read at the end takes the rest.
     res.once('error', () => undefined);
