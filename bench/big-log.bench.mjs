@@ -14,7 +14,11 @@ import os from 'node:os';
 import path from 'node:path';
 
 const BIN = path.resolve('dist/src/cli/main.js');
-const START_FLAGS = (/node (.*?)dist\/src\/cli\/main\.js/.exec(JSON.parse(readFileSync('package.json', 'utf8')).scripts.start)?.[1] ?? '').split(' ').filter(Boolean);
+const START_FLAGS = (
+  /node (.*?)dist\/src\/cli\/main\.js/.exec(JSON.parse(readFileSync('package.json', 'utf8')).scripts.start)?.[1] ?? ''
+)
+  .split(' ')
+  .filter(Boolean);
 const MB = Number(process.env.BENCH_MB ?? 200);
 const BYTES = MB * 1000 * 1000;
 const TICK = 100; // USER_HZ on Linux
@@ -109,18 +113,42 @@ async function main() {
   const port = 19000 + (process.pid % 1000);
   const child = spawn(
     process.execPath,
-    [...START_FLAGS, BIN, 'serve', '--port', String(port), '--config', configDir(stamps), '--allowed-images', 'alpine', '--sink', `http:${receiver.url}`, '--log-level', 'warn',
-      '--work-dir', mkdtempSync(path.join(os.tmpdir(), 'je-bench-work-'))],
+    [
+      ...START_FLAGS,
+      BIN,
+      'serve',
+      '--port',
+      String(port),
+      '--config',
+      configDir(stamps),
+      '--allowed-images',
+      'alpine',
+      '--sink',
+      `http:${receiver.url}`,
+      '--log-level',
+      'warn',
+      '--work-dir',
+      mkdtempSync(path.join(os.tmpdir(), 'je-bench-work-')),
+    ],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
   for (let i = 0; i < 200; i++) {
-    if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) break;
+    if (
+      await fetch(`http://127.0.0.1:${port}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
     await new Promise((r) => setTimeout(r, 50));
   }
   let peakRss = 0;
   const sampler = setInterval(() => {
     try {
-      peakRss = Math.max(peakRss, Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024);
+      peakRss = Math.max(
+        peakRss,
+        Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024,
+      );
     } catch {
       /* exited */
     }
@@ -133,7 +161,11 @@ async function main() {
     const finished = receiver.finished(id);
     const cpu0 = cpuSeconds(child.pid);
     const sent = Date.now();
-    await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: event(i) });
+    await fetch(`http://127.0.0.1:${port}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/cloudevents+json' },
+      body: event(i),
+    });
     // The launcher starts with the first task; its CPU is read before it finishes the next one.
     let launcher;
     let launcherCpu0 = 0;
@@ -170,7 +202,10 @@ async function main() {
   receiver.close();
   const file = path.join('bench', 'results', `big-log-${new Date().toISOString().slice(0, 16).replace(/:/g, '')}.json`);
   mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), host: { cpus: os.cpus().length, node: process.version }, results }, null, 2)}\n`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ date: new Date().toISOString(), host: { cpus: os.cpus().length, node: process.version }, results }, null, 2)}\n`,
+  );
   console.log(`written ${file}`);
 }
 

@@ -25,10 +25,14 @@ const task = (i, extra = '') =>
 function atSize() {
   const action = (a, script) =>
     `  - name: "action ${a}"\n    events:\n      - name: "sh.keptn.event.a${a}.triggered"\n        jsonpath: { property: "$.data.action.action", match: "go-${a}" }\n    tasks:\n` +
-    task(a, `        env:\n          - { name: NOTE_${a}, value: "$.data.note", valueFrom: event }\n          - { name: MODE, value: "{{default data.mode 'safe'}}-${a}", valueFrom: string }\n        files: [charts/c${a}.tgz]\n      - name: "script ${a}"\n        image: alpine\n        cmd: [/bin/sh, -c]\n        args:\n          - |\n${script}`);
+    task(
+      a,
+      `        env:\n          - { name: NOTE_${a}, value: "$.data.note", valueFrom: event }\n          - { name: MODE, value: "{{default data.mode 'safe'}}-${a}", valueFrom: string }\n        files: [charts/c${a}.tgz]\n      - name: "script ${a}"\n        image: alpine\n        cmd: [/bin/sh, -c]\n        args:\n          - |\n${script}`,
+    );
   const bare = head + Array.from({ length: LIMITS.actions }, (_, a) => action(a, '')).join('');
   const room = Math.floor((LIMITS.configBytes - bare.length - 512) / LIMITS.actions);
-  const line = (a, i) => `            echo "step ${i} of action ${a} for {{service}} in {{project}}-{{stage}}" && test -n "$KEPTN_PROJECT"\n`;
+  const line = (a, i) =>
+    `            echo "step ${i} of action ${a} for {{service}} in {{project}}-{{stage}}" && test -n "$KEPTN_PROJECT"\n`;
   return (
     head +
     Array.from({ length: LIMITS.actions }, (_, a) => {
@@ -45,7 +49,8 @@ function atCounts() {
   const perAction = LIMITS.tasksPerConfig / LIMITS.actions;
   for (let a = 0; a < LIMITS.actions; a++) {
     text += `  - name: a${a}\n    events: ${list(a === 0 ? LIMITS.eventsPerAction : 1, (e) => `{ name: "sh.keptn.event.e${a}x${e}.triggered" }`)}\n    tasks:\n`;
-    for (let t = 0; t < perAction; t++) text += `      - { name: t${t}, image: alpine, cmd: [echo], args: ["{{data.x}}-${a}-${t}"] }\n`;
+    for (let t = 0; t < perAction; t++)
+      text += `      - { name: t${t}, image: alpine, cmd: [echo], args: ["{{data.x}}-${a}-${t}"] }\n`;
   }
   return text;
 }
@@ -61,7 +66,8 @@ function atTaskLimits() {
   text += `        files: ${list(LIMITS.filesPerTask, (i) => `dir/f${i}.txt`)}\n`;
   const rest = LIMITS.tasksPerAction - 1;
   const args = Math.min(LIMITS.argsPerTask, Math.floor((LIMITS.configBytes - text.length - rest * 60) / rest / 5));
-  for (let t = 1; t <= rest; t++) text += `      - { name: t${t}, image: alpine, args: ${list(args, (i) => `a${i}`)} }\n`;
+  for (let t = 1; t <= rest; t++)
+    text += `      - { name: t${t}, image: alpine, args: ${list(args, (i) => `a${i}`)} }\n`;
   return text;
 }
 
@@ -74,7 +80,8 @@ function atNodes() {
   let text = head;
   for (let a = 0; a * LIMITS.tasksPerAction < tasks; a++) {
     text += `  - events: [{ name: sh.keptn.event.x.triggered }]\n    tasks:\n`;
-    for (let i = a * LIMITS.tasksPerAction; i < Math.min(tasks, (a + 1) * LIMITS.tasksPerAction); i++) text += i === 0 ? `      - &t ${big}\n` : '      - *t\n';
+    for (let i = a * LIMITS.tasksPerAction; i < Math.min(tasks, (a + 1) * LIMITS.tasksPerAction); i++)
+      text += i === 0 ? `      - &t ${big}\n` : '      - *t\n';
   }
   return text;
 }
@@ -94,7 +101,8 @@ const HOSTILE = {
   },
   'flow nesting [[[[ at the size limit': () => fill('['),
   'block nesting - - - at the size limit': () => `${fill('- ')}x`,
-  'unknown keys at the size limit': () => `apiVersion: v2\n${Array.from({ length: Math.floor((LIMITS.configBytes - 64) / 10) }, (_, i) => `k${String(i).padStart(5, '0')}: 1`).join('\n')}\n`,
+  'unknown keys at the size limit': () =>
+    `apiVersion: v2\n${Array.from({ length: Math.floor((LIMITS.configBytes - 64) / 10) }, (_, i) => `k${String(i).padStart(5, '0')}: 1`).join('\n')}\n`,
   'a bad template in every string at the size limit': () => {
     let text = `${head}  - tasks:\n`;
     for (let t = 0; ; t++) {
@@ -108,7 +116,8 @@ const HOSTILE = {
 const CASES = {
   [`file at the size limit (${LIMITS.configBytes} bytes)`]: atSize,
   [`${LIMITS.actions} actions, ${LIMITS.tasksPerConfig} tasks, ${LIMITS.eventsPerAction} events`]: atCounts,
-  [`${LIMITS.tasksPerAction} tasks of ${LIMITS.argsPerTask} args; ${LIMITS.envPerTask} env, ${LIMITS.filesPerTask} files`]: atTaskLimits,
+  [`${LIMITS.tasksPerAction} tasks of ${LIMITS.argsPerTask} args; ${LIMITS.envPerTask} env, ${LIMITS.filesPerTask} files`]:
+    atTaskLimits,
   [`aliases up to ${LIMITS.yamlNodes} nodes`]: atNodes,
   [`a ${LIMITS.stringLength}-character string, templates ${LIMITS.templateDepth} deep`]: atStrings,
 };
@@ -140,7 +149,9 @@ async function measure(name, kind) {
   delay.disable();
   warm.sort((a, b) => a - b);
   const blockMs = delay.max / 1e6;
-  process.stdout.write(`${JSON.stringify({ name, kind, bytes: Buffer.byteLength(text), outcome: cold.outcome, coldMs: cold.ms, p50Ms: warm[10], maxMs: warm[19], blockMs })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ name, kind, bytes: Buffer.byteLength(text), outcome: cold.outcome, coldMs: cold.ms, p50Ms: warm[10], maxMs: warm[19], blockMs })}\n`,
+  );
 }
 
 if (process.argv[2] === '--case') {
@@ -148,7 +159,10 @@ if (process.argv[2] === '--case') {
 } else {
   const self = fileURLToPath(import.meta.url);
   const rows = [];
-  for (const [kind, cases] of [['ok', CASES], ['hostile', HOSTILE]]) {
+  for (const [kind, cases] of [
+    ['ok', CASES],
+    ['hostile', HOSTILE],
+  ]) {
     for (const name of Object.keys(cases)) {
       const r = spawnSync(process.execPath, [self, '--case', name, kind], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`${name}: ${r.stderr}`);
@@ -156,14 +170,30 @@ if (process.argv[2] === '--case') {
     }
   }
   const ms = (n) => `${n.toFixed(1)} ms`;
-  console.log(`| case | bytes | outcome | cold | warm p50 | warm max | longest event-loop block | within ${TARGET_MS} ms (warm max) |`);
+  console.log(
+    `| case | bytes | outcome | cold | warm p50 | warm max | longest event-loop block | within ${TARGET_MS} ms (warm max) |`,
+  );
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) {
     const outcome = r.outcome.length > 90 ? `${r.outcome.slice(0, 90)}…` : r.outcome;
-    console.log(`| ${r.kind === 'ok' ? '' : 'hostile: '}${r.name} | ${r.bytes} | ${outcome.replace(/\|/g, '\\|')} | ${ms(r.coldMs)} | ${ms(r.p50Ms)} | ${ms(r.maxMs)} | ${ms(r.blockMs)} | ${r.maxMs <= TARGET_MS ? 'yes' : 'no'} |`);
+    console.log(
+      `| ${r.kind === 'ok' ? '' : 'hostile: '}${r.name} | ${r.bytes} | ${outcome.replace(/\|/g, '\\|')} | ${ms(r.coldMs)} | ${ms(r.p50Ms)} | ${ms(r.maxMs)} | ${ms(r.blockMs)} | ${r.maxMs <= TARGET_MS ? 'yes' : 'no'} |`,
+    );
   }
-  const out = path.join('bench', 'results', `config-limits-${new Date().toISOString().slice(0, 16).replace(':', '')}.json`);
+  const out = path.join(
+    'bench',
+    'results',
+    `config-limits-${new Date().toISOString().slice(0, 16).replace(':', '')}.json`,
+  );
   mkdirSync(path.dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify({ machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, load: os.loadavg() }, rows }, null, 2)}\n`);
-  console.log(`\n(${out}; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})`);
+  writeFileSync(
+    out,
+    `${JSON.stringify({ machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, load: os.loadavg() }, rows }, null, 2)}\n`,
+  );
+  console.log(
+    `\n(${out}; load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')})`,
+  );
 }

@@ -12,7 +12,17 @@
 //   - with `audit`, kube-apiserver requests by verb and resource, counted from the test control plane's audit
 //     log (scripts/testenv: only the user `audited` is logged, and the service runs with its kubeconfig).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync, openSync, readSync, fstatSync, closeSync, mkdirSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+  openSync,
+  readSync,
+  fstatSync,
+  closeSync,
+  mkdirSync,
+} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,7 +31,9 @@ import ts from 'typescript';
 
 export const BIN = path.resolve('dist/src/cli/main.js');
 /** The service is measured as `npm start` runs it: the same Node flags. */
-export const START_FLAGS = (/node (.*?)dist\/src\/cli\/main\.js/.exec(JSON.parse(readFileSync('package.json', 'utf8')).scripts.start)?.[1] ?? '')
+export const START_FLAGS = (
+  /node (.*?)dist\/src\/cli\/main\.js/.exec(JSON.parse(readFileSync('package.json', 'utf8')).scripts.start)?.[1] ?? ''
+)
   .split(' ')
   .filter(Boolean);
 /** USER_HZ, the unit of /proc/<pid>/stat times: 100 on every Linux architecture Node runs on. */
@@ -30,7 +42,9 @@ const CLK_TCK = 100;
 /** The Keptn double, compiled from its TypeScript source (it imports only node: modules). */
 export async function loadKeptnDouble() {
   const source = readFileSync('test/fixtures/keptn-double.ts', 'utf8');
-  const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
+  const js = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+  }).outputText;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'je-footprint-'));
   const file = path.join(dir, 'keptn-double.mjs');
   writeFileSync(file, js);
@@ -70,7 +84,12 @@ export const percentile = (values, p) => {
   if (sorted.length === 0) return null;
   return +sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))].toFixed(1);
 };
-export const summary = (values) => ({ samples: values.filter((v) => Number.isFinite(v)).length, p50: percentile(values, 50), p90: percentile(values, 90), max: percentile(values, 100) });
+export const summary = (values) => ({
+  samples: values.filter((v) => Number.isFinite(v)).length,
+  p50: percentile(values, 50),
+  p90: percentile(values, 90),
+  max: percentile(values, 100),
+});
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -114,7 +133,9 @@ export function fileSize(file) {
 export function countByVerb(requests) {
   const out = {};
   for (const e of requests) {
-    const r = e.objectRef ? `${e.objectRef.resource}${e.objectRef.subresource ? `/${e.objectRef.subresource}` : ''}` : e.requestURI;
+    const r = e.objectRef
+      ? `${e.objectRef.resource}${e.objectRef.subresource ? `/${e.objectRef.subresource}` : ''}`
+      : e.requestURI;
     const key = `${e.verb} ${r}`;
     out[key] = (out[key] ?? 0) + 1;
   }
@@ -162,11 +183,16 @@ export async function burstRun(o) {
   const polledAt = new Map();
   const poll0 = double.poll.bind(double);
   double.poll = (pollType, query, send, error) =>
-    poll0(pollType, query, (status, body) => {
-      const now = performance.now();
-      for (const e of body?.events ?? []) if (offeredAt.has(e.id) && !polledAt.has(e.id)) polledAt.set(e.id, now);
-      send(status, body);
-    }, error);
+    poll0(
+      pollType,
+      query,
+      (status, body) => {
+        const now = performance.now();
+        for (const e of body?.events ?? []) if (offeredAt.has(e.id) && !polledAt.has(e.id)) polledAt.set(e.id, now);
+        send(status, body);
+      },
+      error,
+    );
 
   const port = await freePort();
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'je-footprint-work-'));
@@ -177,21 +203,36 @@ export async function burstRun(o) {
     ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
     BIN,
     'serve',
-    '--port', String(port),
-    '--transport', 'keptn-api',
-    '--config-source', 'keptn',
-    '--keptn-api-endpoint', double.api,
-    '--keptn-api-token', double.token,
-    '--allowed-images', 'alpine',
-    '--log-level', 'warn',
-    '--work-dir', workDir,
+    '--port',
+    String(port),
+    '--transport',
+    'keptn-api',
+    '--config-source',
+    'keptn',
+    '--keptn-api-endpoint',
+    double.api,
+    '--keptn-api-token',
+    double.token,
+    '--allowed-images',
+    'alpine',
+    '--log-level',
+    'warn',
+    '--work-dir',
+    workDir,
     ...(o.args ?? []),
   ];
   const spawnedAt = performance.now();
-  child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...(o.env ?? {}) } });
+  child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, ...(o.env ?? {}) },
+  });
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   try {
-    await waitFor('the service to register and poll', () => double.requests.some((r) => r.method === 'GET' && r.url.includes('/event/triggered/')), 60_000);
+    await waitFor(
+      'the service to register and poll',
+      () => double.requests.some((r) => r.method === 'GET' && r.url.includes('/event/triggered/')),
+      60_000,
+    );
     const readyAt = performance.now();
     await o.observer?.ready?.();
     const keptnRequestsBefore = double.requests.length;
@@ -205,7 +246,11 @@ export async function burstRun(o) {
           try {
             const st = readFileSync(`/proc/${child.pid}/status`, 'utf8');
             const kb = (n) => Number(new RegExp(`${n}:\\s+(\\d+)`).exec(st)?.[1] ?? 0);
-            trace.push([Math.round(performance.now() - t0), +(kb('RssAnon') / 1024).toFixed(1), +(kb('RssFile') / 1024).toFixed(1)]);
+            trace.push([
+              Math.round(performance.now() - t0),
+              +(kb('RssAnon') / 1024).toFixed(1),
+              +(kb('RssFile') / 1024).toFixed(1),
+            ]);
           } catch {
             /* exited */
           }
@@ -237,7 +282,12 @@ export async function burstRun(o) {
       violations: double.violations.slice(0, 10),
       startupSeconds: +((readyAt - spawnedAt) / 1000).toFixed(2),
       wallSeconds: +((lastAnswer - t0) / 1000).toFixed(2),
-      cpuSeconds: { runWindow: +(cpuAtLastAnswer - cpuAtOffer).toFixed(2), runWindowSystem: +(systemAtLastAnswer - systemAtOffer).toFixed(2), lifetime: +cpuLifetime.toFixed(2), perEventMs: +(((cpuAtLastAnswer - cpuAtOffer) / o.events) * 1000).toFixed(1) },
+      cpuSeconds: {
+        runWindow: +(cpuAtLastAnswer - cpuAtOffer).toFixed(2),
+        runWindowSystem: +(systemAtLastAnswer - systemAtOffer).toFixed(2),
+        lifetime: +cpuLifetime.toFixed(2),
+        perEventMs: +(((cpuAtLastAnswer - cpuAtOffer) / o.events) * 1000).toFixed(1),
+      },
       peakRssMb: mem.hwm,
       rssAtEndMb: mem.rss,
       ...(smaps ? { smaps } : {}),
@@ -253,7 +303,9 @@ export async function burstRun(o) {
     if (o.observer?.times) Object.assign(result, o.observer.times({ offeredAt, finishedAt }));
     if (o.audit) {
       await o.audit.sentinel();
-      const requests = auditRequests(o.audit.log, auditOffset).filter((e) => e.user?.username === 'audited' && !o.audit.isSentinel(e));
+      const requests = auditRequests(o.audit.log, auditOffset).filter(
+        (e) => e.user?.username === 'audited' && !o.audit.isSentinel(e),
+      );
       const total = requests.length;
       result.kubeApiRequests = { total, perEvent: +(total / o.events).toFixed(2), byVerb: countByVerb(requests) };
     }
@@ -283,13 +335,18 @@ function smapsSummary(pid) {
     const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
     if (head) {
       const name = head[1] || '[anon]';
-      current = name.includes('/node') || name.endsWith('node') ? '[node binary]' : name.startsWith('/') ? '[files]' : name;
+      current =
+        name.includes('/node') || name.endsWith('node') ? '[node binary]' : name.startsWith('/') ? '[files]' : name;
       continue;
     }
     const rss = /^Rss:\s+(\d+) kB/.exec(line);
     if (rss) out[current] = (out[current] ?? 0) + Number(rss[1]);
   }
-  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, +(v / 1024).toFixed(1)]).sort((a, b) => b[1] - a[1]));
+  return Object.fromEntries(
+    Object.entries(out)
+      .map(([k, v]) => [k, +(v / 1024).toFixed(1)])
+      .sort((a, b) => b[1] - a[1]),
+  );
 }
 
 function countStatuses(double, ids) {
@@ -303,7 +360,13 @@ function countStatuses(double, ids) {
 }
 
 export function machine() {
-  return { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` };
+  return {
+    cpus: os.cpus().length,
+    model: os.cpus()[0]?.model,
+    memoryGb: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+  };
 }
 
 export function writeResult(name, result) {

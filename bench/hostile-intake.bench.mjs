@@ -17,7 +17,11 @@ import os from 'node:os';
 import path from 'node:path';
 
 const BIN = path.resolve('dist/src/cli/main.js');
-const START_FLAGS = (/node (.*?)dist\/src\/cli\/main\.js/.exec(JSON.parse(readFileSync('package.json', 'utf8')).scripts.start)?.[1] ?? '').split(' ').filter(Boolean);
+const START_FLAGS = (
+  /node (.*?)dist\/src\/cli\/main\.js/.exec(JSON.parse(readFileSync('package.json', 'utf8')).scripts.start)?.[1] ?? ''
+)
+  .split(' ')
+  .filter(Boolean);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1000);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 16);
 const BODY_LIMIT = 1024 * 1024; // the default JOB_EXECUTOR_BODY_LIMIT, 1mb
@@ -42,7 +46,13 @@ actions:
 
 const pad = (prefix, length) => prefix.padEnd(length, 'x');
 
-function event({ id, shkeptncontext = '11111111-2222-4333-8444-555555555555', source = 'bench', gitcommitid, data = {} }) {
+function event({
+  id,
+  shkeptncontext = '11111111-2222-4333-8444-555555555555',
+  source = 'bench',
+  gitcommitid,
+  data = {},
+}) {
   return JSON.stringify({
     specversion: '1.0',
     id,
@@ -73,22 +83,47 @@ const LOADS = {
 async function startService(port, sinkUrl) {
   const child = spawn(
     process.execPath,
-    [...START_FLAGS, BIN, 'serve', '--port', String(port), '--config', configDir(), '--allowed-images', 'alpine:*', '--sink', `http:${sinkUrl}`,
-      '--log-level', process.env.BENCH_LOG_LEVEL ?? 'info', '--concurrency', '16', '--queue-size', '5000', '--dedup-window', '600',
-      ...(process.env.BENCH_SERVICE_FLAGS ?? '').split(' ').filter(Boolean)],
+    [
+      ...START_FLAGS,
+      BIN,
+      'serve',
+      '--port',
+      String(port),
+      '--config',
+      configDir(),
+      '--allowed-images',
+      'alpine:*',
+      '--sink',
+      `http:${sinkUrl}`,
+      '--log-level',
+      process.env.BENCH_LOG_LEVEL ?? 'info',
+      '--concurrency',
+      '16',
+      '--queue-size',
+      '5000',
+      '--dedup-window',
+      '600',
+      ...(process.env.BENCH_SERVICE_FLAGS ?? '').split(' ').filter(Boolean),
+    ],
     // The log goes nowhere, but is written: logging each refusal is part of what is measured.
     { stdio: ['ignore', 'ignore', 'ignore'] },
   );
   let exited = null;
   child.on('exit', (code, signal) => (exited = { code, signal }));
   for (let i = 0; i < 200; i++) {
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     await new Promise((r) => setTimeout(r, 50));
   }
   const status = (field) => {
     try {
-      return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+      return (
+        Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) /
+        1024
+      );
     } catch {
       return 0;
     }
@@ -128,7 +163,11 @@ function startReceiver() {
   });
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () =>
-      resolve({ url: `http://127.0.0.1:${server.address().port}/`, counts: () => ({ started, finished }), close: () => server.close() }),
+      resolve({
+        url: `http://127.0.0.1:${server.address().port}/`,
+        counts: () => ({ started, finished }),
+        close: () => server.close(),
+      }),
     ),
   );
 }
@@ -144,12 +183,16 @@ async function load(target, make, count) {
     while (next < count) {
       const body = make(next++);
       const { status, text } = await new Promise((resolve) => {
-        const req = http.request(target, { method: 'POST', agent, headers: { 'content-type': 'application/cloudevents+json' } }, (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (c) => (text += c));
-          res.on('end', () => resolve({ status: res.statusCode, text }));
-        });
+        const req = http.request(
+          target,
+          { method: 'POST', agent, headers: { 'content-type': 'application/cloudevents+json' } },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (c) => (text += c));
+            res.on('end', () => resolve({ status: res.statusCode, text }));
+          },
+        );
         req.on('error', (e) => resolve({ status: `error ${e.code ?? e.message}`, text: '' }));
         req.end(body);
       });
@@ -159,7 +202,12 @@ async function load(target, make, count) {
   };
   await Promise.all(Array.from({ length: PARALLEL }, worker));
   agent.destroy();
-  return { events: count, httpStatus: codes, seconds: +((performance.now() - t0) / 1000).toFixed(2), refusals: [...messages] };
+  return {
+    events: count,
+    httpStatus: codes,
+    seconds: +((performance.now() - t0) / 1000).toFixed(2),
+    refusals: [...messages],
+  };
 }
 
 async function main() {
@@ -175,15 +223,36 @@ async function main() {
     const result = await load(target, make, EVENTS);
     const accepted = result.httpStatus[202] ?? 0;
     // Let the runs of this phase finish, so its memory includes what they leave behind.
-    for (let w = 0; w < 600 && receiver.counts().finished - before < accepted; w++) await new Promise((r) => setTimeout(r, 100));
-    phases[name] = { ...result, finishedReceived: receiver.counts().finished - before, peakRssMb: Math.round(svc.takePeakMb()), rssAfterMb: Math.round(svc.rssMb()) };
+    for (let w = 0; w < 600 && receiver.counts().finished - before < accepted; w++)
+      await new Promise((r) => setTimeout(r, 100));
+    phases[name] = {
+      ...result,
+      finishedReceived: receiver.counts().finished - before,
+      peakRssMb: Math.round(svc.takePeakMb()),
+      rssAfterMb: Math.round(svc.rssMb()),
+    };
   }
-  const alive = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+  const alive = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+    (r) => r.ok,
+    () => false,
+  );
   const result = {
     date: new Date().toISOString(),
     nodeFlags: START_FLAGS,
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` },
-    settings: { bodyLimitBytes: BODY_LIMIT, parallel: PARALLEL, logLevel: process.env.BENCH_LOG_LEVEL ?? 'info', serviceFlags: process.env.BENCH_SERVICE_FLAGS ?? '', limits: LIMITS },
+    machine: {
+      cpus: os.cpus().length,
+      model: os.cpus()[0]?.model,
+      memoryGb: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+    },
+    settings: {
+      bodyLimitBytes: BODY_LIMIT,
+      parallel: PARALLEL,
+      logLevel: process.env.BENCH_LOG_LEVEL ?? 'info',
+      serviceFlags: process.env.BENCH_SERVICE_FLAGS ?? '',
+      limits: LIMITS,
+    },
     idleRssMb: Math.round(idleMb),
     phases,
     // The kernel's peak resident set over the whole run.
@@ -195,12 +264,18 @@ async function main() {
   const hostilePeak = Math.max(phases.atLimit?.peakRssMb ?? 0, phases.idNearBodyLimit?.peakRssMb ?? 0);
   result.verdict = {
     atLimitAndIdNearBodyLimitPeakRssMb: hostilePeak,
-    met: result.aliveAtEnd && hostilePeak < TARGET_MB && (!phases.idNearBodyLimit || phases.idNearBodyLimit.httpStatus[400] === EVENTS),
+    met:
+      result.aliveAtEnd &&
+      hostilePeak < TARGET_MB &&
+      (!phases.idNearBodyLimit || phases.idNearBodyLimit.httpStatus[400] === EVENTS),
   };
   await svc.stop();
   receiver.close();
   mkdirSync('bench/results', { recursive: true });
-  writeFileSync(`bench/results/hostile-intake-${result.date.slice(0, 19).replaceAll(':', '')}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(
+    `bench/results/hostile-intake-${result.date.slice(0, 19).replaceAll(':', '')}.json`,
+    `${JSON.stringify(result, null, 2)}\n`,
+  );
   console.log(JSON.stringify(result, null, 2));
   console.log(result.verdict.met ? 'target met' : 'TARGET MISSED');
 }

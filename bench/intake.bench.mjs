@@ -18,7 +18,11 @@ import { burstRun, cpuSeconds, memoryMb } from './footprint.mjs';
 
 const BIN = path.resolve('dist/src/cli/main.js');
 // The service is measured as `npm start` runs it: the same Node flags.
-const START_FLAGS = (/node (.*?)dist\/src\/cli\/main\.js/.exec(JSON.parse(readFileSync('package.json', 'utf8')).scripts.start)?.[1] ?? '').split(' ').filter(Boolean);
+const START_FLAGS = (
+  /node (.*?)dist\/src\/cli\/main\.js/.exec(JSON.parse(readFileSync('package.json', 'utf8')).scripts.start)?.[1] ?? ''
+)
+  .split(' ')
+  .filter(Boolean);
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10);
 const RATE = Number(process.env.BENCH_RATE ?? 200);
 
@@ -52,12 +56,34 @@ function event(type, i) {
 async function startService(port, sinkUrl) {
   const child = spawn(
     process.execPath,
-    [...START_FLAGS, BIN, 'serve', '--port', String(port), '--config', configDir(), '--allowed-images', 'alpine:*', '--sink', `http:${sinkUrl}`,
-      '--log-level', 'warn', '--concurrency', process.env.BENCH_CONCURRENCY ?? '16', '--queue-size', '5000', '--dedup-window', '600'],
+    [
+      ...START_FLAGS,
+      BIN,
+      'serve',
+      '--port',
+      String(port),
+      '--config',
+      configDir(),
+      '--allowed-images',
+      'alpine:*',
+      '--sink',
+      `http:${sinkUrl}`,
+      '--log-level',
+      'warn',
+      '--concurrency',
+      process.env.BENCH_CONCURRENCY ?? '16',
+      '--queue-size',
+      '5000',
+      '--dedup-window',
+      '600',
+    ],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
   for (let i = 0; i < 200; i++) {
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -94,7 +120,14 @@ function startReceiver() {
     });
   });
   return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${server.address().port}/`, startedAt, finishedCount: () => finished, close: () => server.close() })),
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        url: `http://127.0.0.1:${server.address().port}/`,
+        startedAt,
+        finishedCount: () => finished,
+        close: () => server.close(),
+      }),
+    ),
   );
 }
 
@@ -161,14 +194,18 @@ async function main() {
         i++;
         inflight++;
         sentAt.set(id, performance.now());
-        const req = http.request(target, { method: 'POST', agent, headers: { 'content-type': 'application/cloudevents+json' } }, (res) => {
-          codes[res.statusCode] = (codes[res.statusCode] ?? 0) + 1;
-          res.resume();
-          res.on('end', () => {
-            inflight--;
-            if (i >= total && inflight === 0) resolve();
-          });
-        });
+        const req = http.request(
+          target,
+          { method: 'POST', agent, headers: { 'content-type': 'application/cloudevents+json' } },
+          (res) => {
+            codes[res.statusCode] = (codes[res.statusCode] ?? 0) + 1;
+            res.resume();
+            res.on('end', () => {
+              inflight--;
+              if (i >= total && inflight === 0) resolve();
+            });
+          },
+        );
         req.end(body);
       }
       if (i < total) setTimeout(tick, 2);
@@ -182,7 +219,13 @@ async function main() {
   const result = {
     date: new Date().toISOString(),
     nodeFlags: START_FLAGS,
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` },
+    machine: {
+      cpus: os.cpus().length,
+      model: os.cpus()[0]?.model,
+      memoryGb: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+    },
     nonMatching: {
       connections: 32,
       seconds: DURATION_S,
@@ -201,7 +244,12 @@ async function main() {
       httpStatus: codes,
       startedReceived: receiver.startedAt.size,
       finishedReceived: receiver.finishedCount(),
-      startedLatencyMs: { p50: +percentile(latencies, 50).toFixed(2), p90: +percentile(latencies, 90).toFixed(2), p99: +percentile(latencies, 99).toFixed(2), max: +latencies.at(-1).toFixed(2) },
+      startedLatencyMs: {
+        p50: +percentile(latencies, 50).toFixed(2),
+        p90: +percentile(latencies, 90).toFixed(2),
+        p99: +percentile(latencies, 99).toFixed(2),
+        max: +latencies.at(-1).toFixed(2),
+      },
       cpuSeconds: +(cpuAfterTasks - cpuAfterIntake).toFixed(2),
       cpuPerEventMs: +(((cpuAfterTasks - cpuAfterIntake) / total) * 1000).toFixed(2),
     },
@@ -213,14 +261,22 @@ async function main() {
   agent.destroy();
   if (process.env.BENCH_BURST !== '0') result.keptnBurst = await keptnBurst();
   mkdirSync('bench/results', { recursive: true });
-  writeFileSync(`bench/results/intake-${result.date.slice(0, 16).replace(':', '')}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(
+    `bench/results/intake-${result.date.slice(0, 16).replace(':', '')}.json`,
+    `${JSON.stringify(result, null, 2)}\n`,
+  );
   console.log(JSON.stringify(result, null, 2));
-  const ok = result.nonMatching.eventsPerSecond >= 3000 && result.trivialTask.startedLatencyMs.p99 <= 20 && result.maxRssMb < 120;
+  const ok =
+    result.nonMatching.eventsPerSecond >= 3000 &&
+    result.trivialTask.startedLatencyMs.p99 <= 20 &&
+    result.maxRssMb < 120;
   console.log(ok ? 'targets met' : 'TARGETS MISSED');
   const burst = result.keptnBurst;
   if (burst) {
     const peakMb = Math.max(burst.peakRssMb, result.peakRssMb);
-    console.log(`issue 11, local runner: peak RSS ${peakMb} MB (target ≤ 60), burst CPU ${burst.cpuSeconds.perEventMs} ms per event (JES: ~13 ms with its Kubernetes Jobs)`);
+    console.log(
+      `issue 11, local runner: peak RSS ${peakMb} MB (target ≤ 60), burst CPU ${burst.cpuSeconds.perEventMs} ms per event (JES: ~13 ms with its Kubernetes Jobs)`,
+    );
   }
 }
 

@@ -12,7 +12,16 @@
 //   BENCH_EVENTS (50), BENCH_REPS (3), BENCH_ARGS (extra service flags, e.g. "--concurrency 4"),
 //   BENCH_LABEL (a name for the run in the results file).
 import * as k8s from '@kubernetes/client-node';
-import { auditRequests, burstRun, fileSize, loadKeptnDouble, machine, summary, writeResult, START_FLAGS } from './footprint.mjs';
+import {
+  auditRequests,
+  burstRun,
+  fileSize,
+  loadKeptnDouble,
+  machine,
+  summary,
+  writeResult,
+  START_FLAGS,
+} from './footprint.mjs';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 50);
 const REPS = Number(process.env.BENCH_REPS ?? 3);
@@ -20,7 +29,9 @@ const EXTRA = (process.env.BENCH_ARGS ?? '').split(' ').filter(Boolean);
 const AUDITED = process.env.TESTENV_AUDITED_KUBECONFIG;
 const AUDIT_LOG = process.env.TESTENV_AUDIT_LOG;
 if (!process.env.KUBECONFIG || !AUDITED || !AUDIT_LOG) {
-  console.error('needs the test control plane: scripts/testenv up && eval "$(scripts/testenv env)" (KUBECONFIG, TESTENV_AUDITED_KUBECONFIG, TESTENV_AUDIT_LOG)');
+  console.error(
+    'needs the test control plane: scripts/testenv up && eval "$(scripts/testenv env)" (KUBECONFIG, TESTENV_AUDITED_KUBECONFIG, TESTENV_AUDIT_LOG)',
+  );
   process.exit(2);
 }
 
@@ -62,20 +73,31 @@ function jobObserver(ns) {
   let listening = false;
   return {
     async ready() {
-      request = await new k8s.Watch(admin).watch(`/apis/batch/v1/namespaces/${ns}/jobs`, {}, (phase, job) => {
-        const id = job.metadata?.annotations?.['job-executor.keptn.sh/event-id'];
-        if (!id) return;
-        const now = performance.now();
-        if (!createdAt.has(id)) createdAt.set(id, now);
-        if (!completeAt.has(id) && job.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True')) completeAt.set(id, now);
-      }, () => undefined);
+      request = await new k8s.Watch(admin).watch(
+        `/apis/batch/v1/namespaces/${ns}/jobs`,
+        {},
+        (phase, job) => {
+          const id = job.metadata?.annotations?.['job-executor.keptn.sh/event-id'];
+          if (!id) return;
+          const now = performance.now();
+          if (!createdAt.has(id)) createdAt.set(id, now);
+          if (!completeAt.has(id) && job.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True'))
+            completeAt.set(id, now);
+        },
+        () => undefined,
+      );
       listening = true;
     },
     times({ offeredAt, finishedAt }) {
       request?.abort();
       const ids = [...offeredAt.keys()];
       const per = (from, to) => ids.map((id) => (to.get(id) ?? NaN) - (from.get(id) ?? NaN));
-      return { jobs: createdAt.size, offeredToJobCreatedMs: summary(per(offeredAt, createdAt)), completeToFinishedMs: summary(per(completeAt, finishedAt)), observerListening: listening };
+      return {
+        jobs: createdAt.size,
+        offeredToJobCreatedMs: summary(per(offeredAt, createdAt)),
+        completeToFinishedMs: summary(per(completeAt, finishedAt)),
+        observerListening: listening,
+      };
     },
   };
 }
@@ -114,7 +136,9 @@ for (let rep = 0; rep < REPS; rep++) {
       audit: { log: AUDIT_LOG, ...mark },
     });
     runs.push(run);
-    console.error(`rep ${rep + 1}/${REPS}: ${JSON.stringify({ wall: run.wallSeconds, cpu: run.cpuSeconds, hwm: run.peakRssMb, kube: run.kubeApiRequests?.perEvent, started: run.offeredToStartedMs.p50, c2f: run.completeToFinishedMs?.p50 })}`);
+    console.error(
+      `rep ${rep + 1}/${REPS}: ${JSON.stringify({ wall: run.wallSeconds, cpu: run.cpuSeconds, hwm: run.peakRssMb, kube: run.kubeApiRequests?.perEvent, started: run.offeredToStartedMs.p50, c2f: run.completeToFinishedMs?.p50 })}`,
+    );
   } finally {
     await core.deleteNamespace({ name: ns, propagationPolicy: 'Background' }).catch(() => undefined);
   }

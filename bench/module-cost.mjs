@@ -27,25 +27,59 @@ function measure(body) {
   `;
   const runs = [];
   for (let i = 0; i < REPEAT; i++) {
-    const out = execFileSync(process.execPath, [...START_FLAGS, '--expose-gc', '--input-type=module', '-e', script], { cwd: process.cwd(), encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [...START_FLAGS, '--expose-gc', '--input-type=module', '-e', script], {
+      cwd: process.cwd(),
+      encoding: 'utf8',
+    });
     runs.push(JSON.parse(out));
   }
-  return { rssMb: +median(runs.map((r) => r.after - r.before)).toFixed(1), peakMb: +median(runs.map((r) => r.hwm - r.before)).toFixed(1), baseMb: +median(runs.map((r) => r.before)).toFixed(1) };
+  return {
+    rssMb: +median(runs.map((r) => r.after - r.before)).toFixed(1),
+    peakMb: +median(runs.map((r) => r.hwm - r.before)).toFixed(1),
+    baseMb: +median(runs.map((r) => r.before)).toFixed(1),
+  };
 }
 
 const importAll = (specs) => specs.map((s) => `await import(${JSON.stringify(s)});`).join('\n');
 const deps = Object.keys(JSON.parse(readFileSync('package.json', 'utf8')).dependencies);
 // What `serve` loads at idle (the rest is loaded on use: nats, cloudevents, the Kubernetes client).
-const IDLE = ['express', 'handlebars', 'js-yaml', 'jsonpath-plus', 'pino', 'pino-pretty', 'prom-client', 'uuid', 'yaml', 'zod'].filter((d) => deps.includes(d));
+const IDLE = [
+  'express',
+  'handlebars',
+  'js-yaml',
+  'jsonpath-plus',
+  'pino',
+  'pino-pretty',
+  'prom-client',
+  'uuid',
+  'yaml',
+  'zod',
+].filter((d) => deps.includes(d));
 const KUBE = path.resolve('node_modules/@kubernetes/client-node/dist');
 
-const result = { date: new Date().toISOString(), machine: machine(), nodeFlags: START_FLAGS, repeat: REPEAT, bare: measure(''), alone: {}, inService: {}, operations: {}, service: {} };
+const result = {
+  date: new Date().toISOString(),
+  machine: machine(),
+  nodeFlags: START_FLAGS,
+  repeat: REPEAT,
+  bare: measure(''),
+  alone: {},
+  inService: {},
+  operations: {},
+  service: {},
+};
 
 for (const d of deps) result.alone[d] = measure(importAll([d]));
-result.alone['@kubernetes/client-node (index: every API and model)'] = measure(importAll([pathToFileURL(`${KUBE}/index.js`).href]));
+result.alone['@kubernetes/client-node (index: every API and model)'] = measure(
+  importAll([pathToFileURL(`${KUBE}/index.js`).href]),
+);
 result.alone['client-node config.js (its KubeConfig)'] = measure(importAll([pathToFileURL(`${KUBE}/config.js`).href]));
 result.alone['the runner (dist/src/runners/kubernetes/*: own client, config_types, exec/file auth)'] = measure(
-  importAll(['kube-client.js', 'kubernetes-runner.js', 'claims.js'].map((f) => pathToFileURL(path.resolve('dist/src/runners/kubernetes', f)).href)),
+  importAll(
+    ['kube-client.js', 'kubernetes-runner.js', 'claims.js'].map(
+      (f) => pathToFileURL(path.resolve('dist/src/runners/kubernetes', f)).href,
+    ),
+  ),
 );
 
 const all = measure(importAll(IDLE));
@@ -76,7 +110,22 @@ result.operations['String.prototype.localeCompare (ICU collation)'] = measure(`'
 /** The built service at idle, after `waitMs`: VmRSS and VmHWM. */
 async function idle(name, args, env = {}) {
   const port = await freePort();
-  const child = spawn(process.execPath, [...START_FLAGS, BIN, 'serve', '--port', String(port), '--log-level', 'warn', '--allowed-images', 'alpine', ...args], { stdio: 'ignore', env: { ...process.env, ...env } });
+  const child = spawn(
+    process.execPath,
+    [
+      ...START_FLAGS,
+      BIN,
+      'serve',
+      '--port',
+      String(port),
+      '--log-level',
+      'warn',
+      '--allowed-images',
+      'alpine',
+      ...args,
+    ],
+    { stdio: 'ignore', env: { ...process.env, ...env } },
+  );
   await new Promise((r) => setTimeout(r, 4000));
   result.service[name] = memoryMb(child.pid);
   child.kill();
@@ -88,16 +137,49 @@ const double = await new KeptnDouble({ token: 't' }).start();
 double.addResource({ project: 'p', stage: 's', service: 'v' }, 'job/config.yaml', 'apiVersion: v2\nactions: []\n');
 const cfg = path.resolve('job-config');
 await idle('local runner, http transport', ['--config', cfg, '--work-dir', `/tmp/je-module-cost-${process.pid}`]);
-await idle('local runner, keptn-api transport (fetch)', ['--transport', 'keptn-api', '--config-source', 'keptn', '--keptn-api-endpoint', double.api, '--keptn-api-token', 't', '--work-dir', `/tmp/je-module-cost-${process.pid}`]);
+await idle('local runner, keptn-api transport (fetch)', [
+  '--transport',
+  'keptn-api',
+  '--config-source',
+  'keptn',
+  '--keptn-api-endpoint',
+  double.api,
+  '--keptn-api-token',
+  't',
+  '--work-dir',
+  `/tmp/je-module-cost-${process.pid}`,
+]);
 if (process.env.KUBECONFIG) {
   const kubeconfig = process.env.TESTENV_AUDITED_KUBECONFIG ?? process.env.KUBECONFIG;
-  await idle('kubernetes runner, http transport', ['--runner', 'kubernetes', '--config', cfg], { KUBECONFIG: kubeconfig });
-  await idle('kubernetes runner, keptn-api transport (fetch)', ['--runner', 'kubernetes', '--transport', 'keptn-api', '--config-source', 'keptn', '--keptn-api-endpoint', double.api, '--keptn-api-token', 't'], { KUBECONFIG: kubeconfig });
+  await idle('kubernetes runner, http transport', ['--runner', 'kubernetes', '--config', cfg], {
+    KUBECONFIG: kubeconfig,
+  });
+  await idle(
+    'kubernetes runner, keptn-api transport (fetch)',
+    [
+      '--runner',
+      'kubernetes',
+      '--transport',
+      'keptn-api',
+      '--config-source',
+      'keptn',
+      '--keptn-api-endpoint',
+      double.api,
+      '--keptn-api-token',
+      't',
+    ],
+    { KUBECONFIG: kubeconfig },
+  );
 }
 await double.stop();
 
 const file = writeResult('module-cost', result);
-const rows = (o) => Object.entries(o).map(([k, v]) => `| ${k} | ${v.rssMb ?? v.savedRssMb ?? v.rss} | ${v.peakMb ?? v.hwm ?? ''} |`).join('\n');
-console.log(`bare Node.js: ${result.bare.baseMb} MB\n\n| module alone | +RSS MB | +peak MB |\n| --- | --- | --- |\n${rows(result.alone)}\n\n| left out of the idle set | saves RSS MB | |\n| --- | --- | --- |\n${rows(result.inService)}\n\n| operation | +RSS MB | +peak MB |\n| --- | --- | --- |\n${rows(result.operations)}\n\n| service at idle | RSS MB | peak MB |\n| --- | --- | --- |\n${rows(result.service)}`);
+const rows = (o) =>
+  Object.entries(o)
+    .map(([k, v]) => `| ${k} | ${v.rssMb ?? v.savedRssMb ?? v.rss} | ${v.peakMb ?? v.hwm ?? ''} |`)
+    .join('\n');
+console.log(
+  `bare Node.js: ${result.bare.baseMb} MB\n\n| module alone | +RSS MB | +peak MB |\n| --- | --- | --- |\n${rows(result.alone)}\n\n| left out of the idle set | saves RSS MB | |\n| --- | --- | --- |\n${rows(result.inService)}\n\n| operation | +RSS MB | +peak MB |\n| --- | --- | --- |\n${rows(result.operations)}\n\n| service at idle | RSS MB | peak MB |\n| --- | --- | --- |\n${rows(result.service)}`,
+);
 console.log(`written to ${file}`);
 process.exit(0);

@@ -9,7 +9,9 @@ export default tseslint.config(
   {
     // Type-aware rules: a promise nobody awaits, or one passed where a plain callback is expected, is how an
     // answer gets lost without an error.
-    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: new URL('..', import.meta.url).pathname } },
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: new URL('..', import.meta.url).pathname },
+    },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',

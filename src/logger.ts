@@ -9,10 +9,23 @@ export function createLogger(level: string, format: 'json' | 'pretty', destinati
   const options: pino.LoggerOptions = {
     level,
     base: { service: 'job-executor' },
-    redact: { paths: ['token', 'authToken', 'keptnApiToken', '*.token', '*.authToken', '*.keptnApiToken', 'headers.authorization', 'headers["x-token"]'], censor: '[redacted]' },
+    redact: {
+      paths: [
+        'token',
+        'authToken',
+        'keptnApiToken',
+        '*.token',
+        '*.authToken',
+        '*.keptnApiToken',
+        'headers.authorization',
+        'headers["x-token"]',
+      ],
+      censor: '[redacted]',
+    },
   };
   // `destination` lets a test read exactly what an operator would see, with the same redaction.
-  if (destination) return pino(options, format === 'pretty' ? pretty({ destination, colorize: false, sync: true }) : destination);
+  if (destination)
+    return pino(options, format === 'pretty' ? pretty({ destination, colorize: false, sync: true }) : destination);
   if (format === 'pretty') return pino(options, pretty({ destination: 2, colorize: process.stderr.isTTY, sync: true }));
   return pino(options, pino.destination({ dest: 2, sync: false }));
 }

@@ -44,8 +44,6 @@ export interface ServiceOverrides {
   readonly journal?: boolean;
 }
 
-
-
 export interface RunnerParts {
   readonly runner: Runner;
   readonly claims?: RunClaims;
@@ -140,13 +138,18 @@ async function journalClaims(settings: Settings, logger: Logger): Promise<RunCla
 }
 
 /** Everything but the HTTP server: used by `serve` and by `run`. */
-export async function createService(settings: Settings, logger: Logger, overrides: ServiceOverrides = {}): Promise<Service> {
+export async function createService(
+  settings: Settings,
+  logger: Logger,
+  overrides: ServiceOverrides = {},
+): Promise<Service> {
   // The way events come in decides the default way out (--sink auto); checked before anything starts.
   const intake = planIntake(settings, logger);
   const configSource = await createConfigSource(settings, logger);
   const images = imagePolicy(settings.allowedImages);
   if (images.allowAll) logger.warn('JOB_ALLOWED_IMAGE_LIST contains "*": every image may run');
-  else if (images.patterns.length === 0) logger.warn('JOB_ALLOWED_IMAGE_LIST is empty: no task will run until images are allowed');
+  else if (images.patterns.length === 0)
+    logger.warn('JOB_ALLOWED_IMAGE_LIST is empty: no task will run until images are allowed');
   const store = new RunStore(settings.history, settings.runLogBytes, settings.runStoreBytes);
   const outbox = new Outbox(overrides.sinks ?? intake.sinks(), {
     observers: intake.observers(),
@@ -159,7 +162,11 @@ export async function createService(settings: Settings, logger: Logger, override
   const metrics = new Metrics();
   const parts = await createRunner(settings, logger, metrics);
   const { runner } = parts;
-  const claims = parts.claims ?? (settings.runner === 'local' && settings.journal && overrides.journal !== false ? await journalClaims(settings, logger) : undefined);
+  const claims =
+    parts.claims ??
+    (settings.runner === 'local' && settings.journal && overrides.journal !== false
+      ? await journalClaims(settings, logger)
+      : undefined);
   const publicUrl = settings.publicUrl?.replace(/\/+$/, '');
   const executor = new Executor({
     configSource,
@@ -211,7 +218,14 @@ export async function startServer(settings: Settings, logger: Logger, service: S
   server.requestTimeout = 30_000;
   const port = (server.address() as AddressInfo).port;
   logger.info(
-    { host: settings.host, port, config: service.configSource.describe(), runner: service.runner.name, sinks: service.outbox.sinkNames, transport: service.intake.kind },
+    {
+      host: settings.host,
+      port,
+      config: service.configSource.describe(),
+      runner: service.runner.name,
+      sinks: service.outbox.sinkNames,
+      transport: service.intake.kind,
+    },
     `job-executor listening on http://${settings.host}:${port}`,
   );
   // Runs claimed but not carried out by anyone (this instance before a restart, or a peer that went away)

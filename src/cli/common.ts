@@ -20,7 +20,11 @@ export const processIo: Io = {
   isTTY: Boolean(process.stderr.isTTY),
 };
 
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, allowPositionals = false) {
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  options: T,
+  allowPositionals = false,
+) {
   try {
     return parseArgs({ args: argv, options, allowPositionals, strict: true });
   } catch (e) {
@@ -53,7 +57,14 @@ export async function readEventFile(file: string): Promise<KeptnEvent> {
 export function fail(io: Io, e: unknown): number {
   io.err(`job-executor: ${errorMessage(e)}\n`);
   if (isJobExecutorError(e)) {
-    return ['USAGE', 'SETTINGS_INVALID', 'CONFIG_INVALID', 'CONFIG_NOT_FOUND', 'EVENT_INVALID', 'EVENT_NOT_KEPTN'].includes(e.code)
+    return [
+      'USAGE',
+      'SETTINGS_INVALID',
+      'CONFIG_INVALID',
+      'CONFIG_NOT_FOUND',
+      'EVENT_INVALID',
+      'EVENT_NOT_KEPTN',
+    ].includes(e.code)
       ? EXIT.usage
       : EXIT.failed;
   }

@@ -25,12 +25,18 @@ export interface CommandSpec {
 }
 
 /** The exit codes every command uses. */
-export const EXIT_CODES = '0 done (the run passed, or nothing matched); 1 the work failed; 2 usage, settings or config errors';
+export const EXIT_CODES =
+  '0 done (the run passed, or nothing matched); 1 the work failed; 2 usage, settings or config errors';
 
 /** Options for node:util parseArgs. */
 export function parseOptions(spec: CommandSpec): Record<string, { type: 'string' | 'boolean'; short?: string }> {
   const own = Object.fromEntries(Object.entries(spec.options).map(([flag, o]) => [flag, { type: o.type }]));
-  return { ...own, ...settingFlags(spec.settings), help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } };
+  return {
+    ...own,
+    ...settingFlags(spec.settings),
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean' },
+  };
 }
 
 /** Every flag the command accepts, for "did you mean". */
@@ -54,9 +60,16 @@ function wrap(text: string, indent: number, width = 110): string {
 
 export function commandHelp(spec: CommandSpec): string {
   const rows: Array<[string, string]> = [];
-  for (const [flag, o] of Object.entries(spec.options)) rows.push([`--${flag}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`, o.description]);
+  for (const [flag, o] of Object.entries(spec.options))
+    rows.push([`--${flag}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`, o.description]);
   for (const key of spec.settings) {
-    const d = SETTINGS[key] as { flag: string; env: readonly string[]; default?: string; description: string; boolean?: boolean };
+    const d = SETTINGS[key] as {
+      flag: string;
+      env: readonly string[];
+      default?: string;
+      description: string;
+      boolean?: boolean;
+    };
     const env = d.env.length > 0 ? ` [${d.env.join(', ')}]` : '';
     const dflt = d.default !== undefined && d.default !== '' ? ` (default: ${d.default})` : '';
     rows.push([`--${d.flag}${d.boolean ? '' : ' VALUE'}`, `${d.description}${dflt}${env}`]);
@@ -64,7 +77,11 @@ export function commandHelp(spec: CommandSpec): string {
   rows.push(['-h, --help', 'this help'], ['--version', 'the version of job-executor']);
   const width = Math.min(34, Math.max(...rows.map(([f]) => f.length)) + 2);
   const body = rows
-    .map(([flag, text]) => (flag.length + 2 > width ? `  ${flag}\n${' '.repeat(width + 2)}${wrap(text, width + 2)}` : `  ${flag.padEnd(width)}${wrap(text, width + 2)}`))
+    .map(([flag, text]) =>
+      flag.length + 2 > width
+        ? `  ${flag}\n${' '.repeat(width + 2)}${wrap(text, width + 2)}`
+        : `  ${flag.padEnd(width)}${wrap(text, width + 2)}`,
+    )
     .join('\n');
   return `job-executor ${spec.name}: ${spec.summary}\n\nusage: job-executor ${spec.name} ${spec.usage}\n\noptions:\n${body}\n\nexit codes: ${EXIT_CODES}\n`;
 }
@@ -74,14 +91,19 @@ export function unknownFlagHint(message: string, spec: CommandSpec): string | un
   const m = /Unknown option '-{1,2}([^']+)'/.exec(message);
   if (!m?.[1]) return undefined;
   const best = closest(m[1], knownFlags(spec));
-  return best ? `did you mean --${best}? (job-executor ${spec.name} --help lists every option)` : `job-executor ${spec.name} --help lists every option`;
+  return best
+    ? `did you mean --${best}? (job-executor ${spec.name} --help lists every option)`
+    : `job-executor ${spec.name} --help lists every option`;
 }
 
 /** This package's version, from its package.json (next to src/ or dist/src/). */
 export function packageVersion(): string {
   for (const rel of ['../../package.json', '../../../package.json']) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
       if (pkg.name === 'job-executor' && pkg.version) return pkg.version;
     } catch {
       /* not at this level */

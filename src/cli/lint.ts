@@ -11,13 +11,15 @@ import { parseOptions, type CommandSpec } from './help.js';
 
 export const LINT_COMMAND: CommandSpec = {
   name: 'lint',
-  summary: 'check job/config.yaml files (or every job/config.yaml below a folder) as the service would load them, and against its policy',
+  summary:
+    'check job/config.yaml files (or every job/config.yaml below a folder) as the service would load them, and against its policy',
   usage: '[--allowed-images LIST] [--allow-privileged] [--format text|json] FILE|DIR...',
   options: {
     format: {
       type: 'string',
       value: 'text|json',
-      description: '`text`: one line per problem, `file:line:column: path: message` (default); `json`: one object with every file and its problems, for tools',
+      description:
+        '`text`: one line per problem, `file:line:column: path: message` (default); `json`: one object with every file and its problems, for tools',
     },
   },
   settings: ['allowedImages', 'allowPrivileged'],
@@ -25,7 +27,8 @@ export const LINT_COMMAND: CommandSpec = {
 };
 
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const field = (v: unknown, key: string): unknown => (v !== null && typeof v === 'object' && Object.hasOwn(v, key) ? (v as Record<string, unknown>)[key] : undefined);
+const field = (v: unknown, key: string): unknown =>
+  v !== null && typeof v === 'object' && Object.hasOwn(v, key) ? (v as Record<string, unknown>)[key] : undefined;
 
 type Position = LoadedYaml['position'];
 
@@ -35,7 +38,11 @@ type Position = LoadedYaml['position'];
  * the loader refuse the same configs. Works on the YAML as data, so a config with schema problems is
  * checked too and `lint` reports everything at once.
  */
-export function policyProblems(document: unknown, options: { allowedImages?: string[]; allowPrivileged?: boolean }, position?: Position): ConfigProblem[] {
+export function policyProblems(
+  document: unknown,
+  options: { allowedImages?: string[]; allowPrivileged?: boolean },
+  position?: Position,
+): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const images = options.allowedImages ? imagePolicy(options.allowedImages) : undefined;
   const at = (p: YamlPath) => position?.(p) ?? {};
@@ -44,7 +51,11 @@ export function policyProblems(document: unknown, options: { allowedImages?: str
       const where = `actions[${a}].tasks[${t}]`;
       const image = field(task, 'image');
       if (images && typeof image === 'string' && image !== '' && !isTemplate(image) && !images.allows(image)) {
-        problems.push({ path: `${where}.image`, message: `${image} is not in the image allow-list`, ...at(['actions', a, 'tasks', t, 'image']) });
+        problems.push({
+          path: `${where}.image`,
+          message: `${image} is not in the image allow-list`,
+          ...at(['actions', a, 'tasks', t, 'image']),
+        });
       }
       if (field(field(task, 'securityContext'), 'privileged') === true && !options.allowPrivileged) {
         problems.push({
@@ -75,7 +86,13 @@ export async function configsBelow(dir: string): Promise<string[]> {
       const sub = path.join(d, e.name);
       if (e.name === 'job') {
         const file = path.join(sub, 'config.yaml');
-        if (await stat(file).then((s) => s.isFile(), () => false)) found.push(file);
+        if (
+          await stat(file).then(
+            (s) => s.isFile(),
+            () => false,
+          )
+        )
+          found.push(file);
       }
       await walk(sub, depth + 1);
     }
@@ -91,26 +108,37 @@ interface FileReport {
   readonly more?: number;
 }
 
-async function lintFile(file: string, policy: { allowedImages?: string[]; allowPrivileged: boolean }): Promise<FileReport> {
+async function lintFile(
+  file: string,
+  policy: { allowedImages?: string[]; allowPrivileged: boolean },
+): Promise<FileReport> {
   let text: string;
   try {
     text = await readConfigText(file, file);
   } catch (e) {
-    const message = isJobExecutorError(e) && e.code === 'CONFIG_INVALID' ? TOO_LARGE.replace(/^\(root\): /, '') : 'cannot read the file';
+    const message =
+      isJobExecutorError(e) && e.code === 'CONFIG_INVALID'
+        ? TOO_LARGE.replace(/^\(root\): /, '')
+        : 'cannot read the file';
     return { file, problems: [{ path: '(root)', message }] };
   }
   const result = parseJobConfig(text);
   const document = result.ok ? result.config : result.document;
   // Positions for the policy's problems (the schema's carry their own): the same parser, read once more.
   const yaml = document === undefined ? undefined : loadYaml(text);
-  const problems = [...(result.ok ? [] : result.problems), ...policyProblems(document, policy, yaml?.ok ? yaml.yaml.position : undefined)];
+  const problems = [
+    ...(result.ok ? [] : result.problems),
+    ...policyProblems(document, policy, yaml?.ok ? yaml.yaml.position : undefined),
+  ];
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
   return { file, problems, ...(!result.ok && result.more ? { more: result.more } : {}) };
 }
 
 function textReport(r: FileReport): string {
   if (r.problems.length === 0) return `${r.file}: valid\n`;
-  const lines = r.problems.map((p) => `${r.file}${p.line !== undefined ? `:${p.line}:${p.column ?? 1}` : ''}: ${p.path}: ${p.message}\n`);
+  const lines = r.problems.map(
+    (p) => `${r.file}${p.line !== undefined ? `:${p.line}:${p.column ?? 1}` : ''}: ${p.path}: ${p.message}\n`,
+  );
   return lines.join('') + (r.more ? `${r.file}: and ${r.more} more problems\n` : '');
 }
 
@@ -131,7 +159,10 @@ export async function lintCommand(argv: string[], io: Io): Promise<number> {
   };
   const files: string[] = [];
   for (const p of positionals) {
-    const isDir = await stat(p).then((s) => s.isDirectory(), () => false);
+    const isDir = await stat(p).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
     if (!isDir) files.push(p);
     else {
       const below = await configsBelow(p);
@@ -144,7 +175,8 @@ export async function lintCommand(argv: string[], io: Io): Promise<number> {
   }
   const reports: FileReport[] = [];
   for (const file of files) reports.push(await lintFile(file, policy));
-  if (format === 'json') io.out(`${JSON.stringify({ files: reports.map((r) => ({ ...r, valid: r.problems.length === 0 })) }, null, 2)}\n`);
+  if (format === 'json')
+    io.out(`${JSON.stringify({ files: reports.map((r) => ({ ...r, valid: r.problems.length === 0 })) }, null, 2)}\n`);
   else for (const r of reports) io.out(textReport(r));
   return reports.some((r) => r.problems.length > 0) ? EXIT.failed : EXIT.ok;
 }

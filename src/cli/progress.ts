@@ -18,7 +18,8 @@ export function reportProgress(store: RunStore, write: (text: string) => void, t
       const before = seen.get(key(t));
       if (before === t.status) continue;
       seen.set(key(t), t.status);
-      if (t.status === 'running') write(`${tty ? c('36', '▶') : 'task started:'} ${t.name} ${c('2', `(${t.image})`)}\n`);
+      if (t.status === 'running')
+        write(`${tty ? c('36', '▶') : 'task started:'} ${t.name} ${c('2', `(${t.image})`)}\n`);
       else if (t.status !== 'pending') {
         const took = t.startedAt && t.finishedAt ? seconds(t.finishedAt - t.startedAt) : '';
         const ok = t.status === 'succeeded';

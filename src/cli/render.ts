@@ -14,12 +14,33 @@ import { parseOptions, type CommandSpec } from './help.js';
 
 export const RENDER_COMMAND: CommandSpec = {
   name: 'render',
-  summary: 'what would run for an event, rendered, without running it (YAML on stdout; --runner kubernetes: the exact manifests)',
+  summary:
+    'what would run for an event, rendered, without running it (YAML on stdout; --runner kubernetes: the exact manifests)',
   usage: '--event FILE [--config FILE|DIR] [--allowed-images LIST] [--runner local|kubernetes] [options]',
-  options: { event: { type: 'string', value: 'FILE', description: 'The event, a JSON CloudEvent (a missing id, time and shkeptncontext are filled in)' } },
+  options: {
+    event: {
+      type: 'string',
+      value: 'FILE',
+      description: 'The event, a JSON CloudEvent (a missing id, time and shkeptncontext are filled in)',
+    },
+  },
   settings: [
-    'config', 'runner', 'allowedImages', 'jobNamespace', 'allowedNamespaces', 'allowPrivileged', 'managedBy', 'jobServiceAccount',
-    'limitsCpu', 'limitsMemory', 'requestsCpu', 'requestsMemory', 'jobTtl', 'keptnVolumeSize', 'imagePullSecrets', 'taskDeadline',
+    'config',
+    'runner',
+    'allowedImages',
+    'jobNamespace',
+    'allowedNamespaces',
+    'allowPrivileged',
+    'managedBy',
+    'jobServiceAccount',
+    'limitsCpu',
+    'limitsMemory',
+    'requestsCpu',
+    'requestsMemory',
+    'jobTtl',
+    'keptnVolumeSize',
+    'imagePullSecrets',
+    'taskDeadline',
   ],
 };
 
@@ -56,8 +77,17 @@ export async function renderCommand(argv: string[], io: Io): Promise<number> {
     const budget = FileBudget.forRun();
     for (const task of actions.flatMap((a) => a.tasks)) {
       const files = await readTaskFiles(loaded.files, task.files, undefined, budget);
-      const { job, configMaps } = buildJob({ task, event, configHash: loaded.hash, files, defaults: jobDefaults(settings) });
-      docs.push(yaml.dump(job, { lineWidth: -1, noRefs: true }), ...configMaps.map((c) => yaml.dump(c, { lineWidth: -1, noRefs: true })));
+      const { job, configMaps } = buildJob({
+        task,
+        event,
+        configHash: loaded.hash,
+        files,
+        defaults: jobDefaults(settings),
+      });
+      docs.push(
+        yaml.dump(job, { lineWidth: -1, noRefs: true }),
+        ...configMaps.map((c) => yaml.dump(c, { lineWidth: -1, noRefs: true })),
+      );
     }
     io.out(`# config: ${loaded.origin}\n# policy: ${policy}\n${docs.map((d) => `---\n${d}`).join('')}`);
     return policy === 'allowed' ? EXIT.ok : EXIT.failed;
@@ -68,7 +98,15 @@ export async function renderCommand(argv: string[], io: Io): Promise<number> {
       : [];
   io.out(
     yaml.dump(
-      { config: loaded.origin, level: loaded.level, event: { id: event.id, type: event.type }, runner: settings.runner, policy, answers, actions },
+      {
+        config: loaded.origin,
+        level: loaded.level,
+        event: { id: event.id, type: event.type },
+        runner: settings.runner,
+        policy,
+        answers,
+        actions,
+      },
       { lineWidth: -1, noRefs: true },
     ),
   );

@@ -11,18 +11,53 @@ import { reportProgress } from './progress.js';
 import { JobExecutorError } from '../errors.js';
 
 export const RUN_SETTINGS: SettingKey[] = [
-  'config', 'runner', 'sink', 'keptnApiEndpoint', 'keptnApiToken', 'pubsubUrl', 'allowedImages', 'jobNamespace',
-  'allowedNamespaces', 'allowPrivileged', 'messageLogBytes', 'runLogBytes', 'secretsDir', 'workDir', 'keepWorkDirs',
-  'passEnv', 'alwaysSendFinished', 'eventSource', 'deliveryAttempts', 'logLevel', 'logFormat', 'managedBy',
-  'jobServiceAccount', 'limitsCpu', 'limitsMemory', 'requestsCpu', 'requestsMemory', 'jobTtl', 'keptnVolumeSize',
-  'imagePullSecrets', 'deleteOnTimeout', 'taskDeadline', 'instanceId', 'dedupWindow',
+  'config',
+  'runner',
+  'sink',
+  'keptnApiEndpoint',
+  'keptnApiToken',
+  'pubsubUrl',
+  'allowedImages',
+  'jobNamespace',
+  'allowedNamespaces',
+  'allowPrivileged',
+  'messageLogBytes',
+  'runLogBytes',
+  'secretsDir',
+  'workDir',
+  'keepWorkDirs',
+  'passEnv',
+  'alwaysSendFinished',
+  'eventSource',
+  'deliveryAttempts',
+  'logLevel',
+  'logFormat',
+  'managedBy',
+  'jobServiceAccount',
+  'limitsCpu',
+  'limitsMemory',
+  'requestsCpu',
+  'requestsMemory',
+  'jobTtl',
+  'keptnVolumeSize',
+  'imagePullSecrets',
+  'deleteOnTimeout',
+  'taskDeadline',
+  'instanceId',
+  'dedupWindow',
 ];
 
 export const RUN_COMMAND: CommandSpec = {
   name: 'run',
   summary: 'one event, one run, no server: answers as JSON lines on stdout, progress on stderr',
   usage: '--event FILE [--config FILE|DIR] [--sink SINK] [--allowed-images LIST] [options]',
-  options: { event: { type: 'string', value: 'FILE', description: 'The event to run, a JSON CloudEvent (a missing id, time and shkeptncontext are filled in)' } },
+  options: {
+    event: {
+      type: 'string',
+      value: 'FILE',
+      description: 'The event to run, a JSON CloudEvent (a missing id, time and shkeptncontext are filled in)',
+    },
+  },
   settings: RUN_SETTINGS,
 };
 
@@ -42,7 +77,10 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
   const event = await readEventFile(values.event);
   const logger = createLogger(settings.logLevel, settings.logFormat);
   const explicitSink = values.sink !== undefined || io.env.JOB_EXECUTOR_SINK !== undefined;
-  const service = await createService(settings, logger, { sinks: answerSinks(settings, io, explicitSink), journal: false });
+  const service = await createService(settings, logger, {
+    sinks: answerSinks(settings, io, explicitSink),
+    journal: false,
+  });
   const stop = reportProgress(service.store, io.err, io.isTTY);
   const submitted = await service.executor.submit(event);
   try {
@@ -50,7 +88,11 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
       io.err(`${submitted.detail ?? submitted.message}${submitted.reason === 'no-match' ? '; nothing ran' : ''}\n`);
       return submitted.reason === 'no-match' ? EXIT.ok : EXIT.usage;
     }
-    if (submitted.status !== 'accepted') throw new JobExecutorError(submitted.status === 'queue-full' ? 'QUEUE_FULL' : 'SHUTTING_DOWN', `the event was not taken: ${submitted.status}`);
+    if (submitted.status !== 'accepted')
+      throw new JobExecutorError(
+        submitted.status === 'queue-full' ? 'QUEUE_FULL' : 'SHUTTING_DOWN',
+        `the event was not taken: ${submitted.status}`,
+      );
     const run = await submitted.done;
     if (run.error) io.err(`${run.error}\n`);
     return exitCode(run);

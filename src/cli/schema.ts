@@ -7,7 +7,12 @@ export const SCHEMA_COMMAND: CommandSpec = {
   name: 'schema',
   summary: 'the JSON Schema of job/config.yaml (for editors), or its field reference',
   usage: '[--markdown]',
-  options: { markdown: { type: 'boolean', description: 'The field reference (job-config/REFERENCE.md) instead of the JSON Schema' } },
+  options: {
+    markdown: {
+      type: 'boolean',
+      description: 'The field reference (job-config/REFERENCE.md) instead of the JSON Schema',
+    },
+  },
   settings: [],
 };
 

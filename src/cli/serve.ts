@@ -6,7 +6,8 @@ import { parseOptions, type CommandSpec } from './help.js';
 
 export const SERVE_COMMAND: CommandSpec = {
   name: 'serve',
-  summary: 'the long-running service: POST / takes events (or --transport keptn-api|nats pulls them); every flag mirrors an environment variable',
+  summary:
+    'the long-running service: POST / takes events (or --transport keptn-api|nats pulls them); every flag mirrors an environment variable',
   usage: '[options]',
   options: {},
   settings: Object.keys(SETTINGS) as SettingKey[],

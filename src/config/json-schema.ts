@@ -6,7 +6,11 @@ import { JobConfigSchema } from './schema.js';
 /** The JSON Schema editors use (`# yaml-language-server: $schema=...`), generated from the one zod schema. */
 export function jobConfigJsonSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(JobConfigSchema, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>;
-  return { $id: 'https://job-executor.dev/schema/job-config.v2.json', title: 'job/config.yaml (apiVersion v2)', ...schema };
+  return {
+    $id: 'https://job-executor.dev/schema/job-config.v2.json',
+    title: 'job/config.yaml (apiVersion v2)',
+    ...schema,
+  };
 }
 
 interface JsonSchemaNode {
@@ -25,7 +29,8 @@ interface JsonSchemaNode {
 
 function typeName(n: JsonSchemaNode): string {
   if (n.enum) return n.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
-  if (n.type === 'array') return `list of ${n.items ? typeName(n.items) : 'any'}${n.maxItems === undefined ? '' : ` (at most ${n.maxItems})`}`;
+  if (n.type === 'array')
+    return `list of ${n.items ? typeName(n.items) : 'any'}${n.maxItems === undefined ? '' : ` (at most ${n.maxItems})`}`;
   if (n.type === 'object' && n.additionalProperties && typeof n.additionalProperties === 'object') {
     return `map of ${typeName(n.additionalProperties)}`;
   }
@@ -45,7 +50,11 @@ function nestedObjects(child: JsonSchemaNode, path: string): Array<[JsonSchemaNo
   const nested: Array<[JsonSchemaNode, string]> = [];
   if (child.properties) nested.push([child, path]);
   if (child.type === 'array' && child.items?.properties) nested.push([child.items, `${path}[]`]);
-  if (child.additionalProperties && typeof child.additionalProperties === 'object' && child.additionalProperties.properties) {
+  if (
+    child.additionalProperties &&
+    typeof child.additionalProperties === 'object' &&
+    child.additionalProperties.properties
+  ) {
     nested.push([child.additionalProperties, `${path}.*`]);
   }
   return nested;
@@ -80,11 +89,16 @@ export function jobConfigReference(): string {
     '',
     '| limit | value |',
     '| --- | --- |',
-    ...LIMIT_ROWS.map(([name, what]) => `| ${what} | ${/bytes/.test(what) ? formatBytes(LIMITS[name]) : String(LIMITS[name]).replace(/\B(?=(\d{3})+$)/g, ',')} |`),
+    ...LIMIT_ROWS.map(
+      ([name, what]) =>
+        `| ${what} | ${/bytes/.test(what) ? formatBytes(LIMITS[name]) : String(LIMITS[name]).replace(/\B(?=(\d{3})+$)/g, ',')} |`,
+    ),
     '',
     '## Templates',
     '',
-    `Helpers: ${Object.keys(HELPERS).map((h) => `\`${h}\``).join(', ')}; data variables: \`@root\`, \`@index\`, \`@key\`, \`@first\`, \`@last\`.`,
+    `Helpers: ${Object.keys(HELPERS)
+      .map((h) => `\`${h}\``)
+      .join(', ')}; data variables: \`@root\`, \`@index\`, \`@key\`, \`@first\`, \`@last\`.`,
     'Unknown helpers, partials, decorators, `log`, and paths through `constructor`, `__proto__` or `prototype` are refused',
     'when the config is loaded. In `cmd`, `args` and env values, text from the event is escaped for `$(VAR)` expansion',
     '(`$(` becomes `$$(`), so it reaches the task literally, while a `$(VAR)` written in the config expands.',

@@ -23,7 +23,12 @@ export type ParseResult =
    * At most MAX_PROBLEMS problems; `more` counts those left out. `document`: the YAML as data when it could be
    * read, for checks beyond the schema (lint's policy).
    */
-  | { readonly ok: false; readonly problems: readonly ConfigProblem[]; readonly more?: number; readonly document?: unknown };
+  | {
+      readonly ok: false;
+      readonly problems: readonly ConfigProblem[];
+      readonly more?: number;
+      readonly document?: unknown;
+    };
 
 /** Problems reported for one config; a config with thousands of bad keys costs no more than this. */
 export const MAX_PROBLEMS = 100;
@@ -79,7 +84,11 @@ function zodProblems(error: z.ZodError, yaml: LoadedYaml): { problems: ConfigPro
       const known = knownKeysAt(issue.path);
       for (const key of issue.keys.slice(0, room)) {
         const at = [...path(issue.path), key];
-        problems.push({ path: formatYamlPath(at), message: `unknown key${didYouMean(key, known)}`, ...yaml.position(at, { key: true }) });
+        problems.push({
+          path: formatYamlPath(at),
+          message: `unknown key${didYouMean(key, known)}`,
+          ...yaml.position(at, { key: true }),
+        });
       }
       continue;
     }
@@ -109,14 +118,19 @@ export function parseJobConfig(text: string): ParseResult {
 }
 
 /** parseJobConfig for the service: the same result, without holding the event loop for the whole parse. */
-export async function parseJobConfigAsync(text: string, signal?: AbortSignal, chunkBytes?: number): Promise<ParseResult> {
+export async function parseJobConfigAsync(
+  text: string,
+  signal?: AbortSignal,
+  chunkBytes?: number,
+): Promise<ParseResult> {
   return validate(text, await loadYamlAsync(text, signal, chunkBytes));
 }
 
 function validate(text: string, loaded: Awaited<ReturnType<typeof loadYamlAsync>>): ParseResult {
   if (!loaded.ok) return { ok: false, problems: loaded.problems };
   const doc = loaded.yaml.value;
-  if (doc === undefined || doc === null) return { ok: false, problems: [{ path: '(root)', message: 'the file is empty' }] };
+  if (doc === undefined || doc === null)
+    return { ok: false, problems: [{ path: '(root)', message: 'the file is empty' }] };
   let parsed: ReturnType<typeof JobConfigSchema.safeParse>;
   try {
     parsed = JobConfigSchema.safeParse(doc);
@@ -146,7 +160,11 @@ export function parseJobConfigOrThrow(text: string, origin: string): { config: J
 }
 
 /** parseJobConfigOrThrow for the service (see parseJobConfigAsync). */
-export async function loadJobConfig(text: string, origin: string, signal?: AbortSignal): Promise<{ config: JobConfig; hash: string }> {
+export async function loadJobConfig(
+  text: string,
+  origin: string,
+  signal?: AbortSignal,
+): Promise<{ config: JobConfig; hash: string }> {
   return orThrow(await parseJobConfigAsync(text, signal), origin);
 }
 

@@ -54,12 +54,14 @@ export const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
 
 export const EnvSchema = z
   .object({
-    name: templated('Name of the environment variable (letters, digits, `_`, `-`, `.`); for `valueFrom: secret`, the name of the Secret').pipe(
-      z.string().min(1, 'required'),
-    ),
+    name: templated(
+      'Name of the environment variable (letters, digits, `_`, `-`, `.`); for `valueFrom: secret`, the name of the Secret',
+    ).pipe(z.string().min(1, 'required')),
     value: templated('The value')
       .default('')
-      .describe('For `event`: a JSONPath into the event (`$.data.x`); for `string`: the literal value; ignored for `secret`'),
+      .describe(
+        'For `event`: a JSONPath into the event (`$.data.x`); for `string`: the literal value; ignored for `secret`',
+      ),
     valueFrom: z
       .enum(['event', 'secret', 'string'], {
         error: (issue) =>
@@ -85,7 +87,8 @@ export const EnvSchema = z
     }
     if (entry.valueFrom === 'event' && typeof entry.value === 'string' && !isTemplate(entry.value)) {
       const problem = jsonPathProblem(entry.value);
-      if (problem) ctx.addIssue({ code: 'custom', path: ['value'], message: `valueFrom event takes a JSONPath: ${problem}` });
+      if (problem)
+        ctx.addIssue({ code: 'custom', path: ['value'], message: `valueFrom event takes a JSONPath: ${problem}` });
     }
   })
   .describe('One environment variable, or one per key of a Secret');
@@ -122,10 +125,16 @@ export const SecurityContextSchema = z
 export const TaskSchema = z
   .object({
     name: templated('Task name, shown in messages and labels').default(''),
-    image: templated('Container image; checked against the image allow-list before anything runs').pipe(z.string().min(1, 'required')),
+    image: templated('Container image; checked against the image allow-list before anything runs').pipe(
+      z.string().min(1, 'required'),
+    ),
     imagePullPolicy: templated('Always, IfNotPresent or Never')
       .superRefine(
-        literal((v) => ((PULL_POLICIES as readonly string[]).includes(v) ? undefined : `"${v}" is not one of ${PULL_POLICIES.join(', ')}`)),
+        literal((v) =>
+          (PULL_POLICIES as readonly string[]).includes(v)
+            ? undefined
+            : `"${v}" is not one of ${PULL_POLICIES.join(', ')}`,
+        ),
       )
       .optional(),
     cmd: z
@@ -139,7 +148,11 @@ export const TaskSchema = z
       .superRefine((cmd, ctx) => {
         const [only] = cmd;
         if (cmd.length === 1 && only !== undefined && /\s/.test(only) && !isTemplate(only)) {
-          ctx.addIssue({ code: 'custom', path: [0], message: `"${only}" holds spaces: put the program in cmd and its arguments in args` });
+          ctx.addIssue({
+            code: 'custom',
+            path: [0],
+            message: `"${only}" holds spaces: put the program in cmd and its arguments in args`,
+          });
         }
       })
       .optional()
@@ -182,7 +195,10 @@ export const TaskSchema = z
       .describe('Seconds a finished Job is kept (minimum 60, default 21600)'),
     annotations: z.record(z.string(), z.string()).optional().describe('Annotations on the Job and its pod'),
     labels: z.record(z.string(), z.string()).optional().describe('Kubernetes: extra labels on the Job and its pod'),
-    imagePullSecrets: z.array(z.string().min(1)).optional().describe('Kubernetes: Secrets to pull a private image with'),
+    imagePullSecrets: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('Kubernetes: Secrets to pull a private image with'),
     nodeSelector: z.record(z.string(), z.string()).optional().describe('Kubernetes: node labels the pod must run on'),
     tolerations: z
       .array(
@@ -206,7 +222,9 @@ export const TaskSchema = z
     onError: z
       .enum(['fail', 'warn', 'ignore'])
       .default('fail')
-      .describe('On failure: `fail` stops the run (errored/fail), `warn` goes on and the run ends with result warning, `ignore` goes on'),
+      .describe(
+        'On failure: `fail` stops the run (errored/fail), `warn` goes on and the run ends with result warning, `ignore` goes on',
+      ),
   })
   .strict()
   .describe('One container run, in order');
@@ -216,10 +234,15 @@ export const EventSchema = z
     name: text()
       .min(1, 'required')
       .superRefine(literal(globProblem))
-      .describe('CloudEvent type, an anchored glob: `*` matches any characters, `?` one, `{a,b}` either (`sh.keptn.event.*.triggered`)'),
+      .describe(
+        'CloudEvent type, an anchored glob: `*` matches any characters, `?` one, `{a,b}` either (`sh.keptn.event.*.triggered`)',
+      ),
     jsonpath: z
       .object({
-        property: text().min(1, 'required').superRefine(literal(jsonPathProblem)).describe('JSONPath into the event, e.g. `$.data.action.action`'),
+        property: text()
+          .min(1, 'required')
+          .superRefine(literal(jsonPathProblem))
+          .describe('JSONPath into the event, e.g. `$.data.action.action`'),
         match: text().describe('The value, compared with the string form of the result'),
       })
       .strict()
@@ -237,7 +260,11 @@ export const ActionSchema = z
       .max(LIMITS.eventsPerAction, most(LIMITS.eventsPerAction, 'events'))
       .default([])
       .describe('The action matches when any entry matches'),
-    tasks: z.array(TaskSchema).max(LIMITS.tasksPerAction, most(LIMITS.tasksPerAction, 'tasks')).default([]).describe('Run in order'),
+    tasks: z
+      .array(TaskSchema)
+      .max(LIMITS.tasksPerAction, most(LIMITS.tasksPerAction, 'tasks'))
+      .default([])
+      .describe('Run in order'),
     silent: z.boolean().default(false).describe('Run without sending `.started`/`.finished`'),
   })
   .strict()
@@ -245,9 +272,12 @@ export const ActionSchema = z
 
 export const JobConfigSchema = z
   .object({
-    apiVersion: z.string({ error: 'apiVersion must be specified' }).refine((v) => v === 'v2', {
-      error: (issue) => `apiVersion ${String(issue.input)} is not supported, use v2`,
-    }).describe('Always `v2` (the JES config version)'),
+    apiVersion: z
+      .string({ error: 'apiVersion must be specified' })
+      .refine((v) => v === 'v2', {
+        error: (issue) => `apiVersion ${String(issue.input)} is not supported, use v2`,
+      })
+      .describe('Always `v2` (the JES config version)'),
     actions: z
       .array(ActionSchema)
       .max(LIMITS.actions, most(LIMITS.actions, 'actions'))
@@ -259,7 +289,11 @@ export const JobConfigSchema = z
     if (!Array.isArray(config.actions)) return;
     const tasks = config.actions.reduce((n, a) => n + (Array.isArray(a?.tasks) ? a.tasks.length : 0), 0);
     if (tasks > LIMITS.tasksPerConfig) {
-      ctx.addIssue({ code: 'custom', path: ['actions'], message: `too many tasks in the config (${tasks}): the limit is ${LIMITS.tasksPerConfig}, as all of them can run in one run` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['actions'],
+        message: `too many tasks in the config (${tasks}): the limit is ${LIMITS.tasksPerConfig}, as all of them can run in one run`,
+      });
     }
   })
   .describe('job/config.yaml of the job executor (JES apiVersion v2 compatible)');

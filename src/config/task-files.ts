@@ -34,7 +34,10 @@ export class FileBudget {
   /** Throws FILE_REFUSED when the file would break a limit; `size` is what the file says it holds. */
   reserve(entry: string, path: string, size: number): void {
     if (size > LIMITS.fileBytes) {
-      throw new JobExecutorError('FILE_REFUSED', `files: ${entry}: ${path} is ${size} bytes, more than the limit of ${formatBytes(LIMITS.fileBytes)} per file`);
+      throw new JobExecutorError(
+        'FILE_REFUSED',
+        `files: ${entry}: ${path} is ${size} bytes, more than the limit of ${formatBytes(LIMITS.fileBytes)} per file`,
+      );
     }
     this.check(entry, size);
     this.parent?.check(entry, size);
@@ -44,10 +47,16 @@ export class FileBudget {
 
   private check(entry: string, size: number): void {
     if (this.files + 1 > this.limits.files) {
-      throw new JobExecutorError('FILE_REFUSED', `files: ${entry}: ${this.limits.who} may be given at most ${this.limits.files} files`);
+      throw new JobExecutorError(
+        'FILE_REFUSED',
+        `files: ${entry}: ${this.limits.who} may be given at most ${this.limits.files} files`,
+      );
     }
     if (this.bytes + size > this.limits.bytes) {
-      throw new JobExecutorError('FILE_REFUSED', `files: ${entry}: ${this.limits.who} may be given at most ${formatBytes(this.limits.bytes)} of files`);
+      throw new JobExecutorError(
+        'FILE_REFUSED',
+        `files: ${entry}: ${this.limits.who} may be given at most ${formatBytes(this.limits.bytes)} of files`,
+      );
     }
   }
 
@@ -67,7 +76,12 @@ export class FileBudget {
  * task and, given `run` (FileBudget.forRun()), of its run. A path named twice (a folder and a file in it) is
  * delivered once. Throws FILE_NOT_FOUND or FILE_REFUSED naming the entry.
  */
-export async function readTaskFiles(source: FileSource, entries: readonly string[], signal?: AbortSignal, run?: FileBudget): Promise<TaskFile[]> {
+export async function readTaskFiles(
+  source: FileSource,
+  entries: readonly string[],
+  signal?: AbortSignal,
+  run?: FileBudget,
+): Promise<TaskFile[]> {
   const budget = new FileBudget(TASK, run);
   const out = new Map<string, TaskFile>();
   for (const entry of entries) {

@@ -1,4 +1,18 @@
-import { Composer, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Parser, type Alias, type CST, type Document, type Node, type YAMLMap } from 'yaml';
+import {
+  Composer,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  Parser,
+  type Alias,
+  type CST,
+  type Document,
+  type Node,
+  type YAMLMap,
+} from 'yaml';
 import { formatBytes, LIMITS } from './limits.js';
 
 /** A problem with where it is: the document path when known, and the 1-based line and column. */
@@ -187,7 +201,11 @@ class ExpansionWalk {
     if (problem) return problem;
     if (this.count > LIMITS.yamlNodes) {
       const alias = isAlias(node) ? ` (at the alias *${node.source})` : '';
-      return this.problem(node, path, `the document expands to more than ${LIMITS.yamlNodes} values${alias}: too much aliasing, or too large`);
+      return this.problem(
+        node,
+        path,
+        `the document expands to more than ${LIMITS.yamlNodes} values${alias}: too much aliasing, or too large`,
+      );
     }
     return undefined;
   }
@@ -196,7 +214,8 @@ class ExpansionWalk {
   private alias(node: Alias, path: YamlPath): YamlProblem | undefined {
     const target = this.anchors.get(node.source);
     if (target === undefined) return undefined; // the composer reports the unknown alias
-    if (this.open.has(target)) return this.problem(node, path, `the alias *${node.source} is inside its own anchor (a cycle)`);
+    if (this.open.has(target))
+      return this.problem(node, path, `the alias *${node.source} is inside its own anchor (a cycle)`);
     this.count += this.sizes.get(target) ?? 0;
     return undefined;
   }
@@ -222,7 +241,11 @@ class ExpansionWalk {
     for (const pair of node.items) {
       if (!isPair(pair) || !isScalar(pair.key)) continue;
       const key = String(pair.key.value);
-      if (keys.has(key)) return { ...this.problem(pair.key, path, 'invalid YAML: map keys must be unique'), path: formatYamlPath([...path, key]) };
+      if (keys.has(key))
+        return {
+          ...this.problem(pair.key, path, 'invalid YAML: map keys must be unique'),
+          path: formatYamlPath([...path, key]),
+        };
       keys.add(key);
     }
     return undefined;
@@ -253,13 +276,20 @@ type YamlResult = { ok: true; yaml: LoadedYaml } | { ok: false; problems: YamlPr
 function precheck(text: string): YamlProblem | undefined {
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > LIMITS.configBytes) {
-    return { path: '(root)', message: `the file is ${bytes} bytes, more than the limit of ${formatBytes(LIMITS.configBytes)}` };
+    return {
+      path: '(root)',
+      message: `the file is ${bytes} bytes, more than the limit of ${formatBytes(LIMITS.configBytes)}`,
+    };
   }
   const quick = quickDepth(text);
   if (quick === undefined) return undefined;
   const before = text.slice(0, quick);
   const p = { line: before.split('\n').length, column: quick - before.lastIndexOf('\n') };
-  return { path: `line ${p.line}, column ${p.column}`, message: `invalid YAML: nested deeper than ${LIMITS.yamlDepth} levels`, ...p };
+  return {
+    path: `line ${p.line}, column ${p.column}`,
+    message: `invalid YAML: nested deeper than ${LIMITS.yamlDepth} levels`,
+    ...p,
+  };
 }
 
 /** Pieces of about this many bytes, cut after a newline, are parsed between two turns of the event loop. */
@@ -267,7 +297,7 @@ const CHUNK_BYTES = 8 * 1024;
 
 function lineChunks(text: string, bytes: number): string[] {
   const out: string[] = [];
-  for (let at = 0; at < text.length; ) {
+  for (let at = 0; at < text.length;) {
     const nl = text.indexOf('\n', at + bytes);
     const end = nl === -1 ? text.length : nl + 1;
     out.push(text.slice(at, end));
@@ -322,9 +352,19 @@ function compose(text: string, tokens: CST.Token[], lines: LineCounter): YamlRes
   // The parser is iterative and safe on any input; composing waits until the depth is known to be sane.
   const deep = tooDeep(tokens);
   if (deep !== undefined) return fail(deep, `invalid YAML: nested deeper than ${LIMITS.yamlDepth} levels`);
-  const docs = [...new Composer({ merge: true, uniqueKeys: false, logLevel: 'error', version: '1.2' }).compose(tokens, true, text.length)];
+  const docs = [
+    ...new Composer({ merge: true, uniqueKeys: false, logLevel: 'error', version: '1.2' }).compose(
+      tokens,
+      true,
+      text.length,
+    ),
+  ];
   const doc = docs[0] as Document;
-  if (docs.length > 1) return fail((docs[1] as Document).range?.[0] ?? 0, 'invalid YAML: the file holds more than one document (remove the second "---")');
+  if (docs.length > 1)
+    return fail(
+      (docs[1] as Document).range?.[0] ?? 0,
+      'invalid YAML: the file holds more than one document (remove the second "---")',
+    );
   const first = doc.errors[0] ?? doc.warnings[0];
   if (first) return fail(first.pos[0] ?? 0, `invalid YAML: ${lowerFirst(first.message.split('\n')[0] ?? '')}`);
   const expansion = expansionProblem(doc, at);
@@ -355,7 +395,10 @@ function compose(text: string, tokens: CST.Token[], lines: LineCounter): YamlRes
     for (let n = path.length; n >= 0; n--) {
       const prefix = path.slice(0, n);
       if (options.key && n === path.length && n > 0) {
-        const offset = keyOffset(n === 1 ? doc.contents : doc.getIn(prefix.slice(0, -1), true), String(prefix[prefix.length - 1]));
+        const offset = keyOffset(
+          n === 1 ? doc.contents : doc.getIn(prefix.slice(0, -1), true),
+          String(prefix[prefix.length - 1]),
+        );
         if (offset !== undefined) return at(offset);
         continue;
       }

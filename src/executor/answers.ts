@@ -1,5 +1,11 @@
 import { isTaskTriggered, type KeptnEvent } from '../keptn/event.js';
-import { buildFinished, composeMessage, isTestTriggered, type OutgoingEvent, type TaskMessagePart } from '../keptn/responses.js';
+import {
+  buildFinished,
+  composeMessage,
+  isTestTriggered,
+  type OutgoingEvent,
+  type TaskMessagePart,
+} from '../keptn/responses.js';
 import { utf8Head } from '../util/tail-buffer.js';
 
 /**
@@ -10,7 +16,10 @@ import { utf8Head } from '../util/tail-buffer.js';
  * - A receiver that still refuses an answer for its size gets a shortened one (`shrinkFinished`), never none.
  */
 
-export function answers(event: KeptnEvent, matched: ReadonlyArray<{ readonly action: { readonly silent: boolean } }>): boolean {
+export function answers(
+  event: KeptnEvent,
+  matched: ReadonlyArray<{ readonly action: { readonly silent: boolean } }>,
+): boolean {
   return isTaskTriggered(event.type) && matched.some((m) => !m.action.silent);
 }
 
@@ -43,7 +52,14 @@ export function eventBytes(event: OutgoingEvent): number {
 /** Room left for anything else when an event is near the limit: headers of the binding, rounding. */
 const MARGIN = 512;
 
-function build(event: KeptnEvent, spec: FinishedSpec, limits: AnswerLimits, logBytes: number, id?: string, withOutput = true): OutgoingEvent {
+function build(
+  event: KeptnEvent,
+  spec: FinishedSpec,
+  limits: AnswerLimits,
+  logBytes: number,
+  id?: string,
+  withOutput = true,
+): OutgoingEvent {
   const message = spec.parts ? composeMessage(spec.parts, logBytes, limits.runUrl) : (spec.message ?? '');
   return buildFinished(event, limits.source, {
     status: spec.status,
@@ -71,14 +87,32 @@ export function finishedFor(event: KeptnEvent, spec: FinishedSpec, limits: Answe
 }
 
 /** Output too large for the event: the answer cannot carry it, so it says so instead of pretending success. */
-function withoutOutput(event: KeptnEvent, spec: FinishedSpec, limits: AnswerLimits, id: string, size: number): OutgoingEvent {
+function withoutOutput(
+  event: KeptnEvent,
+  spec: FinishedSpec,
+  limits: AnswerLimits,
+  id: string,
+  size: number,
+): OutgoingEvent {
   const note =
     `the answer (${size} bytes) does not fit the receiver's limit of ${limits.maxEventBytes} bytes` +
-    (spec.output && Object.keys(spec.output).length > 0 ? ' because of the job output ($KEPTN_OUTPUT); the output was left out' : '') +
+    (spec.output && Object.keys(spec.output).length > 0
+      ? ' because of the job output ($KEPTN_OUTPUT); the output was left out'
+      : '') +
     (limits.runUrl ? `; the full run is at ${limits.runUrl}` : '');
-  const message = utf8Head(`${note}\n\n${spec.parts ? composeMessage(spec.parts, 0, limits.runUrl) : (spec.message ?? '')}`, Math.max(256, limits.maxEventBytes - 4096)).text;
+  const message = utf8Head(
+    `${note}\n\n${spec.parts ? composeMessage(spec.parts, 0, limits.runUrl) : (spec.message ?? '')}`,
+    Math.max(256, limits.maxEventBytes - 4096),
+  ).text;
   const hadOutput = spec.output !== undefined && Object.keys(spec.output).length > 0;
-  return build(event, { ...spec, parts: undefined, message, ...(hadOutput ? { status: 'errored', result: 'fail' } : {}) }, limits, 0, id, false);
+  return build(
+    event,
+    { ...spec, parts: undefined, message, ...(hadOutput ? { status: 'errored', result: 'fail' } : {}) },
+    limits,
+    0,
+    id,
+    false,
+  );
 }
 
 const KEPT_KEYS = new Set(['project', 'stage', 'service', 'labels', 'status', 'result', 'message', 'test']);
@@ -101,5 +135,8 @@ export function shrinkFinished(answer: OutgoingEvent, runUrl?: string): Outgoing
   if (extra.length === 0) return undefined;
   const data = Object.fromEntries(Object.entries(answer.data).filter(([k]) => KEPT_KEYS.has(k)));
   const note = `the receiver refused this answer as too large; the job output (${extra.join(', ')}) was left out${where}`;
-  return Object.freeze({ ...answer, data: Object.freeze({ ...data, status: 'errored', result: 'fail', message: `${note}\n\n${message}` }) });
+  return Object.freeze({
+    ...answer,
+    data: Object.freeze({ ...data, status: 'errored', result: 'fail', message: `${note}\n\n${message}` }),
+  });
 }

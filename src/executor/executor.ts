@@ -151,7 +151,12 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     let loaded: LoadedConfig;
     try {
       loaded = await o.configSource.load(
-        { project: event.data.project, stage: event.data.stage, service: event.data.service, gitcommitid: event.gitcommitid },
+        {
+          project: event.data.project,
+          stage: event.data.stage,
+          service: event.data.service,
+          gitcommitid: event.gitcommitid,
+        },
         this.controller.signal,
       );
     } catch (e) {
@@ -159,12 +164,18 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     }
     const matched = matchActions(loaded.config, event);
     if (matched.length === 0) {
-      if (o.logger.isLevelEnabled('debug')) o.logger.debug({ shkeptncontext: event.shkeptncontext, eventId: event.id }, 'no action matches the event');
-      return { status: 'ignored', reason: 'no-match', message: `no action of the job config for ${scopeOf(event)} matches ${event.type}` };
+      if (o.logger.isLevelEnabled('debug'))
+        o.logger.debug({ shkeptncontext: event.shkeptncontext, eventId: event.id }, 'no action matches the event');
+      return {
+        status: 'ignored',
+        reason: 'no-match',
+        message: `no action of the job config for ${scopeOf(event)} matches ${event.type}`,
+      };
     }
     const bytes = Buffer.byteLength(JSON.stringify(event));
     if (this.queue.length >= o.queueSize && this.active.size >= o.concurrency) return { status: 'queue-full' };
-    if (this.heldBytes > 0 && this.heldBytes + bytes > (o.queueMaxBytes ?? Number.POSITIVE_INFINITY)) return { status: 'queue-full' };
+    if (this.heldBytes > 0 && this.heldBytes + bytes > (o.queueMaxBytes ?? Number.POSITIVE_INFINITY))
+      return { status: 'queue-full' };
     if ((await this.claims.claim(event)) === 'taken') {
       this.logFor(event).info('another instance (or an earlier run) has claimed this event; not running it again');
       return { status: 'duplicate' };
@@ -176,7 +187,10 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     const run = this.newRun(event, { loaded, matched, answering }, false, bytes);
     run.record.configOrigin = loaded.origin;
     run.record.actions = matched.map((m) => ({ index: m.index, name: m.action.name, silent: m.action.silent }));
-    this.logFor(event).info({ runId: run.record.id, actions: run.record.actions.map((a) => a.name), config: loaded.origin }, 'event matched');
+    this.logFor(event).info(
+      { runId: run.record.id, actions: run.record.actions.map((a) => a.name), config: loaded.origin },
+      'event matched',
+    );
     run.sendStarted();
     return this.enqueue(run);
   }
@@ -190,7 +204,12 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     const missing = isJobExecutorError(e) && e.code === 'CONFIG_NOT_FOUND';
     const message = `could not retrieve config for job-executor: ${errorMessage(e)}`;
     const named = o.subscribedByName?.(event.type) ?? true;
-    if (o.alwaysSendFinished && isTaskTriggered(event.type) && named && (await this.claims.claim(event)) === 'claimed') {
+    if (
+      o.alwaysSendFinished &&
+      isTaskTriggered(event.type) &&
+      named &&
+      (await this.claims.claim(event)) === 'claimed'
+    ) {
       this.logFor(event).warn({ err: message }, 'config problem answered as errored (ALWAYS_SEND_FINISHED_EVENT)');
       const run = this.newRun(event, { matched: [], answering: true });
       run.sendStarted();
@@ -198,19 +217,45 @@ export class Executor extends EventEmitter<ExecutorEvents> {
       return { status: 'accepted', runId: run.record.id, done };
     }
     if (missing) {
-      if (o.logger.isLevelEnabled('debug')) this.logFor(event).debug({ err: message }, 'no config for this event; not answered');
-    } else this.logFor(event).error({ err: message }, 'invalid config; not answered (ALWAYS_SEND_FINISHED_EVENT=true answers errored)');
-    const why = missing ? `no job config for ${scopeOf(event)}` : `the job config for ${scopeOf(event)} is invalid (see the service log)`;
+      if (o.logger.isLevelEnabled('debug'))
+        this.logFor(event).debug({ err: message }, 'no config for this event; not answered');
+    } else
+      this.logFor(event).error(
+        { err: message },
+        'invalid config; not answered (ALWAYS_SEND_FINISHED_EVENT=true answers errored)',
+      );
+    const why = missing
+      ? `no job config for ${scopeOf(event)}`
+      : `the job config for ${scopeOf(event)} is invalid (see the service log)`;
     return { status: 'ignored', reason: missing ? 'no-config' : 'config-invalid', message: why, detail: message };
   }
 
   private logFor(event: KeptnEvent): Logger {
-    return this.options.logger.child({ shkeptncontext: event.shkeptncontext, eventId: event.id, eventType: event.type });
+    return this.options.logger.child({
+      shkeptncontext: event.shkeptncontext,
+      eventId: event.id,
+      eventType: event.type,
+    });
   }
 
-  private newRun(event: KeptnEvent, plan: RunPlan, resumed = false, eventBytes = Buffer.byteLength(JSON.stringify(event))): Run {
+  private newRun(
+    event: KeptnEvent,
+    plan: RunPlan,
+    resumed = false,
+    eventBytes = Buffer.byteLength(JSON.stringify(event)),
+  ): Run {
     const o = this.options;
-    const record: RunRecord = { id: randomUUID(), event, receivedAt: Date.now(), status: 'queued', actions: [], tasks: [], answers: [], logBytes: 0, eventBytes };
+    const record: RunRecord = {
+      id: randomUUID(),
+      event,
+      receivedAt: Date.now(),
+      status: 'queued',
+      actions: [],
+      tasks: [],
+      answers: [],
+      logBytes: 0,
+      eventBytes,
+    };
     if (resumed) record.resumed = true;
     const run = new Run(
       {
@@ -218,7 +263,12 @@ export class Executor extends EventEmitter<ExecutorEvents> {
         outbox: o.outbox,
         claims: this.claims,
         policy: o.policy,
-        logger: o.logger.child({ shkeptncontext: event.shkeptncontext, eventId: event.id, runId: record.id, eventType: event.type }),
+        logger: o.logger.child({
+          shkeptncontext: event.shkeptncontext,
+          eventId: event.id,
+          runId: record.id,
+          eventType: event.type,
+        }),
         limits: {
           source: o.eventSource,
           messageLogBytes: o.messageLogBytes,
@@ -280,7 +330,9 @@ export class Executor extends EventEmitter<ExecutorEvents> {
       void run
         .carryOut()
         .catch((e: unknown) => run.internalError(e))
-        .catch((e: unknown) => this.options.logger.error({ err: e, runId: run.record.id }, 'run failed unexpectedly twice'))
+        .catch((e: unknown) =>
+          this.options.logger.error({ err: e, runId: run.record.id }, 'run failed unexpectedly twice'),
+        )
         .finally(() => this.release(run));
     }
   }
@@ -343,13 +395,20 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     if (recorded) {
       log.warn({ delivered: recorded.delivered }, 'a run answered before the restart: sending its .finished again');
       const run = this.newRun(event, { matched: [], answering: true, startedDelivered: true }, true);
-      void this.track(run, run.redeliver(recorded.answer, recorded.answer.data.status === 'errored' ? 'errored' : 'succeeded'));
+      void this.track(
+        run,
+        run.redeliver(recorded.answer, recorded.answer.data.status === 'errored' ? 'errored' : 'succeeded'),
+      );
       return true;
     }
     if (t.startedDelivered) {
       const note = recoveryNote(t.journal?.tasks ?? []);
       log.warn(note);
-      const run = this.newRun(event, { matched: [], answering: isTaskTriggered(event.type), startedDelivered: true }, true);
+      const run = this.newRun(
+        event,
+        { matched: [], answering: isTaskTriggered(event.type), startedDelivered: true },
+        true,
+      );
       void this.track(run, run.abandon(note));
       return true;
     }
@@ -370,21 +429,34 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     let loaded: LoadedConfig;
     try {
       loaded = await this.options.configSource.load(
-        { project: event.data.project, stage: event.data.stage, service: event.data.service, gitcommitid: event.gitcommitid },
+        {
+          project: event.data.project,
+          stage: event.data.stage,
+          service: event.data.service,
+          gitcommitid: event.gitcommitid,
+        },
         this.controller.signal,
       );
     } catch (e) {
       log.error({ err: errorMessage(e) }, 'a run taken over after a restart has no usable config any more');
-      const run = this.newRun(event, { matched: [], answering: isTaskTriggered(event.type), startedDelivered: t.startedDelivered }, true);
+      const run = this.newRun(
+        event,
+        { matched: [], answering: isTaskTriggered(event.type), startedDelivered: t.startedDelivered },
+        true,
+      );
       run.sendStarted();
-      void this.track(run, run.abandon(`could not retrieve config for job-executor after a restart: ${errorMessage(e)}`));
+      void this.track(
+        run,
+        run.abandon(`could not retrieve config for job-executor after a restart: ${errorMessage(e)}`),
+      );
       return;
     }
     const matched: MatchedAction[] = matchActions(loaded.config, event);
     const answering = answers(event, matched);
     if (isTaskTriggered(event.type) && !answering) {
       // The config changed while the service was away; a `.started` that went out still needs its `.finished`.
-      const message = 'the job config changed before this run could be resumed after a restart: no action matches the event any more';
+      const message =
+        'the job config changed before this run could be resumed after a restart: no action matches the event any more';
       log.warn(message);
       const run = this.newRun(event, { matched: [], answering: true, startedDelivered: t.startedDelivered }, true);
       run.sendStarted();

@@ -1,4 +1,15 @@
-import { closeSync, constants, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -119,7 +130,10 @@ export class RunJournal {
         this.size += Buffer.byteLength(text);
         for (const w of waiters) w.resolve();
       } catch (e) {
-        const err = new JobExecutorError('JOURNAL_ERROR', `could not write the run journal ${this.filePath}: ${errorMessage(e)}`);
+        const err = new JobExecutorError(
+          'JOURNAL_ERROR',
+          `could not write the run journal ${this.filePath}: ${errorMessage(e)}`,
+        );
         for (const w of waiters) w.reject(err);
       }
       if (this.size > this.options.compactBytes) await this.compact();
@@ -143,7 +157,10 @@ export class RunJournal {
     if (!run) return;
     switch (e.k) {
       case 'answer':
-        run.answers = [...run.answers.filter((a) => a.answer.id !== e.answer.id), { answer: e.answer, delivered: false }];
+        run.answers = [
+          ...run.answers.filter((a) => a.answer.id !== e.answer.id),
+          { answer: e.answer, delivered: false },
+        ];
         break;
       case 'delivered':
         for (const a of run.answers) if (a.answer.id === e.answerId) a.delivered = true;
@@ -182,13 +199,18 @@ export class RunJournal {
       if (line === '') continue;
       try {
         const e: unknown = JSON.parse(line);
-        if (!isPlainObject(e) || typeof e.k !== 'string') throw new JobExecutorError('JOURNAL_ERROR', 'not a journal entry');
+        if (!isPlainObject(e) || typeof e.k !== 'string')
+          throw new JobExecutorError('JOURNAL_ERROR', 'not a journal entry');
         this.apply(e as Entry, now, true);
       } catch {
         bad++;
       }
     }
-    if (bad > 0) this.options.logger.warn({ file: this.filePath, lines: bad }, 'run journal: lines that could not be read were skipped');
+    if (bad > 0)
+      this.options.logger.warn(
+        { file: this.filePath, lines: bad },
+        'run journal: lines that could not be read were skipped',
+      );
   }
 
   private snapshot(): string {
@@ -226,7 +248,10 @@ export class RunJournal {
       this.file = await open(this.filePath, 'a', 0o600);
       await old?.close();
     } catch (e) {
-      this.options.logger.error({ err: errorMessage(e), file: this.filePath }, 'run journal: compaction failed; appending to the old file');
+      this.options.logger.error(
+        { err: errorMessage(e), file: this.filePath },
+        'run journal: compaction failed; appending to the old file',
+      );
     }
   }
 

@@ -66,10 +66,12 @@ export class Outbox {
   send(runId: string, event: OutgoingEvent, options: SendOptions = {}): Promise<DeliveryResult> {
     this.waiting++;
     const previous = this.chains.get(runId) ?? Promise.resolve();
-    const next = previous.then(() => this.deliverAll(event, options)).finally(() => {
-      this.waiting--;
-      if (this.chains.get(runId) === next) this.chains.delete(runId);
-    });
+    const next = previous
+      .then(() => this.deliverAll(event, options))
+      .finally(() => {
+        this.waiting--;
+        if (this.chains.get(runId) === next) this.chains.delete(runId);
+      });
     this.chains.set(runId, next);
     return next;
   }
@@ -99,7 +101,12 @@ export class Outbox {
       } catch (e) {
         this.observerFailures++;
         this.options.logger.warn(
-          { shkeptncontext: event.shkeptncontext, eventId: event.triggeredid, observer: observer.name, err: errorMessage(e) },
+          {
+            shkeptncontext: event.shkeptncontext,
+            eventId: event.triggeredid,
+            observer: observer.name,
+            err: errorMessage(e),
+          },
           'side delivery failed; the answer itself was delivered',
         );
       }
@@ -108,7 +115,11 @@ export class Outbox {
 
   private async deliver(sink: Sink, first: OutgoingEvent, options: SendOptions): Promise<DeliveryResult> {
     // eventId as well as triggeredid: the same key as every other line of the run, so one filter finds them all.
-    const log = this.options.logger.child({ shkeptncontext: first.shkeptncontext, eventId: first.triggeredid, sink: sink.name });
+    const log = this.options.logger.child({
+      shkeptncontext: first.shkeptncontext,
+      eventId: first.triggeredid,
+      sink: sink.name,
+    });
     const backoff = new Backoff(this.options.baseDelayMs, this.options.maxDelayMs);
     let event = first;
     let lastError = '';
@@ -129,7 +140,10 @@ export class Outbox {
         if (e instanceof AnswerTooLargeError) {
           const smaller = options.shrink?.(event);
           if (smaller) {
-            log.warn({ answerType: event.type, err: lastError }, 'answer refused as too large; sending a shortened one');
+            log.warn(
+              { answerType: event.type, err: lastError },
+              'answer refused as too large; sending a shortened one',
+            );
             event = smaller;
             // A refusal for size says nothing about the receiver being down: the shorter form goes at once.
             attempt--;
@@ -142,12 +156,18 @@ export class Outbox {
         }
         if (attempt < this.options.maxAttempts) {
           const delay = backoff.next();
-          log.warn({ answerType: event.type, attempt, err: lastError, retryInMs: delay }, 'answer not delivered; retrying');
+          log.warn(
+            { answerType: event.type, attempt, err: lastError, retryInMs: delay },
+            'answer not delivered; retrying',
+          );
           await sleep(delay, this.controller.signal);
         }
       }
     }
-    log.error({ answerType: event.type, err: lastError, answer: event }, 'answer could not be delivered and was given up');
+    log.error(
+      { answerType: event.type, err: lastError, answer: event },
+      'answer could not be delivered and was given up',
+    );
     return { delivered: false, attempts: attempt, error: lastError, sent: event, permanent };
   }
 

@@ -3,7 +3,8 @@
  * journal), not how far the last one got, and says so instead of guessing.
  */
 export function recoveryNote(tasks: readonly string[]): string {
-  if (tasks.length === 0) return 'not run: the service restarted before the run started (its task processes, if any, were stopped)';
+  if (tasks.length === 0)
+    return 'not run: the service restarted before the run started (its task processes, if any, were stopped)';
   const last = tasks[tasks.length - 1] as string;
   const before = tasks.slice(0, -1);
   return (

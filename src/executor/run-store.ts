@@ -66,7 +66,14 @@ export interface RunRecord {
 }
 
 /** Final statuses: the run will not change any more in this process. */
-export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'errored', 'no-match', 'no-config', 'detached']);
+export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set([
+  'succeeded',
+  'failed',
+  'errored',
+  'no-match',
+  'no-config',
+  'detached',
+]);
 
 export function runIsFinal(run: Pick<RunRecord, 'status'>): boolean {
   return FINAL_STATUSES.has(run.status);
@@ -153,7 +160,11 @@ export class RunStore extends EventEmitter<RunStoreEvents> {
       task.logs.push(line);
       this.grow(run, size + 48);
     } else if (run.logBytes <= this.maxLogBytesPerRun) {
-      task.logs.push({ stream: 'system', text: `[log cap of ${this.maxLogBytesPerRun} bytes per run reached; later lines are not kept]`, time: line.time });
+      task.logs.push({
+        stream: 'system',
+        text: `[log cap of ${this.maxLogBytesPerRun} bytes per run reached; later lines are not kept]`,
+        time: line.time,
+      });
     }
     run.logBytes += size;
     this.emit('log', run, task, line);

@@ -51,7 +51,8 @@ export interface RunPlan {
   readonly startedDelivered?: boolean;
 }
 
-type Prepared = { ok: true; plan: RenderedAction[]; files: Map<string, TaskFile[]> } | { ok: false; reason: string; code?: string };
+type Prepared =
+  { ok: true; plan: RenderedAction[]; files: Map<string, TaskFile[]> } | { ok: false; reason: string; code?: string };
 
 /**
  * One event's run, from `.started` to the release of its claim. `carryOut` reads as the whole way:
@@ -90,13 +91,23 @@ export class Run extends EventEmitter<RunEvents> {
     const prepared = await this.prepare();
     if (!prepared.ok) {
       this.deps.logger.warn({ err: prepared.reason, code: prepared.code }, 'run refused before any task started');
-      return this.finish({ status: 'errored', result: 'fail', message: prepared.reason, window: this.window() }, 'errored', prepared.reason);
+      return this.finish(
+        { status: 'errored', result: 'fail', message: prepared.reason, window: this.window() },
+        'errored',
+        prepared.reason,
+      );
     }
     this.setStatus('running');
     const results = await this.runTasks(prepared.plan, prepared.files);
     const summary = summarise(prepared.plan, results);
     if (summary.status === 'detached') return this.detach();
-    const spec: FinishedSpec = { status: summary.answerStatus, result: summary.result, parts: summary.parts, output: summary.output, window: this.window() };
+    const spec: FinishedSpec = {
+      status: summary.answerStatus,
+      result: summary.result,
+      parts: summary.parts,
+      output: summary.output,
+      window: this.window(),
+    };
     return this.finish(spec, summary.status);
   }
 
@@ -129,7 +140,8 @@ export class Run extends EventEmitter<RunEvents> {
   /** A bug in the pipeline must still leave the run final and the event answered. */
   async internalError(e: unknown): Promise<void> {
     this.deps.logger.error({ err: e }, 'run failed unexpectedly');
-    if (this.record.answers.some((a) => a.type.endsWith('.finished'))) return this.end('errored', `internal error: ${errorMessage(e)}`);
+    if (this.record.answers.some((a) => a.type.endsWith('.finished')))
+      return this.end('errored', `internal error: ${errorMessage(e)}`);
     await this.abandon(`internal error of job-executor: ${errorMessage(e)}`);
   }
 
@@ -158,7 +170,11 @@ export class Run extends EventEmitter<RunEvents> {
       try {
         files.set(taskKey(spec), await readTaskFiles(this.plan.loaded.files, spec.files, this.deps.signal, budget));
       } catch (e) {
-        return { ok: false, reason: `${spec.name}: ${errorMessage(e)}`, code: isJobExecutorError(e) ? e.code : 'FILE_NOT_FOUND' };
+        return {
+          ok: false,
+          reason: `${spec.name}: ${errorMessage(e)}`,
+          code: isJobExecutorError(e) ? e.code : 'FILE_NOT_FOUND',
+        };
       }
     }
     return { ok: true, plan, files };
@@ -166,13 +182,24 @@ export class Run extends EventEmitter<RunEvents> {
 
   private addTaskRecords(plan: readonly RenderedAction[]): void {
     for (const s of plan.flatMap((a) => a.tasks)) {
-      this.record.tasks.push({ actionIndex: s.actionIndex, taskIndex: s.taskIndex, actionName: s.actionName, name: s.name, image: s.image, status: 'pending', logs: [] });
+      this.record.tasks.push({
+        actionIndex: s.actionIndex,
+        taskIndex: s.taskIndex,
+        actionName: s.actionName,
+        name: s.name,
+        image: s.image,
+        status: 'pending',
+        logs: [],
+      });
     }
     this.emit('changed');
   }
 
   /** Tasks in order; a task's effect decides whether the rest of its action, or of the run, goes on. */
-  private async runTasks(plan: readonly RenderedAction[], files: ReadonlyMap<string, TaskFile[]>): Promise<Map<string, TaskResult>> {
+  private async runTasks(
+    plan: readonly RenderedAction[],
+    files: ReadonlyMap<string, TaskFile[]>,
+  ): Promise<Map<string, TaskResult>> {
     const results = new Map<string, TaskResult>();
     for (const action of plan) {
       for (const spec of action.tasks) {
@@ -187,11 +214,15 @@ export class Run extends EventEmitter<RunEvents> {
   }
 
   private async runTask(spec: RenderedAction['tasks'][number], files: readonly TaskFile[]): Promise<TaskResult> {
-    const record = this.record.tasks.find((t) => t.actionIndex === spec.actionIndex && t.taskIndex === spec.taskIndex) as TaskRecord;
+    const record = this.record.tasks.find(
+      (t) => t.actionIndex === spec.actionIndex && t.taskIndex === spec.taskIndex,
+    ) as TaskRecord;
     const log = this.deps.logger.child({ task: spec.name, actionIndex: spec.actionIndex, taskIndex: spec.taskIndex });
     record.status = 'running';
     record.startedAt = Date.now();
-    await this.deps.claims.taskStarted?.(this.event, spec.name).catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'could not journal the task start'));
+    await this.deps.claims
+      .taskStarted?.(this.event, spec.name)
+      .catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'could not journal the task start'));
     this.emit('taskStarted', record);
     log.info({ image: spec.image }, 'task started');
     const result = await this.deps.runner.run(spec, {
@@ -211,7 +242,10 @@ export class Run extends EventEmitter<RunEvents> {
     record.finishedAt = Date.now();
     if (result.reason) record.reason = result.reason;
     if (result.exitCode !== undefined) record.exitCode = result.exitCode;
-    log.info({ outcome: result.outcome, reason: result.reason, durationMs: record.finishedAt - record.startedAt }, 'task ended');
+    log.info(
+      { outcome: result.outcome, reason: result.reason, durationMs: record.finishedAt - record.startedAt },
+      'task ended',
+    );
     this.emit('taskEnded', record);
     return result;
   }
@@ -230,7 +264,9 @@ export class Run extends EventEmitter<RunEvents> {
       delivered = await this.answer(finishedFor(this.event, spec, limits), (a) => shrinkFinished(a, limits.runUrl));
     }
     if (delivered) {
-      await this.deps.claims.answered(this.event).catch((e: unknown) => this.deps.logger.warn({ err: errorMessage(e) }, 'could not release the run claim'));
+      await this.deps.claims
+        .answered(this.event)
+        .catch((e: unknown) => this.deps.logger.warn({ err: errorMessage(e) }, 'could not release the run claim'));
     }
     this.end(status);
   }
@@ -241,20 +277,33 @@ export class Run extends EventEmitter<RunEvents> {
    * that got neither is ended by Keptn's own task-started timeout, 10 minutes by default).
    */
   private async endUnstarted(): Promise<void> {
-    const reason = 'not run: .started could not be delivered (see answers), so no task ran and no .finished is sent; Keptn ends the task after its task-started timeout';
+    const reason =
+      'not run: .started could not be delivered (see answers), so no task ran and no .finished is sent; Keptn ends the task after its task-started timeout';
     this.deps.logger.error(reason);
     await this.deps.claims.answered(this.event).catch(() => undefined);
     this.end('errored', reason);
   }
 
-  private async answer(answer: OutgoingEvent, shrink?: (a: OutgoingEvent) => OutgoingEvent | undefined): Promise<boolean> {
-    const record: AnswerRecord = { type: answer.type, id: answer.id, time: answer.time, status: 'pending', event: answer };
+  private async answer(
+    answer: OutgoingEvent,
+    shrink?: (a: OutgoingEvent) => OutgoingEvent | undefined,
+  ): Promise<boolean> {
+    const record: AnswerRecord = {
+      type: answer.type,
+      id: answer.id,
+      time: answer.time,
+      status: 'pending',
+      event: answer,
+    };
     this.record.answers.push(record);
     this.emit('changed');
     try {
       await this.deps.claims.answerQueued?.(this.event, answer);
     } catch (e) {
-      this.deps.logger.error({ err: errorMessage(e) }, 'could not journal the answer before sending it; sending it anyway');
+      this.deps.logger.error(
+        { err: errorMessage(e) },
+        'could not journal the answer before sending it; sending it anyway',
+      );
     }
     const result = await this.deps.outbox.send(this.record.id, answer, shrink ? { shrink } : {});
     record.status = result.delivered ? 'delivered' : 'failed';
@@ -264,7 +313,13 @@ export class Run extends EventEmitter<RunEvents> {
     if (result.delivered) await this.deps.claims.answerDelivered?.(this.event, answer.id).catch(() => undefined);
     else if (!result.permanent && answer.type.endsWith('.finished')) this.undelivered = result.sent;
     this.deps.logger.info(
-      { answerType: answer.type, answerId: answer.id, delivered: result.delivered, status: answer.data.status, result: answer.data.result },
+      {
+        answerType: answer.type,
+        answerId: answer.id,
+        delivered: result.delivered,
+        status: answer.data.status,
+        result: answer.data.result,
+      },
       'answer sent',
     );
     this.emit('answered', record);

@@ -60,7 +60,11 @@ export class KeptnApiClient {
     return `${this.base}${path}${qs}`;
   }
 
-  async request<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, options: RequestOptions = {}): Promise<T> {
+  async request<T = unknown>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<T> {
     const url = this.url(path, options.query);
     const timeout = AbortSignal.timeout(this.options.timeoutMs);
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
@@ -79,7 +83,10 @@ export class KeptnApiClient {
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new KeptnApiError(`${method} ${url} answered ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`, res.status);
+      throw new KeptnApiError(
+        `${method} ${url} answered ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`,
+        res.status,
+      );
     }
   }
 
@@ -93,7 +100,11 @@ export class KeptnApiClient {
 
   /** No answer: our timeout, or a network failure (fetch puts the reason, e.g. ECONNREFUSED, in its cause). */
   private unanswered(call: string, e: unknown, timedOut: boolean): KeptnApiError {
-    if (timedOut) return new KeptnApiError(`${call}: no answer within ${this.options.timeoutMs} ms (API_PROXY_HTTP_TIMEOUT)`, undefined);
+    if (timedOut)
+      return new KeptnApiError(
+        `${call}: no answer within ${this.options.timeoutMs} ms (API_PROXY_HTTP_TIMEOUT)`,
+        undefined,
+      );
     const cause = (e as { cause?: unknown }).cause;
     return new KeptnApiError(
       `${call}: ${errorMessage(e)}${cause ? ` (${errorMessage(cause)})` : ''}; is ${this.options.endpointSetting} right and the API reachable?`,
@@ -105,7 +116,8 @@ export class KeptnApiClient {
   private refused(call: string, status: number, text: string): KeptnApiError {
     let hint = '';
     if (status === 401 || status === 403) hint = '; check KEPTN_API_TOKEN (--keptn-api-token)';
-    else if (status === 404 && text.includes('<html')) hint = `; is ${this.options.endpointSetting} the API base (it ends in /api)?`;
+    else if (status === 404 && text.includes('<html'))
+      hint = `; is ${this.options.endpointSetting} the API base (it ends in /api)?`;
     return new KeptnApiError(`${call} answered ${status}${text ? `: ${text.slice(0, 300)}` : ''}${hint}`, status);
   }
 }

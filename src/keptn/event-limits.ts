@@ -47,7 +47,14 @@ const RANGES: Record<AttributeChars, { readonly low: number; readonly text: stri
   printable: { low: 0x20, text: 'printable ASCII (0x20-0x7E: no control characters or non-ASCII)' },
 };
 
-const NAMES: Readonly<Record<number, string>> = { 0x09: 'TAB', 0x0a: 'LF', 0x0d: 'CR', 0x20: 'a space', 0x00: 'NUL', 0x7f: 'DEL' };
+const NAMES: Readonly<Record<number, string>> = {
+  0x09: 'TAB',
+  0x0a: 'LF',
+  0x0d: 'CR',
+  0x20: 'a space',
+  0x00: 'NUL',
+  0x7f: 'DEL',
+};
 
 function describeChar(code: number): string {
   const hex = `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
@@ -61,7 +68,8 @@ export function attributeProblem(name: string, value: string, rule: AttributeRul
   const { low, text } = RANGES[rule.chars];
   for (let i = 0; i < value.length; i++) {
     const code = value.charCodeAt(i);
-    if (code < low || code > 0x7e) return `${name}: character ${i + 1} is ${describeChar(value.codePointAt(i) ?? code)}; ${name} must be ${text}`;
+    if (code < low || code > 0x7e)
+      return `${name}: character ${i + 1} is ${describeChar(value.codePointAt(i) ?? code)}; ${name} must be ${text}`;
   }
   return undefined;
 }

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { JobExecutorError } from '../errors.js';
 import { deepFreeze, isPlainObject } from '../util/objects.js';
-import { ATTRIBUTE_RULES, MAX_EVENT_DEPTH, MAX_SCOPE_NAME_CHARS, STRING_ATTRIBUTES, attributeProblem } from './event-limits.js';
+import {
+  ATTRIBUTE_RULES,
+  MAX_EVENT_DEPTH,
+  MAX_SCOPE_NAME_CHARS,
+  STRING_ATTRIBUTES,
+  attributeProblem,
+} from './event-limits.js';
 import { formatPath, textNestingProblem, valueShapeProblem } from './json-shape.js';
 
 /** The `data` every Keptn task event carries (keptn-protocol.md §2.3); the rest is task specific. */
@@ -72,7 +78,8 @@ function checkStringAttributes(raw: Readonly<Record<string, unknown>>): void {
   for (const key of STRING_ATTRIBUTES) {
     const value = raw[key];
     if (value === undefined || value === null) continue;
-    if (typeof value !== 'string') throw invalid(`${key}: expected a string, got ${Array.isArray(value) ? 'an array' : typeof value}`);
+    if (typeof value !== 'string')
+      throw invalid(`${key}: expected a string, got ${Array.isArray(value) ? 'an array' : typeof value}`);
     const problem = attributeProblem(key, value, ATTRIBUTE_RULES[key]);
     if (problem) throw invalid(problem);
   }
@@ -103,14 +110,16 @@ function checkEnvelope(raw: Readonly<Record<string, unknown>>): string | undefin
 }
 
 function checkData(value: unknown): KeptnEventData {
-  const data = typeof value === 'string' ? parseJsonText(value, 'data: is a string that is not valid JSON', 'data', 2) : value;
+  const data =
+    typeof value === 'string' ? parseJsonText(value, 'data: is a string that is not valid JSON', 'data', 2) : value;
   if (!isPlainObject(data)) throw invalid('data: required, a JSON object');
   const shape = valueShapeProblem(data, MAX_EVENT_DEPTH, 'data', 2);
   if (shape) throw invalid(shape);
   for (const key of ['project', 'stage', 'service'] as const) {
     const v = data[key];
     if (typeof v !== 'string' || v.trim() === '') throw invalid(`data.${key}: required, a non-empty string`);
-    if (v.length > MAX_SCOPE_NAME_CHARS) throw invalid(`data.${key}: ${v.length} characters, more than the limit of ${MAX_SCOPE_NAME_CHARS}`);
+    if (v.length > MAX_SCOPE_NAME_CHARS)
+      throw invalid(`data.${key}: ${v.length} characters, more than the limit of ${MAX_SCOPE_NAME_CHARS}`);
   }
   if (data.labels !== undefined && data.labels !== null) {
     if (!isPlainObject(data.labels)) throw invalid('data.labels: expected an object of strings');

@@ -93,7 +93,12 @@ export function textNestingProblem(text: string, maxDepth: number, root = '', ro
       i = skipString(text, i, expectKey ? frames[frames.length - 1] : undefined);
       expectKey = false;
     } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
-      if (rootLevel + frames.length > maxDepth) return deeper(root, frames.map((f) => (f.array ? f.index : f.key)), maxDepth);
+      if (rootLevel + frames.length > maxDepth)
+        return deeper(
+          root,
+          frames.map((f) => (f.array ? f.index : f.key)),
+          maxDepth,
+        );
       frames.push({ array: c === OPEN_BRACKET, key: '', index: 0 });
       expectKey = c === OPEN_BRACE;
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
@@ -141,8 +146,16 @@ function frameFor(value: unknown, segment: Segment): ValueFrame | undefined {
  * change), or something JSON cannot hold (a bigint, a function, a Date…). The walk uses an explicit stack of
  * at most `maxDepth` frames.
  */
-export function valueShapeProblem(value: unknown, maxDepth: number, root: string, rootLevel: number): string | undefined {
-  const path = (frames: readonly ValueFrame[], last?: Segment) => [...frames.slice(1).map((f) => f.segment), ...(last === undefined ? [] : [last])];
+export function valueShapeProblem(
+  value: unknown,
+  maxDepth: number,
+  root: string,
+  rootLevel: number,
+): string | undefined {
+  const path = (frames: readonly ValueFrame[], last?: Segment) => [
+    ...frames.slice(1).map((f) => f.segment),
+    ...(last === undefined ? [] : [last]),
+  ];
   if (value === null || typeof value !== 'object') {
     const leaf = leafProblem(value);
     return leaf && `${formatPath(root, [])}: ${leaf}`;

@@ -35,7 +35,14 @@ export function rfc3339Seconds(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
-function envelope(event: KeptnEvent, kind: 'started' | 'finished', source: string, data: Record<string, unknown>, now: number, id: string = randomUUID()): OutgoingEvent {
+function envelope(
+  event: KeptnEvent,
+  kind: 'started' | 'finished',
+  source: string,
+  data: Record<string, unknown>,
+  now: number,
+  id: string = randomUUID(),
+): OutgoingEvent {
   const out: OutgoingEvent = {
     specversion: '1.0',
     id,
@@ -73,7 +80,12 @@ export interface FinishedInput {
   readonly id?: string;
 }
 
-export function buildFinished(event: KeptnEvent, source: string, input: FinishedInput, now = Date.now()): OutgoingEvent {
+export function buildFinished(
+  event: KeptnEvent,
+  source: string,
+  input: FinishedInput,
+  now = Date.now(),
+): OutgoingEvent {
   let data: Record<string, unknown> = {};
   if (input.output) {
     data = Object.fromEntries(Object.entries(input.output).filter(([k]) => !RESERVED.includes(k)));
@@ -113,7 +125,8 @@ export function composeMessage(parts: readonly TaskMessagePart[], maxLogBytes: n
     const tail = utf8Tail(logs, share);
     // Bytes the runner did not keep count too: the note says how much of the task's output is not shown.
     const cut = tail.cut + (p.dropped ?? 0);
-    if (cut > 0) logs = `[... ${cut} bytes cut; more of the log in the run store${runUrl ? ` (${runUrl})` : ''} ...]\n${tail.text}`;
+    if (cut > 0)
+      logs = `[... ${cut} bytes cut; more of the log in the run store${runUrl ? ` (${runUrl})` : ''} ...]\n${tail.text}`;
     switch (p.outcome) {
       case 'succeeded':
         out += `Task '${p.name}' finished successfully!\n\nLogs:\n${logs}\n\n`;

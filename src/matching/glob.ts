@@ -56,7 +56,8 @@ function alternatives(glob: string): string[] | string {
       parent.current = parent.current.flatMap((p) => group.map((g) => p + g));
     } else top.current = top.current.map((p) => p + ch);
     const size = stack.reduce((n, level) => n + level.done.length + level.current.length, 0);
-    if (size > GLOB_MAX_ALTERNATIVES) return `its {a,b} alternatives spell out more than ${GLOB_MAX_ALTERNATIVES} patterns`;
+    if (size > GLOB_MAX_ALTERNATIVES)
+      return `its {a,b} alternatives spell out more than ${GLOB_MAX_ALTERNATIVES} patterns`;
   }
   if (stack.length > 1) return `unclosed "{" in "${glob}"`;
   return (stack[0] as { current: string[] }).current;
@@ -84,7 +85,12 @@ function wildcardMatches(pattern: string, text: string): boolean {
   const first = parts[0] as string;
   if (parts.length === 1) return first.length === text.length && segmentAt(first, text, 0);
   const last = parts[parts.length - 1] as string;
-  if (first.length + last.length > text.length || !segmentAt(first, text, 0) || !segmentAt(last, text, text.length - last.length)) return false;
+  if (
+    first.length + last.length > text.length ||
+    !segmentAt(first, text, 0) ||
+    !segmentAt(last, text, text.length - last.length)
+  )
+    return false;
   let at = first.length;
   const end = text.length - last.length;
   for (const part of parts.slice(1, -1)) {

@@ -24,7 +24,17 @@ export type RejectReason =
   | 'shutting_down'; // 503
 
 const REJECT_REASONS: readonly RejectReason[] = [
-  'event_invalid', 'event_not_keptn', 'unauthorized', 'body_too_large', 'unsupported_media_type', 'body_timeout', 'no_match', 'no_config', 'config_invalid', 'queue_full', 'shutting_down',
+  'event_invalid',
+  'event_not_keptn',
+  'unauthorized',
+  'body_too_large',
+  'unsupported_media_type',
+  'body_timeout',
+  'no_match',
+  'no_config',
+  'config_invalid',
+  'queue_full',
+  'shutting_down',
 ];
 
 /** What the Kubernetes runner needs, and nothing more: it must not depend on the whole metrics module. */
@@ -57,16 +67,33 @@ export class Metrics implements KubernetesApiErrorCounter {
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     const p = METRIC_PREFIX;
-    this.received = new Counter({ name: `${p}events_received_total`, help: 'Events received: taken, duplicates and rejected ones', registers });
-    this.matched = new Counter({ name: `${p}events_matched_total`, help: 'Events that matched at least one action and started a run', registers });
-    this.duplicates = new Counter({ name: `${p}events_duplicate_total`, help: 'Events received again within the dedup window (answered once)', registers });
+    this.received = new Counter({
+      name: `${p}events_received_total`,
+      help: 'Events received: taken, duplicates and rejected ones',
+      registers,
+    });
+    this.matched = new Counter({
+      name: `${p}events_matched_total`,
+      help: 'Events that matched at least one action and started a run',
+      registers,
+    });
+    this.duplicates = new Counter({
+      name: `${p}events_duplicate_total`,
+      help: 'Events received again within the dedup window (answered once)',
+      registers,
+    });
     this.rejected = new Counter({
       name: `${p}events_rejected_total`,
       help: 'Events not taken, by reason: event_invalid, event_not_keptn, unauthorized, body_too_large, unsupported_media_type, body_timeout, no_match, no_config, config_invalid, queue_full, shutting_down',
       labelNames: ['reason'],
       registers,
     });
-    this.runs = new Counter({ name: `${p}runs_total`, help: 'Finished runs by outcome: succeeded, failed, errored, no_config, detached (left running to the instance that takes it over)', labelNames: ['outcome'], registers });
+    this.runs = new Counter({
+      name: `${p}runs_total`,
+      help: 'Finished runs by outcome: succeeded, failed, errored, no_config, detached (left running to the instance that takes it over)',
+      labelNames: ['outcome'],
+      registers,
+    });
     this.runDuration = new Histogram({
       name: `${p}run_duration_seconds`,
       help: 'Run duration from start of the first task to the end of the run, by outcome',
@@ -81,7 +108,12 @@ export class Metrics implements KubernetesApiErrorCounter {
       buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
       registers,
     });
-    this.answers = new Counter({ name: `${p}answers_total`, help: 'Answers (.started/.finished) by delivery outcome: delivered, failed', labelNames: ['outcome'], registers });
+    this.answers = new Counter({
+      name: `${p}answers_total`,
+      help: 'Answers (.started/.finished) by delivery outcome: delivered, failed',
+      labelNames: ['outcome'],
+      registers,
+    });
     this.k8sErrors = new Counter({
       name: `${p}kubernetes_api_errors_total`,
       help: 'Failed calls to the Kubernetes API by operation and HTTP status (empty when there was no response)',
@@ -101,10 +133,38 @@ export class Metrics implements KubernetesApiErrorCounter {
   watch(parts: { executor: Executor; store: RunStore; outbox: Outbox }): void {
     const { executor, store, outbox } = parts;
     const registers = [this.registry];
-    new Gauge({ name: `${METRIC_PREFIX}queue_depth`, help: 'Runs waiting for a free slot', registers, collect() { this.set(executor.queued); } });
-    new Gauge({ name: `${METRIC_PREFIX}runs_in_flight`, help: 'Runs being carried out now', registers, collect() { this.set(executor.inFlight); } });
-    new Gauge({ name: `${METRIC_PREFIX}answers_pending`, help: 'Answers waiting for delivery (including retries)', registers, collect() { this.set(outbox.pending); } });
-    new Gauge({ name: `${METRIC_PREFIX}runs_stored`, help: 'Runs kept in the in-memory history (JOB_RUN_HISTORY)', registers, collect() { this.set(store.size); } });
+    new Gauge({
+      name: `${METRIC_PREFIX}queue_depth`,
+      help: 'Runs waiting for a free slot',
+      registers,
+      collect() {
+        this.set(executor.queued);
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}runs_in_flight`,
+      help: 'Runs being carried out now',
+      registers,
+      collect() {
+        this.set(executor.inFlight);
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}answers_pending`,
+      help: 'Answers waiting for delivery (including retries)',
+      registers,
+      collect() {
+        this.set(outbox.pending);
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}runs_stored`,
+      help: 'Runs kept in the in-memory history (JOB_RUN_HISTORY)',
+      registers,
+      collect() {
+        this.set(store.size);
+      },
+    });
     executor.on('submitted', (result) => this.submitted(result));
     executor.on('run', (run) => this.follow(run));
   }
@@ -138,7 +198,10 @@ export class Metrics implements KubernetesApiErrorCounter {
         this.duplicates.inc();
         return;
       case 'ignored':
-        this.rejected.inc({ reason: result.reason === 'no-match' ? 'no_match' : result.reason === 'no-config' ? 'no_config' : 'config_invalid' });
+        this.rejected.inc({
+          reason:
+            result.reason === 'no-match' ? 'no_match' : result.reason === 'no-config' ? 'no_config' : 'config_invalid',
+        });
         return;
       case 'queue-full':
         this.rejected.inc({ reason: 'queue_full' });
@@ -151,13 +214,19 @@ export class Metrics implements KubernetesApiErrorCounter {
 
   private follow(run: Run): void {
     run.on('taskEnded', (task) => {
-      if (task.startedAt !== undefined && task.finishedAt !== undefined) this.taskDuration.observe({ outcome: task.status }, (task.finishedAt - task.startedAt) / 1000);
+      if (task.startedAt !== undefined && task.finishedAt !== undefined)
+        this.taskDuration.observe({ outcome: task.status }, (task.finishedAt - task.startedAt) / 1000);
     });
-    run.on('answered', (answer) => this.answers.inc({ outcome: answer.status === 'delivered' ? 'delivered' : 'failed' }));
+    run.on('answered', (answer) =>
+      this.answers.inc({ outcome: answer.status === 'delivered' ? 'delivered' : 'failed' }),
+    );
     run.once('ended', (record) => {
       const outcome = record.status.replace('-', '_');
       this.runs.inc({ outcome });
-      this.runDuration.observe({ outcome }, ((record.finishedAt ?? Date.now()) - (record.startedAt ?? record.receivedAt)) / 1000);
+      this.runDuration.observe(
+        { outcome },
+        ((record.finishedAt ?? Date.now()) - (record.startedAt ?? record.receivedAt)) / 1000,
+      );
     });
   }
 }

@@ -24,7 +24,11 @@ export function checkPolicy(tasks: readonly TaskSpec[], policy: PolicySettings):
       );
     }
     const ns = t.namespace ?? policy.defaultNamespace;
-    if (ns !== policy.defaultNamespace && !policy.allowedNamespaces.includes(ns) && !policy.allowedNamespaces.includes('*')) {
+    if (
+      ns !== policy.defaultNamespace &&
+      !policy.allowedNamespaces.includes(ns) &&
+      !policy.allowedNamespaces.includes('*')
+    ) {
       throw new JobExecutorError(
         'POLICY_NAMESPACE',
         `Forbidden: namespace ${ns} is not in the namespace allow-list (${where}.namespace; JOB_ALLOWED_NAMESPACES=${policy.allowedNamespaces.join(',') || '(empty)'})`,

@@ -56,7 +56,9 @@ export function escapeJson(value: unknown): unknown {
   while (stack.length > 0) {
     const [from, to] = stack.pop() as [unknown, Record<string, unknown> | unknown[]];
     if (from === null || typeof from !== 'object') continue;
-    const entries: Array<[string | number, unknown]> = Array.isArray(from) ? from.map((v, i) => [i, v]) : Object.entries(from);
+    const entries: Array<[string | number, unknown]> = Array.isArray(from)
+      ? from.map((v, i) => [i, v])
+      : Object.entries(from);
     for (const [k, v] of entries) {
       const copy = wrap(v);
       put(to, typeof k === 'string' ? escapeForExpansion(k) : k, copy);

@@ -38,7 +38,11 @@ export function expandVars(input: string, lookup: (name: string) => string | und
  */
 export function expandEnvironment(vars: ReadonlyArray<readonly [string, string]>): Map<string, string> {
   const env = new Map<string, string>();
-  for (const [name, value] of vars) env.set(name, expandVars(value, (n) => env.get(n)));
+  for (const [name, value] of vars)
+    env.set(
+      name,
+      expandVars(value, (n) => env.get(n)),
+    );
   return env;
 }
 

@@ -36,7 +36,9 @@ export class RenderBudget {
   charge(chars: number): void {
     this.remaining -= chars;
     if (this.remaining < 0) {
-      throw new BudgetExceeded(`the run renders more than ${LIMITS.renderedRunChars} characters of text (templates and event values)`);
+      throw new BudgetExceeded(
+        `the run renders more than ${LIMITS.renderedRunChars} characters of text (templates and event values)`,
+      );
     }
   }
 }
@@ -60,7 +62,9 @@ function charged(out: string): string {
 }
 
 hbs.registerHelper('json', (...values: unknown[]) => charged(JSON.stringify(args(values)[0] ?? null) ?? 'null'));
-hbs.registerHelper('yaml', (...values: unknown[]) => charged(yaml.dump(args(values)[0] ?? null, { lineWidth: -1 }).trimEnd()));
+hbs.registerHelper('yaml', (...values: unknown[]) =>
+  charged(yaml.dump(args(values)[0] ?? null, { lineWidth: -1 }).trimEnd()),
+);
 hbs.registerHelper('shq', (...values: unknown[]) => charged(shellQuote(String(args(values)[0] ?? ''))));
 hbs.registerHelper('default', (...values: unknown[]) => {
   const [value, fallback] = args(values);
@@ -138,7 +142,8 @@ function guardDollars(ast: hbs.AST.Program): hbs.AST.Program {
     if (node.type === 'ContentStatement' && node !== last) {
       const content = node as hbs.AST.ContentStatement;
       // From the end, so earlier indexes stay right.
-      for (const at of openReferences(content.value).reverse()) content.value = `${content.value.slice(0, at)}$${content.value.slice(at)}`;
+      for (const at of openReferences(content.value).reverse())
+        content.value = `${content.value.slice(0, at)}$${content.value.slice(at)}`;
     }
     const n = node as Partial<hbs.AST.BlockStatement & hbs.AST.Program>;
     if (n.body) stack.push(...n.body);
@@ -157,7 +162,12 @@ function compile(template: string, kind: FieldKind): Compiled {
   // Handlebars' `parse` strips whitespace around `{{~ }}`; the checked tree is unprocessed, so parse again.
   let ast = hbs.parse(template);
   if (kind === 'expanded') ast = guardDollars(ast);
-  fn = hbs.compile(ast, { noEscape: true, strict: true, knownHelpersOnly: true, knownHelpers: KNOWN_HELPERS }) as Compiled;
+  fn = hbs.compile(ast, {
+    noEscape: true,
+    strict: true,
+    knownHelpersOnly: true,
+    knownHelpers: KNOWN_HELPERS,
+  }) as Compiled;
   if (compiled.size > 5000) compiled.clear();
   compiled.set(key, fn);
   return fn;
@@ -174,7 +184,8 @@ function pathAt(template: string, line: number, column: number): string | undefi
     const node = stack.pop();
     if (!node || typeof node !== 'object') continue;
     const n = node as { type?: string; original?: string; loc?: { start: { line: number; column: number } } };
-    if (n.type === 'PathExpression' && n.loc && n.loc.start.line === line && n.loc.start.column === column) return n.original;
+    if (n.type === 'PathExpression' && n.loc && n.loc.start.line === line && n.loc.start.column === column)
+      return n.original;
     for (const [k, child] of Object.entries(node)) {
       if (k === 'loc') continue;
       if (Array.isArray(child)) stack.push(...child);
@@ -186,15 +197,22 @@ function pathAt(template: string, line: number, column: number): string | undefi
 
 function renderError(e: unknown, template: string, field: string): JobExecutorError {
   if (e instanceof JobExecutorError) return e;
-  if (e instanceof TemplateRefused) return new JobExecutorError('TEMPLATE_ERROR', `${field}: template "${template}" cannot be used: ${e.message}`);
+  if (e instanceof TemplateRefused)
+    return new JobExecutorError('TEMPLATE_ERROR', `${field}: template "${template}" cannot be used: ${e.message}`);
   if (e instanceof BudgetExceeded) return new JobExecutorError('TEMPLATE_ERROR', `${field}: ${e.message}`);
   const err = e as Error & { lineNumber?: number; column?: number };
   const strict = /^"(.+)" not defined in/.exec(err.message ?? '');
   if (strict && err.lineNumber !== undefined && err.column !== undefined) {
     const missing = pathAt(template, err.lineNumber, err.column) ?? strict[1];
-    return new JobExecutorError('TEMPLATE_ERROR', `${field}: template "${template}" refers to ${missing}, which the event does not have`);
+    return new JobExecutorError(
+      'TEMPLATE_ERROR',
+      `${field}: template "${template}" refers to ${missing}, which the event does not have`,
+    );
   }
-  return new JobExecutorError('TEMPLATE_ERROR', `${field}: template "${template}" failed: ${String(err.message ?? e).split('\n')[0]}`);
+  return new JobExecutorError(
+    'TEMPLATE_ERROR',
+    `${field}: template "${template}" failed: ${String(err.message ?? e).split('\n')[0]}`,
+  );
 }
 
 /**

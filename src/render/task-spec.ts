@@ -91,7 +91,12 @@ export interface RenderContext {
 }
 
 export function renderContext(event: KeptnEvent, budgetChars: number = LIMITS.renderedRunChars): RenderContext {
-  return { event, plain: templateContext(event), expanded: expansionContext(event), budget: new RenderBudget(budgetChars) };
+  return {
+    event,
+    plain: templateContext(event),
+    expanded: expansionContext(event),
+    budget: new RenderBudget(budgetChars),
+  };
 }
 
 function render(rc: RenderContext, template: string, field: string, kind: FieldKind = 'plain'): string {
@@ -100,7 +105,10 @@ function render(rc: RenderContext, template: string, field: string, kind: FieldK
 
 function eventValue(entry: EnvEntry, name: string, path: string, doc: Record<string, unknown>, at: string): string {
   const fail = (why: string) =>
-    new JobExecutorError('ENV_ERROR', `${at}: could not add env with name '${name}', value '${path}', valueFrom 'event': ${why}`);
+    new JobExecutorError(
+      'ENV_ERROR',
+      `${at}: could not add env with name '${name}', value '${path}', valueFrom 'event': ${why}`,
+    );
   let found: unknown[];
   try {
     found = queryJsonPath(path, doc);
@@ -144,15 +152,26 @@ const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'];
  * Renders one task of one matched action into a TaskSpec. Pure: the same task, event and indexes give the
  * same spec. Throws TEMPLATE_ERROR or ENV_ERROR naming the field.
  */
-export function renderTask(task: Task, rc: RenderContext, where: { actionIndex: number; taskIndex: number; actionName: string }): TaskSpec {
+export function renderTask(
+  task: Task,
+  rc: RenderContext,
+  where: { actionIndex: number; taskIndex: number; actionName: string },
+): TaskSpec {
   const field = `actions[${where.actionIndex}].tasks[${where.taskIndex}]`;
   const r = (value: string, name: string, kind?: FieldKind) => render(rc, value, `${field}.${name}`, kind);
   const opt = (value: string | undefined, name: string) => (value === undefined ? undefined : r(value, name));
   const image = r(task.image, 'image');
-  if (image.trim() === '') throw new JobExecutorError('TEMPLATE_ERROR', `${field}.image: the template "${task.image}" rendered an empty image`);
+  if (image.trim() === '')
+    throw new JobExecutorError(
+      'TEMPLATE_ERROR',
+      `${field}.image: the template "${task.image}" rendered an empty image`,
+    );
   const imagePullPolicy = opt(task.imagePullPolicy, 'imagePullPolicy') || undefined;
   if (imagePullPolicy !== undefined && !PULL_POLICIES.includes(imagePullPolicy)) {
-    throw new JobExecutorError('TEMPLATE_ERROR', `${field}.imagePullPolicy: "${imagePullPolicy}" is not one of ${PULL_POLICIES.join(', ')}`);
+    throw new JobExecutorError(
+      'TEMPLATE_ERROR',
+      `${field}.imagePullPolicy: "${imagePullPolicy}" is not one of ${PULL_POLICIES.join(', ')}`,
+    );
   }
   const files = (task.files ?? []).map((v, i) => {
     const entry = r(v, `files[${i}]`);
@@ -214,7 +233,9 @@ export function renderActions(
     silent: m.action.silent,
     tasks: m.action.tasks.map((t, taskIndex) => {
       const spec = renderTask(t, rc, { actionIndex: m.index, taskIndex, actionName: m.action.name });
-      return taskDeadlineSeconds > 0 && spec.maxPollDuration > taskDeadlineSeconds ? { ...spec, maxPollDuration: taskDeadlineSeconds } : spec;
+      return taskDeadlineSeconds > 0 && spec.maxPollDuration > taskDeadlineSeconds
+        ? { ...spec, maxPollDuration: taskDeadlineSeconds }
+        : spec;
     }),
   }));
 }

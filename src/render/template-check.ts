@@ -70,7 +70,11 @@ export function syntaxMessage(raw: string): string {
   const got = /got '([^']+)'$/.exec(lines[3] ?? '')?.[1];
   const where = `line ${head[1]}, column ${column}`;
   if (got === 'EOF') return `${where}: the template ends too early (a {{#block}} without its {{/block}}?)`;
-  const expected = [...new Set([...(lines[3] ?? '').matchAll(/'([^']+)'/g)].map((m) => TOKENS[m[1] ?? '']).filter((t) => t !== undefined))];
+  const expected = [
+    ...new Set(
+      [...(lines[3] ?? '').matchAll(/'([^']+)'/g)].map((m) => TOKENS[m[1] ?? '']).filter((t) => t !== undefined),
+    ),
+  ];
   const what = got === 'INVALID' ? 'unexpected character' : `unexpected ${TOKENS[got ?? ''] ?? got ?? 'input'}`;
   return `${where}: ${what}${expected.length > 0 ? `, expected ${expected.slice(0, 5).join(' or ')}` : ''}`;
 }
@@ -102,7 +106,8 @@ function hasHashArguments(call: Call): boolean {
 function callProblem(call: Call): string | undefined {
   const head = call.path;
   const simple = isPath(head) && !head.data && head.depth === 0 && head.parts.length === 1 ? head.parts[0] : undefined;
-  if (simple !== undefined && RESERVED_NAMES.has(simple)) return `"${simple}" is not a helper templates may use${at(call)}`;
+  if (simple !== undefined && RESERVED_NAMES.has(simple))
+    return `"${simple}" is not a helper templates may use${at(call)}`;
   const helper = simple !== undefined && Object.hasOwn(HELPERS, simple) ? HELPERS[simple] : undefined;
   if (!helper || simple === undefined) return plainProblem(call);
   return helperProblem(call, simple, helper);
@@ -123,7 +128,8 @@ function plainProblem(call: Call): string | undefined {
 function helperProblem(call: Call, name: string, helper: Helper): string | undefined {
   const params = call.params ?? [];
   const isBlock = call.type === 'BlockStatement';
-  if (helper.kind === 'block' && !isBlock) return `"${name}" is a block helper: write {{#${name} …}}…{{/${name}}}${at(call)}`;
+  if (helper.kind === 'block' && !isBlock)
+    return `"${name}" is a block helper: write {{#${name} …}}…{{/${name}}}${at(call)}`;
   if (helper.kind === 'value' && isBlock) return `"${name}" is not a block helper${at(call)}`;
   if (hasHashArguments(call)) return `"${name}" takes no key=value arguments${at(call)}`;
   if (params.length !== helper.args) {
@@ -202,7 +208,9 @@ function check(template: string): { ast: hbs.AST.Program } | { problem: string }
   while (stack.length > 0) {
     const [node, depth] = stack.pop() as [Node, number];
     if (depth > LIMITS.templateDepth) {
-      return { problem: `template: blocks and subexpressions nest deeper than ${LIMITS.templateDepth} levels${at(node)}` };
+      return {
+        problem: `template: blocks and subexpressions nest deeper than ${LIMITS.templateDepth} levels${at(node)}`,
+      };
     }
     const problem = nodeProblem(node);
     if (problem) return { problem: `template: ${problem}` };

@@ -32,7 +32,8 @@ export interface AppOptions {
  * The page may only load its own script and style and talk to its own origin: a log line that slipped
  * through as markup still could not run.
  */
-const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /** Long enough for any real sender (Keptn's distributor gives up after 5 s), short enough to shed slow clients. */
 export const BODY_TIMEOUT_MS = 10_000;
@@ -79,7 +80,10 @@ function refuseUnread(req: Request, res: Response, code: ErrorCode, message: str
 const PATH_LIKE = /(?:^|[\s"'`(<[=,;])(?:(?:~|\.{1,2})?\/[^\s/]|[A-Za-z]:[\\/]|\\\\)|file:/i;
 
 /** A 200 `ignored` answer: the executor's message unless it shows an internal path, and the scope. */
-export function ignoredAnswer(result: Extract<SubmitResult, { status: 'ignored' }>, event: KeptnEvent): Record<string, unknown> {
+export function ignoredAnswer(
+  result: Extract<SubmitResult, { status: 'ignored' }>,
+  event: KeptnEvent,
+): Record<string, unknown> {
   const { project, stage, service } = event.data;
   const where = `project ${JSON.stringify(project)}, stage ${JSON.stringify(stage)}, service ${JSON.stringify(service)}`;
   const own: Record<typeof result.reason, string> = {
@@ -123,7 +127,11 @@ export function createApp(options: AppOptions): express.Express {
     }
     next();
   });
-  const limits: BodyLimits = { limitBytes: parseByteSize(options.bodyLimit), limitText: options.bodyLimit, timeoutMs: options.bodyTimeoutMs ?? BODY_TIMEOUT_MS };
+  const limits: BodyLimits = {
+    limitBytes: parseByteSize(options.bodyLimit),
+    limitText: options.bodyLimit,
+    timeoutMs: options.bodyTimeoutMs ?? BODY_TIMEOUT_MS,
+  };
   const refuse = (req: Request, res: Response, e: JobExecutorError, read: boolean) => {
     // Anything else thrown while reading an event is the event's fault: a 400 like EVENT_INVALID.
     const code: ErrorCode = REFUSALS[e.code] ? e.code : 'EVENT_INVALID';
@@ -169,7 +177,10 @@ export function createApp(options: AppOptions): express.Express {
         res.status(202).json({ runId: result.runId, status: 'accepted' });
         return;
       case 'duplicate':
-        logger.info({ eventId: event.id, shkeptncontext: event.shkeptncontext, runId: result.runId }, 'duplicate event; already taken');
+        logger.info(
+          { eventId: event.id, shkeptncontext: event.shkeptncontext, runId: result.runId },
+          'duplicate event; already taken',
+        );
         res.status(202).json({ ...(result.runId ? { runId: result.runId } : {}), status: 'duplicate' });
         return;
       case 'queue-full':
@@ -211,7 +222,14 @@ export function createApp(options: AppOptions): express.Express {
   });
 
   const page = (type: string, body: string) => (_req: Request, res: Response) => {
-    res.set({ 'content-type': type, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff', 'content-security-policy': PAGE_CSP }).send(body);
+    res
+      .set({
+        'content-type': type,
+        'cache-control': 'no-cache',
+        'x-content-type-options': 'nosniff',
+        'content-security-policy': PAGE_CSP,
+      })
+      .send(body);
   };
   app.get('/', page('text/html; charset=utf-8', INDEX_HTML));
   app.get('/ui/app.js', page('text/javascript; charset=utf-8', APP_JS));

@@ -21,13 +21,16 @@ const UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kb: 1024, mb: 102
 /** `1mb` → 1048576, `4kb` → 4096, `100`/`100b` → 100 (the JOB_EXECUTOR_BODY_LIMIT syntax; 1 kb = 1024 bytes). */
 export function parseByteSize(text: string): number {
   const m = /^(\d+)(b|kb|mb)?$/i.exec(text.trim());
-  if (!m) throw new JobExecutorError('SETTINGS_INVALID', `body limit: "${text}" is not a size such as 1mb, 64kb or 1000`);
+  if (!m)
+    throw new JobExecutorError('SETTINGS_INVALID', `body limit: "${text}" is not a size such as 1mb, 64kb or 1000`);
   return Number(m[1]) * (UNITS[(m[2] ?? '').toLowerCase()] ?? 1);
 }
 
 type Encoding = 'identity' | 'gzip' | 'deflate' | 'br';
 
-const DECODERS: Readonly<Record<Exclude<Encoding, 'identity'>, () => zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress>> = {
+const DECODERS: Readonly<
+  Record<Exclude<Encoding, 'identity'>, () => zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress>
+> = {
   gzip: () => zlib.createGunzip(),
   deflate: () => zlib.createInflate(),
   br: () => zlib.createBrotliDecompress(),
@@ -48,12 +51,18 @@ function encodingOf(headers: IncomingHttpHeaders): Encoding | JobExecutorError {
   if (raw === '' || raw === 'identity') return 'identity';
   if (raw === 'gzip' || raw === 'x-gzip') return 'gzip';
   if (raw === 'deflate' || raw === 'br') return raw;
-  return new JobExecutorError('UNSUPPORTED_MEDIA_TYPE', `content-encoding: "${shownHeader(raw)}" is not supported; send the body as is, or with gzip, deflate or br`);
+  return new JobExecutorError(
+    'UNSUPPORTED_MEDIA_TYPE',
+    `content-encoding: "${shownHeader(raw)}" is not supported; send the body as is, or with gzip, deflate or br`,
+  );
 }
 
 function tooLarge(limits: BodyLimits, encoding: Encoding): JobExecutorError {
   const decoded = encoding === 'identity' ? '' : ` once decompressed (content-encoding: ${encoding})`;
-  return new JobExecutorError('BODY_TOO_LARGE', `body: the event is larger than the body limit of ${limits.limitText}${decoded} (JOB_EXECUTOR_BODY_LIMIT)`);
+  return new JobExecutorError(
+    'BODY_TOO_LARGE',
+    `body: the event is larger than the body limit of ${limits.limitText}${decoded} (JOB_EXECUTOR_BODY_LIMIT)`,
+  );
 }
 
 /**
@@ -105,7 +114,10 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<stri
       clearTimeout(timer);
       limits.signal?.removeEventListener('abort', onAbort);
       req.off('data', onWire).off('end', onWireEnd).off('error', onGone).off('close', onClose);
-      decoder?.removeAllListeners('data').on('error', () => {}).destroy();
+      decoder
+        ?.removeAllListeners('data')
+        .on('error', () => {})
+        .destroy();
       if (error) reject(error);
       else {
         try {
@@ -127,19 +139,34 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<stri
       else take(chunk);
     };
     const onWireEnd = () => (decoder ? decoder.end() : finish(undefined));
-    const onGone = () => finish(new JobExecutorError('EVENT_INVALID', 'body: the client went away before sending all of it'));
+    const onGone = () =>
+      finish(new JobExecutorError('EVENT_INVALID', 'body: the client went away before sending all of it'));
     const onClose = () => {
       if (!req.complete) onGone();
     };
-    const onAbort = () => finish(new JobExecutorError('BODY_TIMEOUT', 'body: reading was cancelled (the service is stopping)'));
+    const onAbort = () =>
+      finish(new JobExecutorError('BODY_TIMEOUT', 'body: reading was cancelled (the service is stopping)'));
     const timer = setTimeout(
-      () => finish(new JobExecutorError('BODY_TIMEOUT', `body: not all of it arrived within ${limits.timeoutMs / 1000} s; the connection is closed`)),
+      () =>
+        finish(
+          new JobExecutorError(
+            'BODY_TIMEOUT',
+            `body: not all of it arrived within ${limits.timeoutMs / 1000} s; the connection is closed`,
+          ),
+        ),
       limits.timeoutMs,
     );
 
     decoder?.on('data', take);
     decoder?.on('end', () => finish(undefined));
-    decoder?.on('error', (e: Error) => finish(new JobExecutorError('EVENT_INVALID', `content-encoding: the body is not valid ${encoding} data (${e.message})`)));
+    decoder?.on('error', (e: Error) =>
+      finish(
+        new JobExecutorError(
+          'EVENT_INVALID',
+          `content-encoding: the body is not valid ${encoding} data (${e.message})`,
+        ),
+      ),
+    );
     if (limits.signal?.aborted) onAbort();
     limits.signal?.addEventListener('abort', onAbort, { once: true });
     req.on('data', onWire).on('end', onWireEnd).on('error', onGone).on('close', onClose);

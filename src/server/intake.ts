@@ -21,8 +21,13 @@ function charsetProblem(params: readonly string[]): string | undefined {
   for (const param of params) {
     const [name, ...rest] = param.split('=');
     if (name?.trim().toLowerCase() !== 'charset') continue;
-    const charset = rest.join('=').trim().replace(/^"(.*)"$/, '$1').toLowerCase();
-    if (charset !== 'utf-8' && charset !== 'utf8') return `content-type: charset "${shownHeader(charset)}" is not accepted; JSON is UTF-8`;
+    const charset = rest
+      .join('=')
+      .trim()
+      .replace(/^"(.*)"$/, '$1')
+      .toLowerCase();
+    if (charset !== 'utf-8' && charset !== 'utf8')
+      return `content-type: charset "${shownHeader(charset)}" is not accepted; JSON is UTF-8`;
   }
   return undefined;
 }
@@ -36,7 +41,8 @@ export function mediaTypeProblem(headers: IncomingHttpHeaders): string | undefin
   const hint = 'send application/cloudevents+json (structured mode) or application/json';
   if (value === '') return `content-type: required; ${hint}`;
   const [essence = '', ...params] = value.split(';');
-  if (!JSON_MEDIA_TYPE.test(essence.trim().toLowerCase())) return `content-type: "${shownHeader(value)}" is not accepted; ${hint}`;
+  if (!JSON_MEDIA_TYPE.test(essence.trim().toLowerCase()))
+    return `content-type: "${shownHeader(value)}" is not accepted; ${hint}`;
   return charsetProblem(params);
 }
 
@@ -51,7 +57,10 @@ export function eventFromHttp(headers: IncomingHttpHeaders, body: string): Keptn
   if (media) throw new JobExecutorError('UNSUPPORTED_MEDIA_TYPE', media);
   const contentType = (header(headers, 'content-type') ?? '').toLowerCase();
   if (contentType.startsWith('application/cloudevents-batch+json')) {
-    throw new JobExecutorError('EVENT_INVALID', 'content-type: batch mode is not supported; send one event per request');
+    throw new JobExecutorError(
+      'EVENT_INVALID',
+      'content-type: batch mode is not supported; send one event per request',
+    );
   }
   if (headers['ce-specversion'] !== undefined) return parseBinaryKeptnEvent(headers, body);
   if (body.trim() === '') throw new JobExecutorError('EVENT_INVALID', 'body: empty; expected a CloudEvent');

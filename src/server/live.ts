@@ -26,7 +26,9 @@ function runState(run: RunRecord, withLogs: boolean): Record<string, unknown> {
   const tasks = run.tasks.map((t, i) => {
     const shown = (detail.tasks as Array<Record<string, unknown>>)[i] ?? {};
     const { logs: _joined, ...rest } = shown;
-    return withLogs ? { ...rest, logs: t.logs.map((l) => ({ stream: l.stream, text: l.text, time: l.time })) } : { ...rest, logLines: t.logs.length };
+    return withLogs
+      ? { ...rest, logs: t.logs.map((l) => ({ stream: l.stream, text: l.text, time: l.time })) }
+      : { ...rest, logLines: t.logs.length };
   });
   return { ...detail, tasks };
 }
@@ -35,7 +37,12 @@ function runState(run: RunRecord, withLogs: boolean): Record<string, unknown> {
  * One Server-Sent Events connection: headers, a heartbeat, a byte budget, and the cleanup when the client goes.
  * `subscribe` registers the store listeners and returns their removal.
  */
-function openStream(req: Request, res: Response, options: LiveOptions, subscribe: (send: (event: string, data: unknown) => void, end: () => void) => () => void): void {
+function openStream(
+  req: Request,
+  res: Response,
+  options: LiveOptions,
+  subscribe: (send: (event: string, data: unknown) => void, end: () => void) => () => void,
+): void {
   res.status(200).set({
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
@@ -57,7 +64,8 @@ function openStream(req: Request, res: Response, options: LiveOptions, subscribe
     }
     res.write(text);
   };
-  const send = (event: string, data: unknown) => write(`id: ${++seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  const send = (event: string, data: unknown) =>
+    write(`id: ${++seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   const heartbeat = setInterval(() => write(': ping\n\n'), options.heartbeatMs);
   heartbeat.unref();
   let unsubscribe = () => {};
@@ -80,7 +88,13 @@ function openStream(req: Request, res: Response, options: LiveOptions, subscribe
  * `GET /api/runs/:id/events`: `snapshot` (the run with its logs so far), then `run` on every change (without
  * logs), `log` for each line the store keeps, and `end` once the run is over, after which the server closes.
  */
-export function streamRun(store: RunStore, run: RunRecord, req: Request, res: Response, options: LiveOptions = LIVE_DEFAULTS): void {
+export function streamRun(
+  store: RunStore,
+  run: RunRecord,
+  req: Request,
+  res: Response,
+  options: LiveOptions = LIVE_DEFAULTS,
+): void {
   openStream(req, res, options, (send, end) => {
     const sent = new Map<TaskRecord, number>();
     let scheduled = false;
@@ -123,7 +137,13 @@ export function streamRun(store: RunStore, run: RunRecord, req: Request, res: Re
 }
 
 /** `GET /api/events`: `runs` (the newest `limit` runs), then `run` (a summary) whenever one changes. */
-export function streamRuns(store: RunStore, limit: number, req: Request, res: Response, options: LiveOptions = LIVE_DEFAULTS): void {
+export function streamRuns(
+  store: RunStore,
+  limit: number,
+  req: Request,
+  res: Response,
+  options: LiveOptions = LIVE_DEFAULTS,
+): void {
   openStream(req, res, options, (send) => {
     const pending = new Set<RunRecord>();
     const flush = () => {

@@ -47,7 +47,9 @@ export function depthCapped(value: unknown, maxDepth = SHOWN_DEPTH): unknown {
 
 /** An ISO time, or undefined for a missing or impossible one (toISOString throws on those). */
 function iso(ms: number | undefined): string | undefined {
-  return typeof ms === 'number' && Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : undefined;
+  return typeof ms === 'number' && Number.isFinite(ms) && Math.abs(ms) <= 8.64e15
+    ? new Date(ms).toISOString()
+    : undefined;
 }
 
 function duration(start: number | undefined, end: number | undefined): number | undefined {

@@ -85,7 +85,6 @@ export class TailBuffer {
     const body = this.body();
     return this.droppedBytes > 0 ? `[... ${this.droppedBytes} bytes dropped ...]\n${body}` : body;
   }
-
 }
 
 /** The last `maxBytes` bytes of `text`, cut on a UTF-8 character boundary; `cut` is the number of bytes removed. */

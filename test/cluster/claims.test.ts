@@ -63,7 +63,10 @@ describe('Kubernetes run claims', () => {
     expect(await b.claim(ev)).toBe('taken');
     // The claim itself was not written to while held.
     expect((await claimOf(ev.id)).metadata?.annotations?.['job-executor.keptn.sh/renewed']).toBe(renewedAtClaim);
-    const beat = await clients.core.listNamespacedConfigMap({ namespace: ns, labelSelector: `${LABEL.managedBy}=${managedBy},job-executor.keptn.sh/claim=holder` });
+    const beat = await clients.core.listNamespacedConfigMap({
+      namespace: ns,
+      labelSelector: `${LABEL.managedBy}=${managedBy},job-executor.keptn.sh/claim=holder`,
+    });
     expect(beat.items.map((c) => c.metadata?.annotations?.['job-executor.keptn.sh/holder'])).toContain('holder-a');
   });
 
@@ -105,16 +108,28 @@ describe('Kubernetes run claims', () => {
     await clients.batch.createNamespacedJob({
       namespace: ns,
       body: {
-        metadata: { name: `${runKey(withJob.id)}-000-001`, labels: { [LABEL.managedBy]: managedBy, [LABEL.runKey]: runKey(withJob.id) } },
-        spec: { suspend: true, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'task', image: 'alpine' }] } } },
+        metadata: {
+          name: `${runKey(withJob.id)}-000-001`,
+          labels: { [LABEL.managedBy]: managedBy, [LABEL.runKey]: runKey(withJob.id) },
+        },
+        spec: {
+          suspend: true,
+          template: { spec: { restartPolicy: 'Never', containers: [{ name: 'task', image: 'alpine' }] } },
+        },
       },
     });
     await sleep(1000);
     expect((await claimOf(noJob.id)).metadata?.annotations?.['job-executor.keptn.sh/started-delivered']).toBe('true');
-    expect((await claimOf(withJob.id)).metadata?.annotations?.['job-executor.keptn.sh/started-delivered']).toBe('false');
+    expect((await claimOf(withJob.id)).metadata?.annotations?.['job-executor.keptn.sh/started-delivered']).toBe(
+      'false',
+    );
     await sleep(STALE_MS);
     const taken = await claims('taker-started').takeOver();
-    expect(Object.fromEntries(taken.filter((t) => [noJob.id, withJob.id].includes(t.event.id)).map((t) => [t.event.id, t.startedDelivered]))).toEqual({
+    expect(
+      Object.fromEntries(
+        taken.filter((t) => [noJob.id, withJob.id].includes(t.event.id)).map((t) => [t.event.id, t.startedDelivered]),
+      ),
+    ).toEqual({
       [noJob.id]: true,
       [withJob.id]: true,
     });

@@ -60,27 +60,56 @@ const docs = (text: string): Doc[] => yaml.loadAll(text).filter((d): d is Doc =>
 
 describe('Helm chart', () => {
   it('passes helm lint --strict, in every mode', async () => {
-    for (const set of [[], ['--set', 'transport=nats'], ['--set', 'distributor.enabled=true'], ['--set', 'transport=keptn-api,keptnApi.endpoint=http://k/api']]) {
+    for (const set of [
+      [],
+      ['--set', 'transport=nats'],
+      ['--set', 'distributor.enabled=true'],
+      ['--set', 'transport=keptn-api,keptnApi.endpoint=http://k/api'],
+    ]) {
       const { stdout } = await helm(['lint', '--strict', CHART, ...set]);
       expect(stdout).toContain('0 chart(s) failed');
     }
   });
 
   it('refuses unknown values and mode mistakes at render time', async () => {
-    await expect(render({ jobs: { denyCIDRs: ['10.0.0.0/8'] } })).rejects.toThrow(/additional properties 'denyCIDRs' not allowed/);
+    await expect(render({ jobs: { denyCIDRs: ['10.0.0.0/8'] } })).rejects.toThrow(
+      /additional properties 'denyCIDRs' not allowed/,
+    );
     await expect(render({ jobs: { networkPolicy: { blockedCIDRs: ['not-a-cidr'] } } })).rejects.toThrow(/blockedCIDRs/);
     await expect(render({ transport: 'keptn-api' })).rejects.toThrow(/needs keptnApi.endpoint/);
-    await expect(render({ transport: 'nats', distributor: { enabled: true } })).rejects.toThrow(/distributor.enabled needs transport: http/);
+    await expect(render({ transport: 'nats', distributor: { enabled: true } })).rejects.toThrow(
+      /distributor.enabled needs transport: http/,
+    );
   });
 
   const modes: Array<{ name: string; values: (ns: string, extra: string) => Record<string, unknown> }> = [
-    { name: 'http (pushed events), network policies on', values: () => ({ networkPolicy: { enabled: true }, jobs: { networkPolicy: { enabled: true, blockedCIDRs: ['169.254.0.0/16', '10.0.0.0/8', 'fd00::/8'] } } }) },
-    { name: 'http with the distributor sidecar, configs from Keptn', values: () => ({ distributor: { enabled: true }, jobConfig: { source: 'keptn' }, networkPolicy: { enabled: true } }) },
+    {
+      name: 'http (pushed events), network policies on',
+      values: () => ({
+        networkPolicy: { enabled: true },
+        jobs: { networkPolicy: { enabled: true, blockedCIDRs: ['169.254.0.0/16', '10.0.0.0/8', 'fd00::/8'] } },
+      }),
+    },
+    {
+      name: 'http with the distributor sidecar, configs from Keptn',
+      values: () => ({
+        distributor: { enabled: true },
+        jobConfig: { source: 'keptn' },
+        networkPolicy: { enabled: true },
+      }),
+    },
     {
       name: 'keptn-api, token from a value, a second job namespace',
-      values: (_ns, extra) => ({ transport: 'keptn-api', keptnApi: { endpoint: 'http://api-gateway-nginx.keptn/api', token: 'secret-token' }, jobs: { extraNamespaces: [extra], networkPolicy: { enabled: true } } }),
+      values: (_ns, extra) => ({
+        transport: 'keptn-api',
+        keptnApi: { endpoint: 'http://api-gateway-nginx.keptn/api', token: 'secret-token' },
+        jobs: { extraNamespaces: [extra], networkPolicy: { enabled: true } },
+      }),
     },
-    { name: 'nats, token from an existing Secret', values: () => ({ transport: 'nats', keptnApi: { existingSecret: 'keptn-api-token' }, replicaCount: 2 }) },
+    {
+      name: 'nats, token from an existing Secret',
+      values: () => ({ transport: 'nats', keptnApi: { existingSecret: 'keptn-api-token' }, replicaCount: 2 }),
+    },
   ];
 
   for (const mode of modes) {
@@ -97,17 +126,31 @@ describe('Helm chart', () => {
       // The ReplicaSet's pods were admitted by the namespace's restricted policy and became Ready.
       const deployment = docs(manifest).find((d) => d.kind === 'Deployment') as unknown as k8s.V1Deployment;
       const want = deployment.spec?.replicas ?? 1;
-      const pods = await vi.waitFor(async () => {
-        const list = await clients.core.listNamespacedPod({ namespace: ns, labelSelector: 'app.kubernetes.io/name=job-executor' });
-        const ready = list.items.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-        return found(ready.length === want && ready, `${want} ready pod(s) of the chart in ${ns}`);
-      }, { ...CLUSTER_WAIT, timeout: 120_000 });
+      const pods = await vi.waitFor(
+        async () => {
+          const list = await clients.core.listNamespacedPod({
+            namespace: ns,
+            labelSelector: 'app.kubernetes.io/name=job-executor',
+          });
+          const ready = list.items.filter((p) =>
+            p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+          );
+          return found(ready.length === want && ready, `${want} ready pod(s) of the chart in ${ns}`);
+        },
+        { ...CLUSTER_WAIT, timeout: 120_000 },
+      );
       const spec = pods[0]?.spec;
       expect(spec?.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       for (const c of spec?.containers ?? []) {
-        expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+        expect(c.securityContext).toMatchObject({
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        });
       }
-      expect(spec?.containers.map((c) => c.name)).toEqual(mode.name.includes('distributor') ? ['job-executor', 'distributor'] : ['job-executor']);
+      expect(spec?.containers.map((c) => c.name)).toEqual(
+        mode.name.includes('distributor') ? ['job-executor', 'distributor'] : ['job-executor'],
+      );
       // Nothing cluster-wide unless asked for.
       expect(docs(manifest).filter((d) => d.kind.startsWith('Cluster'))).toEqual([]);
     });
@@ -146,7 +189,10 @@ describe('Helm chart', () => {
           errors.push((e as Error).message.split('\n').slice(0, 3).join(' '));
         }
       }
-      if (!changed) unchanged.push(`${leaf.path.join('.')} = ${JSON.stringify(mutated)}${errors.length ? ` (${errors.join('; ')})` : ''}`);
+      if (!changed)
+        unchanged.push(
+          `${leaf.path.join('.')} = ${JSON.stringify(mutated)}${errors.length ? ` (${errors.join('; ')})` : ''}`,
+        );
     }
     expect(unchanged, 'values whose change changes nothing').toEqual([]);
   });
@@ -160,7 +206,10 @@ describe('Helm chart', () => {
     const body = text.slice(text.indexOf('\n---\n') + 1);
     expect(body, 'regenerate deploy/manifests/job-executor.yaml with the command in its header').toBe(stdout);
     const ns = await namespace('je-manifest');
-    const applied = await kubectl(['apply', '--server-side', '--dry-run=server', '-n', ns, '-f', '-'], body.replaceAll('namespace: keptn', `namespace: ${ns}`));
+    const applied = await kubectl(
+      ['apply', '--server-side', '--dry-run=server', '-n', ns, '-f', '-'],
+      body.replaceAll('namespace: keptn', `namespace: ${ns}`),
+    );
     expect(applied.code, applied.stderr).toBe(0);
   });
 
@@ -168,7 +217,10 @@ describe('Helm chart', () => {
     const release = await namespace('je-sa');
     const jobs = await namespace('je-sa-jobs');
     const other = await namespace('je-sa-other');
-    await clients.core.createNamespacedSecret({ namespace: jobs, body: { metadata: { name: 'task-secret' }, stringData: { TOKEN: 'hidden' } } });
+    await clients.core.createNamespacedSecret({
+      namespace: jobs,
+      body: { metadata: { name: 'task-secret' }, stringData: { TOKEN: 'hidden' } },
+    });
     const config = `apiVersion: v2
 actions:
   - name: hello
@@ -197,11 +249,22 @@ actions:
     const all = docs(manifest);
     const deployment = all.find((d) => d.kind === 'Deployment') as unknown as k8s.V1Deployment;
     const saName = deployment.spec?.template.spec?.serviceAccountName as string;
-    const token = (await clients.core.createNamespacedServiceAccountToken({ name: saName, namespace: release, body: { spec: { audiences: [], expirationSeconds: 3600 } } })).status?.token;
+    const token = (
+      await clients.core.createNamespacedServiceAccountToken({
+        name: saName,
+        namespace: release,
+        body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      })
+    ).status?.token;
     expect(token).toBeTruthy();
     const cluster = clients.kc.getCurrentCluster() as k8s.Cluster;
     const kc = new k8s.KubeConfig();
-    kc.loadFromOptions({ clusters: [cluster], users: [{ name: saName, token }], contexts: [{ name: saName, cluster: cluster.name, user: saName }], currentContext: saName });
+    kc.loadFromOptions({
+      clusters: [cluster],
+      users: [{ name: saName, token }],
+      contexts: [{ name: saName, cluster: cluster.name, user: saName }],
+      currentContext: saName,
+    });
     const kubeconfig = path.join(tmp, 'sa.kubeconfig');
     await writeFile(kubeconfig, kc.exportConfig(), { mode: 0o600 });
 
@@ -227,7 +290,11 @@ actions:
     const container = deployment.spec?.template.spec?.containers.find((c) => c.name === 'job-executor');
     for (const e of container?.env ?? []) {
       if (e.value !== undefined) env[e.name] = e.value;
-      else if (e.valueFrom?.fieldRef) env[e.name] = { 'metadata.namespace': release, 'metadata.name': 'je-outside-0', 'spec.nodeName': 'laptop' }[e.valueFrom.fieldRef.fieldPath] ?? '';
+      else if (e.valueFrom?.fieldRef)
+        env[e.name] =
+          { 'metadata.namespace': release, 'metadata.name': 'je-outside-0', 'spec.nodeName': 'laptop' }[
+            e.valueFrom.fieldRef.fieldPath
+          ] ?? '';
     }
     const configDir = path.join(tmp, 'config');
     const cm = all.find((d) => d.kind === 'ConfigMap') as unknown as k8s.V1ConfigMap;
@@ -237,9 +304,23 @@ actions:
       await writeFile(file, content);
     }
     const port = await freePort();
-    Object.assign(env, { JOB_CONFIG: configDir, JOB_EXECUTOR_HOST: '127.0.0.1', JOB_EXECUTOR_PORT: String(port), TMPDIR: tmp });
-    expect(env).toMatchObject({ JOB_RUNNER: 'kubernetes', JOB_NAMESPACE: jobs, JOB_EXECUTOR_TRANSPORT: 'http', JOB_EXECUTOR_INSTANCE_ID: 'je-outside-0' });
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli/main.js'), 'serve', '--runner', 'kubernetes'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    Object.assign(env, {
+      JOB_CONFIG: configDir,
+      JOB_EXECUTOR_HOST: '127.0.0.1',
+      JOB_EXECUTOR_PORT: String(port),
+      TMPDIR: tmp,
+    });
+    expect(env).toMatchObject({
+      JOB_RUNNER: 'kubernetes',
+      JOB_NAMESPACE: jobs,
+      JOB_EXECUTOR_TRANSPORT: 'http',
+      JOB_EXECUTOR_INSTANCE_ID: 'je-outside-0',
+    });
+    const child = spawn(
+      process.execPath,
+      [path.join(ROOT, 'dist/src/cli/main.js'), 'serve', '--runner', 'kubernetes'],
+      { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     children.push(child);
     let stdout = '';
     let stderr = '';
@@ -254,21 +335,37 @@ actions:
     const res = await fetch(`http://127.0.0.1:${port}/`, {
       method: 'POST',
       headers: { 'content-type': 'application/cloudevents+json' },
-      body: JSON.stringify({ specversion: '1.0', id, source: 'deploy-test', type: 'sh.keptn.event.hello-world.triggered', shkeptncontext: '2b4a6e2b-5a6f-4d7c-9c1e-8a1d7f3e2c10', data: { project: 'p', stage: 's', service: 'svc' } }),
+      body: JSON.stringify({
+        specversion: '1.0',
+        id,
+        source: 'deploy-test',
+        type: 'sh.keptn.event.hello-world.triggered',
+        shkeptncontext: '2b4a6e2b-5a6f-4d7c-9c1e-8a1d7f3e2c10',
+        data: { project: 'p', stage: 's', service: 'svc' },
+      }),
     });
     expect(res.status).toBe(202);
     const finished = await vi.waitFor(
       () => {
         if (child.exitCode !== null) throw new Error(`service exited ${child.exitCode}: ${stderr}`);
-        const lines = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; triggeredid?: string; data: Record<string, unknown> });
-        return found(lines.find((e) => e.type === 'sh.keptn.event.hello-world.finished' && e.triggeredid === id), 'the .finished answer on stdout');
+        const lines = stdout
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as { type: string; triggeredid?: string; data: Record<string, unknown> });
+        return found(
+          lines.find((e) => e.type === 'sh.keptn.event.hello-world.finished' && e.triggeredid === id),
+          'the .finished answer on stdout',
+        );
       },
       { ...CLUSTER_WAIT, timeout: 120_000 },
     );
     expect(finished.data, stderr.slice(-4000)).toMatchObject({ status: 'succeeded', result: 'pass' });
     expect(String(finished.data.message)).toContain("Task 'greet' finished successfully!");
     // The Job it made: in the job namespace, the chart's job ServiceAccount, no token, the secret by reference.
-    const list = await clients.batch.listNamespacedJob({ namespace: jobs, labelSelector: `app.kubernetes.io/managed-by=${env.FULL_DEPLOYMENT_NAME ?? ''}` });
+    const list = await clients.batch.listNamespacedJob({
+      namespace: jobs,
+      labelSelector: `app.kubernetes.io/managed-by=${env.FULL_DEPLOYMENT_NAME ?? ''}`,
+    });
     expect(list.items).toHaveLength(1);
     const pod = list.items[0]?.spec?.template.spec;
     expect(pod?.serviceAccountName).toBe(env.DEFAULT_JOB_SERVICE_ACCOUNT);
@@ -296,7 +393,8 @@ function leaves(v: unknown, prefix: string[] = []): Array<{ path: string[]; valu
 }
 
 function schemaAt(s: SchemaNode | undefined, p: string[]): SchemaNode | undefined {
-  for (const k of p) s = s?.properties?.[k] ?? (isMap(s?.additionalProperties) ? (s.additionalProperties as SchemaNode) : undefined);
+  for (const k of p)
+    s = s?.properties?.[k] ?? (isMap(s?.additionalProperties) ? (s.additionalProperties as SchemaNode) : undefined);
   return s;
 }
 

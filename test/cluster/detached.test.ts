@@ -31,7 +31,16 @@ actions:
 `,
     });
     const settings = loadSettings(
-      { config: dir, runner: 'kubernetes', 'job-namespace': ns, 'allowed-images': 'alpine', 'managed-by': `je-${ns}`, port: '0', 'shutdown-grace': '1', 'instance-id': `detach-${ns}` },
+      {
+        config: dir,
+        runner: 'kubernetes',
+        'job-namespace': ns,
+        'allowed-images': 'alpine',
+        'managed-by': `je-${ns}`,
+        port: '0',
+        'shutdown-grace': '1',
+        'instance-id': `detach-${ns}`,
+      },
       {},
     );
     const sink = new CollectingSink();
@@ -43,7 +52,10 @@ actions:
     if (submitted.status !== 'accepted') throw new Error(submitted.status);
     const stream = await openSse(`http://127.0.0.1:${server.port}/api/runs/${submitted.runId}/events`);
     // The snapshot may already say running; else a later `run` message does.
-    const statuses = () => stream.messages.filter((m) => m.event === 'run' || m.event === 'snapshot').map((m) => (JSON.parse(m.data) as { status: string }).status);
+    const statuses = () =>
+      stream.messages
+        .filter((m) => m.event === 'run' || m.event === 'snapshot')
+        .map((m) => (JSON.parse(m.data) as { status: string }).status);
     await expect.poll(statuses, { timeout: 30_000, message: 'run statuses on the live stream' }).toContain('running');
     const metricsBefore = await service.metrics.text();
     await server.close();

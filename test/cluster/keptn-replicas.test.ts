@@ -65,14 +65,22 @@ actions:
       double.trigger('sh.keptn.event.deployment.triggered', { project: 'proj', stage: 'dev', service: `svc-${i}` }),
     );
     await expect
-      .poll(() => triggered.filter((t) => double.task(t.id)?.open !== false).map((t) => t.id), { ...CLUSTER_WAIT, timeout: 240_000, interval: 500, message: 'tasks still open in the double' })
+      .poll(() => triggered.filter((t) => double.task(t.id)?.open !== false).map((t) => t.id), {
+        ...CLUSTER_WAIT,
+        timeout: 240_000,
+        interval: 500,
+        message: 'tasks still open in the double',
+      })
       .toEqual([]);
     // Late duplicates would arrive after completion: give them a moment, then count.
     await sleep(3000);
     expect(double.violations).toEqual([]);
     for (const t of triggered) {
       const task = double.task(t.id);
-      expect(task?.answers.map((a) => a.type), t.data.service as string).toEqual(['sh.keptn.event.deployment.started', 'sh.keptn.event.deployment.finished']);
+      expect(
+        task?.answers.map((a) => a.type),
+        t.data.service as string,
+      ).toEqual(['sh.keptn.event.deployment.started', 'sh.keptn.event.deployment.finished']);
       expect(task?.answers[1]?.data).toMatchObject({ status: 'succeeded', result: 'pass' });
     }
     const jobs = (await clients.batch.listNamespacedJob({ namespace: ns })).items;

@@ -29,7 +29,12 @@ interface AuditEvent {
   readonly auditID: string;
   readonly verb: string;
   readonly user?: { readonly username?: string };
-  readonly objectRef?: { readonly resource?: string; readonly subresource?: string; readonly namespace?: string; readonly name?: string };
+  readonly objectRef?: {
+    readonly resource?: string;
+    readonly subresource?: string;
+    readonly namespace?: string;
+    readonly name?: string;
+  };
 }
 
 function size(file: string): number {
@@ -59,7 +64,8 @@ function auditSince(file: string, offset: number): AuditEvent[] {
   }
 }
 
-const key = (e: AuditEvent) => `${e.verb} ${e.objectRef?.resource ?? '?'}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''}`;
+const key = (e: AuditEvent) =>
+  `${e.verb} ${e.objectRef?.resource ?? '?'}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''}`;
 
 let clients: Clients;
 const namespaces: string[] = [];
@@ -94,8 +100,12 @@ actions:
     }
     const { service, sink } = made;
     const started = Date.now();
-    const submitted = await Promise.all(Array.from({ length: EVENTS }, () => service.executor.submit(event('sh.keptn.event.deployment.triggered'))));
-    const runs = await Promise.all(submitted.map((s) => (s.status === 'accepted' ? s.done : Promise.reject(new Error(s.status)))));
+    const submitted = await Promise.all(
+      Array.from({ length: EVENTS }, () => service.executor.submit(event('sh.keptn.event.deployment.triggered'))),
+    );
+    const runs = await Promise.all(
+      submitted.map((s) => (s.status === 'accepted' ? s.done : Promise.reject(new Error(s.status)))),
+    );
     expect(runs.map((r) => r.status)).toEqual(Array(EVENTS).fill('succeeded'));
     expect(sink.events.filter((e) => e.type.endsWith('.finished'))).toHaveLength(EVENTS);
     await service.executor.close(1000);
@@ -105,7 +115,10 @@ actions:
     const sentinel = `je-count-sentinel-${Date.now()}`;
     const audited = new k8s.KubeConfig();
     audited.loadFromFile(AUDITED as string);
-    await audited.makeApiClient(k8s.CoreV1Api).readNamespacedConfigMap({ name: sentinel, namespace: ns }).catch(() => undefined);
+    await audited
+      .makeApiClient(k8s.CoreV1Api)
+      .readNamespacedConfigMap({ name: sentinel, namespace: ns })
+      .catch(() => undefined);
     const logged = await vi.waitFor(() => {
       const all = auditSince(AUDIT_LOG as string, offset);
       return found(all.some((e) => e.objectRef?.name === sentinel) && all, 'the sentinel request in the audit log');

@@ -22,7 +22,10 @@ const children = new Set<ChildProcess>();
 
 beforeAll(async () => {
   clients = makeClients();
-  ns = await createNamespace(clients, 'je-restart', { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' });
+  ns = await createNamespace(clients, 'je-restart', {
+    'pod-security.kubernetes.io/enforce': 'restricted',
+    'pod-security.kubernetes.io/enforce-version': 'latest',
+  });
 });
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -51,8 +54,29 @@ actions:
     const bin = path.resolve('dist/src/cli/main.js');
     const port = 19000 + Math.floor(Math.random() * 1000);
     const start = (): { child: ChildProcess; output: () => string } => {
-      const args = ['serve', '--runner', 'kubernetes', '--config', dir, '--job-namespace', ns, '--managed-by', `je-${ns}`, '--allowed-images', 'alpine:*', '--sink', `http:${receiver.url}/`, '--port', String(port), '--instance-id', 'restart-test'];
-      const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
+      const args = [
+        'serve',
+        '--runner',
+        'kubernetes',
+        '--config',
+        dir,
+        '--job-namespace',
+        ns,
+        '--managed-by',
+        `je-${ns}`,
+        '--allowed-images',
+        'alpine:*',
+        '--sink',
+        `http:${receiver.url}/`,
+        '--port',
+        String(port),
+        '--instance-id',
+        'restart-test',
+      ];
+      const child = spawn(process.execPath, [bin, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, LOG_LEVEL: 'info' },
+      });
       let out = '';
       child.stdout?.setEncoding('utf8').on('data', (c: string) => (out += c));
       child.stderr?.setEncoding('utf8').on('data', (c: string) => (out += c));
@@ -62,42 +86,63 @@ actions:
     // Structured (the whole event as JSON) or binary mode (attributes in ce-* headers, the data as the body).
     const answers = () =>
       receiver.received.map((r): Answer => {
-        if (String(r.headers['content-type']).startsWith('application/cloudevents+json')) return JSON.parse(r.body) as Answer;
+        if (String(r.headers['content-type']).startsWith('application/cloudevents+json'))
+          return JSON.parse(r.body) as Answer;
         const header = (name: string) => decodeURIComponent(String(r.headers[`ce-${name}`] ?? ''));
         return { type: header('type'), triggeredid: header('triggeredid'), data: JSON.parse(r.body) as Answer['data'] };
       });
-    const health = async () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => (r.ok ? true : undefined), () => undefined);
+    const health = async () =>
+      fetch(`http://127.0.0.1:${port}/healthz`).then(
+        (r) => (r.ok ? true : undefined),
+        () => undefined,
+      );
 
     const first = start();
     await expect.poll(health, { ...CLUSTER_WAIT, message: 'service up' }).toBe(true);
     const events = Array.from({ length: EVENTS }, () => event('sh.keptn.event.deployment.triggered'));
     for (const ev of events) {
-      const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(ev) });
+      const res = await fetch(`http://127.0.0.1:${port}/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/cloudevents+json' },
+        body: JSON.stringify(ev),
+      });
       expect(res.status).toBe(202);
     }
     const names = events.map((ev) => jobName(ev.id, 0, 0));
     // Every Job exists and its pod runs: the kill lands mid-run.
     const uids = await vi.waitFor(async () => {
       const jobs = await Promise.all(names.map((name) => clients.batch.readNamespacedJob({ name, namespace: ns })));
-      return found(jobs.every((j) => (j.status?.active ?? 0) > 0) && jobs.map((j) => j.metadata?.uid), 'every Job created, its pod running');
+      return found(
+        jobs.every((j) => (j.status?.active ?? 0) > 0) && jobs.map((j) => j.metadata?.uid),
+        'every Job created, its pod running',
+      );
     }, CLUSTER_WAIT);
     first.child.kill('SIGKILL');
     await new Promise((r) => first.child.once('exit', r));
     expect(answers().map((a) => a.type)).toEqual(Array(EVENTS).fill('sh.keptn.event.deployment.started'));
     for (const name of names) {
       const job = await clients.batch.readNamespacedJob({ name, namespace: ns });
-      expect(job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')).toBeFalsy();
+      expect(
+        job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True'),
+      ).toBeFalsy();
     }
 
     const second = start();
     await expect
-      .poll(() => answers().filter((a) => a.type.endsWith('.finished')).length, { ...CLUSTER_WAIT, timeout: 120_000, message: '.finished answers after the restart' })
+      .poll(() => answers().filter((a) => a.type.endsWith('.finished')).length, {
+        ...CLUSTER_WAIT,
+        timeout: 120_000,
+        message: '.finished answers after the restart',
+      })
       .toBeGreaterThanOrEqual(EVENTS);
     // Room for a wrongly repeated answer to arrive before counting.
     await sleep(3000);
     for (const ev of events) {
       const mine = answers().filter((a) => a.triggeredid === ev.id);
-      expect(mine.map((a) => a.type)).toEqual(['sh.keptn.event.deployment.started', 'sh.keptn.event.deployment.finished']);
+      expect(mine.map((a) => a.type)).toEqual([
+        'sh.keptn.event.deployment.started',
+        'sh.keptn.event.deployment.finished',
+      ]);
       const finished = mine[1]?.data;
       expect(finished).toMatchObject({ status: 'succeeded', result: 'pass' });
       // The pod's output, not the runner's notes.

@@ -58,8 +58,28 @@ beforeAll(async () => {
     const ns = `${PROJECT}-${stage}`;
     await clients.core.deleteNamespace({ name: ns }).catch(() => undefined);
     // In a hook, where expect.poll is not available.
-    await vi.waitFor(async () => found(await clients.core.readNamespace({ name: ns }).then(() => false, () => true), `namespace ${ns} gone`), { ...CLUSTER_WAIT, timeout: 120_000 });
-    await helm(['install', 'helloservice', 'test/fixtures/charts/helloservice', '-n', ns, '--create-namespace', '--wait', '--timeout', '120s']);
+    await vi.waitFor(
+      async () =>
+        found(
+          await clients.core.readNamespace({ name: ns }).then(
+            () => false,
+            () => true,
+          ),
+          `namespace ${ns} gone`,
+        ),
+      { ...CLUSTER_WAIT, timeout: 120_000 },
+    );
+    await helm([
+      'install',
+      'helloservice',
+      'test/fixtures/charts/helloservice',
+      '-n',
+      ns,
+      '--create-namespace',
+      '--wait',
+      '--timeout',
+      '120s',
+    ]);
   }
   expect([await readyReplicas('fulltour-qa'), await readyReplicas('fulltour-production')]).toEqual([1, 1]);
 
@@ -80,12 +100,17 @@ afterAll(async () => {
   if (hostsBefore !== undefined) writeFileSync('/etc/hosts', hostsBefore);
   await new Promise<void>((r) => (standIn ? standIn.close(() => r()) : r()));
   await double?.stop();
-  for (const stage of ['qa', 'production']) await clients.core.deleteNamespace({ name: `${PROJECT}-${stage}`, propagationPolicy: 'Background' }).catch(() => undefined);
+  for (const stage of ['qa', 'production'])
+    await clients.core
+      .deleteNamespace({ name: `${PROJECT}-${stage}`, propagationPolicy: 'Background' })
+      .catch(() => undefined);
 });
 
 async function play(ev: TriggeredEvent, target: string): Promise<void> {
   expect(await double.push(ev, target)).toBe(202);
-  await expect.poll(() => double.task(ev.id)?.open, { ...CLUSTER_WAIT, timeout: 180_000, message: `${ev.type} answered` }).toBe(false);
+  await expect
+    .poll(() => double.task(ev.id)?.open, { ...CLUSTER_WAIT, timeout: 180_000, message: `${ev.type} answered` })
+    .toBe(false);
 }
 
 describe('the self-healing scenario, end to end', () => {
@@ -93,7 +118,10 @@ describe('the self-healing scenario, end to end', () => {
     // The seed's config and files, unchanged but for a shorter locust run (the seed's runs a minute).
     const dir = mkdtempSync(path.join(os.tmpdir(), 'je-seed-'));
     cpSync(SEED, path.join(dir, PROJECT, 'production', 'helloservice'), { recursive: true });
-    writeFileSync(path.join(dir, PROJECT, 'production', 'helloservice', 'locust', 'locust.conf'), 'headless = true\nusers = 2\nspawn-rate = 2\nrun-time = 3s\n');
+    writeFileSync(
+      path.join(dir, PROJECT, 'production', 'helloservice', 'locust', 'locust.conf'),
+      'headless = true\nusers = 2\nspawn-rate = 2\nrun-time = 3s\n',
+    );
     const bin = path.dirname(helmBinary());
     const settings = loadSettings(
       {
@@ -113,7 +141,9 @@ describe('the self-healing scenario, end to end', () => {
 
     const action = double.trigger('sh.keptn.event.action.triggered', sequenceData());
     await play(action, target);
-    const test = double.trigger('sh.keptn.event.test.triggered', sequenceData(), { shkeptncontext: action.shkeptncontext });
+    const test = double.trigger('sh.keptn.event.test.triggered', sequenceData(), {
+      shkeptncontext: action.shkeptncontext,
+    });
     await play(test, target);
 
     expect(double.violations).toEqual([]);
@@ -121,8 +151,16 @@ describe('the self-healing scenario, end to end', () => {
     const [actionStarted, actionFinished] = answers(action.id);
     expect(actionStarted?.type).toBe('sh.keptn.event.action.started');
     expect(actionFinished?.type).toBe('sh.keptn.event.action.finished');
-    expect(actionFinished?.data).toMatchObject({ project: 'fulltour', stage: 'production', service: 'helloservice', status: 'succeeded', result: 'pass' });
-    expect(actionFinished?.data.message).toMatch(/^Task 'Scale with Helm' finished successfully!\n\nLogs:\nRelease "helloservice" has been upgraded/);
+    expect(actionFinished?.data).toMatchObject({
+      project: 'fulltour',
+      stage: 'production',
+      service: 'helloservice',
+      status: 'succeeded',
+      result: 'pass',
+    });
+    expect(actionFinished?.data.message).toMatch(
+      /^Task 'Scale with Helm' finished successfully!\n\nLogs:\nRelease "helloservice" has been upgraded/,
+    );
 
     const [, testFinished] = answers(test.id);
     expect(testFinished?.type).toBe('sh.keptn.event.test.finished');
@@ -132,15 +170,30 @@ describe('the self-healing scenario, end to end', () => {
     expect(testFinished?.data.message).toMatch(/Aggregated/);
     expect(standInHits.length).toBeGreaterThan(0);
 
-    await expect.poll(() => readyReplicas('fulltour-production'), { ...CLUSTER_WAIT, timeout: 120_000, message: 'ready pods in production' }).toBe(2);
+    await expect
+      .poll(() => readyReplicas('fulltour-production'), {
+        ...CLUSTER_WAIT,
+        timeout: 120_000,
+        message: 'ready pods in production',
+      })
+      .toBe(2);
     expect(await readyReplicas('fulltour-qa')).toBe(1);
   });
 
   it('through the Kubernetes runner, the same events create the equivalent Jobs', async () => {
     const ns = 'fulltour-production';
-    await clients.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'jes-deploy-using-helm' } } }).catch(() => undefined);
+    await clients.core
+      .createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'jes-deploy-using-helm' } } })
+      .catch(() => undefined);
     const settings = loadSettings(
-      { config: 'job-config', runner: 'kubernetes', 'job-namespace': ns, 'managed-by': 'je-self-healing', 'allowed-images': 'alpine/helm:3.9.0,locustio/locust:2.8.6', sink: 'keptn-api' },
+      {
+        config: 'job-config',
+        runner: 'kubernetes',
+        'job-namespace': ns,
+        'managed-by': 'je-self-healing',
+        'allowed-images': 'alpine/helm:3.9.0,locustio/locust:2.8.6',
+        sink: 'keptn-api',
+      },
       { KEPTN_API_ENDPOINT: double.api, KEPTN_API_TOKEN: double.token },
     );
     const svc = await createService(settings, pino({ level: 'silent' }));
@@ -150,24 +203,52 @@ describe('the self-healing scenario, end to end', () => {
       if (r.status !== 'accepted') throw new Error(r.status);
       await r.done;
     }
-    const jobs = (await clients.batch.listNamespacedJob({ namespace: ns, labelSelector: 'app.kubernetes.io/managed-by=je-self-healing' })).items;
-    const byTask: Record<string, V1Job> = Object.fromEntries(jobs.map((j) => [j.metadata?.labels?.['keptn.sh/jes-task'] ?? '', j]));
+    const jobs = (
+      await clients.batch.listNamespacedJob({
+        namespace: ns,
+        labelSelector: 'app.kubernetes.io/managed-by=je-self-healing',
+      })
+    ).items;
+    const byTask: Record<string, V1Job> = Object.fromEntries(
+      jobs.map((j) => [j.metadata?.labels?.['keptn.sh/jes-task'] ?? '', j]),
+    );
     const scale = byTask.Scale_with_Helm?.spec?.template.spec;
     expect(scale?.serviceAccountName).toBe('jes-deploy-using-helm');
     expect(scale?.containers[0]).toMatchObject({
       image: 'alpine/helm:3.9.0',
       command: ['helm'],
-      args: ['upgrade', '-n', '$(KEPTN_PROJECT)-$(KEPTN_STAGE)', '$(KEPTN_SERVICE)', '/keptn/charts/$(KEPTN_SERVICE).tgz', '--set', 'replicaCount=$(REPLICA_COUNT)'],
+      args: [
+        'upgrade',
+        '-n',
+        '$(KEPTN_PROJECT)-$(KEPTN_STAGE)',
+        '$(KEPTN_SERVICE)',
+        '/keptn/charts/$(KEPTN_SERVICE).tgz',
+        '--set',
+        'replicaCount=$(REPLICA_COUNT)',
+      ],
     });
-    expect(scale?.containers[0]?.env).toEqual(expect.arrayContaining([{ name: 'REPLICA_COUNT', value: '2' }, { name: 'KEPTN_PROJECT', value: 'fulltour' }]));
+    expect(scale?.containers[0]?.env).toEqual(
+      expect.arrayContaining([
+        { name: 'REPLICA_COUNT', value: '2' },
+        { name: 'KEPTN_PROJECT', value: 'fulltour' },
+      ]),
+    );
     expect(scale?.containers[0]?.volumeMounts?.map((m) => m.mountPath)).toContain('/keptn/charts/helloservice.tgz');
     const locust = byTask.Run_locust?.spec?.template.spec?.containers[0];
     expect(locust).toMatchObject({ image: 'locustio/locust:2.8.6', command: ['locust'] });
     expect(locust?.args).toContain('http://$(KEPTN_SERVICE).$(KEPTN_PROJECT)-$(KEPTN_STAGE)');
-    expect(locust?.volumeMounts?.map((m) => m.mountPath)).toEqual(['/keptn', '/keptn/locust/basic.py', '/keptn/locust/locust.conf']);
+    expect(locust?.volumeMounts?.map((m) => m.mountPath)).toEqual([
+      '/keptn',
+      '/keptn/locust/basic.py',
+      '/keptn/locust/locust.conf',
+    ]);
     // The chart file delivered is the one in the config source.
-    const cm = (await clients.core.listNamespacedConfigMap({ namespace: ns })).items.find((c) => c.metadata?.name?.startsWith(`${byTask.Scale_with_Helm?.metadata?.name}-files-`));
-    expect(Buffer.from(cm?.binaryData?.f0 ?? '', 'base64').equals(readFileSync(`${SEED}/charts/helloservice.tgz`))).toBe(true);
+    const cm = (await clients.core.listNamespacedConfigMap({ namespace: ns })).items.find((c) =>
+      c.metadata?.name?.startsWith(`${byTask.Scale_with_Helm?.metadata?.name}-files-`),
+    );
+    expect(
+      Buffer.from(cm?.binaryData?.f0 ?? '', 'base64').equals(readFileSync(`${SEED}/charts/helloservice.tgz`)),
+    ).toBe(true);
     await svc.executor.close(1000);
   });
 });

@@ -80,7 +80,9 @@ afterAll(async () => {
 describe('cluster under test', () => {
   it('has at least one Ready node', async () => {
     const nodes = await clients.core.listNode();
-    const ready = nodes.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    const ready = nodes.items.filter((n) =>
+      n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    );
     expect(ready.length).toBeGreaterThan(0);
   });
 
@@ -112,7 +114,11 @@ describe('cluster under test', () => {
 
     if (isTestenv()) {
       // a container without its own kwok Logs object gets the catch-all log file
-      const log = await clients.core.readNamespacedPodLog({ name: pod.metadata!.name!, namespace: ns, container: 'main' });
+      const log = await clients.core.readNamespacedPodLog({
+        name: pod.metadata!.name!,
+        namespace: ns,
+        container: 'main',
+      });
       expect(log).toContain('job-executor testenv: log line 1 (served by kwok)');
       expect(defaultPodLogFile()).toMatch(/default\.log$/);
     }
@@ -150,7 +156,10 @@ describe('cluster under test', () => {
       namespace: ns,
       body: jobManifest(name, ['sh', '-c', `echo ${marker}; echo second line`]),
     });
-    const pod = await vi.waitFor(async () => found((await jobPods(clients, ns, name))[0], `pod of Job ${name}`), CLUSTER_WAIT);
+    const pod = await vi.waitFor(
+      async () => found((await jobPods(clients, ns, name))[0], `pod of Job ${name}`),
+      CLUSTER_WAIT,
+    );
     const podName = pod.metadata!.name!;
     // kwok runs nothing: it serves the file we give it for this pod (a real kubelet serves the echo output)
     if (isTestenv()) await setPodLog(clients, ns, podName, [marker, 'second line']);
@@ -161,7 +170,12 @@ describe('cluster under test', () => {
       return found(text.includes(marker) && text, `log of pod ${podName} containing ${marker}`);
     }, CLUSTER_WAIT);
     expect(log).toBe(`${marker}\nsecond line\n`);
-    const tail = await clients.core.readNamespacedPodLog({ name: podName, namespace: ns, container: 'main', tailLines: 1 });
+    const tail = await clients.core.readNamespacedPodLog({
+      name: podName,
+      namespace: ns,
+      container: 'main',
+      tailLines: 1,
+    });
     expect(tail).toBe('second line\n');
   });
 
@@ -209,7 +223,10 @@ describe('cluster under test', () => {
     await helm(['upgrade', release, CHART, '--namespace', ns, '--set', 'replicaCount=2', '--wait', '--timeout', '2m']);
     const dep = await vi.waitFor(async () => {
       const d = await clients.apps.readNamespacedDeployment({ name: release, namespace: ns });
-      return found(d.status?.readyReplicas === 2 && d.status.updatedReplicas === 2 && d, 'Deployment with 2 ready replicas');
+      return found(
+        d.status?.readyReplicas === 2 && d.status.updatedReplicas === 2 && d,
+        'Deployment with 2 ready replicas',
+      );
     }, CLUSTER_WAIT);
     expect(dep.spec?.replicas).toBe(2);
     const pods = await vi.waitFor(async () => {
@@ -218,7 +235,10 @@ describe('cluster under test', () => {
         labelSelector: `app.kubernetes.io/name=helloservice,app.kubernetes.io/instance=${release}`,
       });
       const live = list.items.filter((p) => !p.metadata?.deletionTimestamp);
-      return found(live.length === 2 && live.every((p) => p.status?.phase === 'Running') && live, '2 Running helloservice pods');
+      return found(
+        live.length === 2 && live.every((p) => p.status?.phase === 'Running') && live,
+        '2 Running helloservice pods',
+      );
     }, CLUSTER_WAIT);
     expect(pods).toHaveLength(2);
     const { stdout } = await helm(['status', release, '--namespace', ns, '-o', 'json']);

@@ -17,7 +17,15 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const OUT = path.resolve('test-output');
 /** The README's screenshots; rewritten only when asked (UPDATE_SCREENSHOTS=1), so a test run leaves git clean. */
 const README_SHOTS = path.resolve('test/fixtures/screenshots');
-const KEPT_SHOTS = new Set(['runs-page.png', 'run-detail.png', 'untrusted-list.png', 'untrusted-run.png', 'answered-errored.png', 'answering.png', 'detached.png']);
+const KEPT_SHOTS = new Set([
+  'runs-page.png',
+  'run-detail.png',
+  'untrusted-list.png',
+  'untrusted-run.png',
+  'answered-errored.png',
+  'answering.png',
+  'detached.png',
+]);
 
 /** RIGHT-TO-LEFT OVERRIDE: everything after it on its line is laid out right to left, unless an isolate ends it. */
 const RLO = '\u202E';
@@ -102,7 +110,8 @@ function visualLines(locator: Locator): Promise<string[]> {
         range.setStart(node, i);
         range.setEnd(node, i + 1);
         const box = range.getBoundingClientRect();
-        if (box.width > 0 && text[i] !== '\n') drawn.push({ ch: text[i] as string, left: box.left, middle: (box.top + box.bottom) / 2 });
+        if (box.width > 0 && text[i] !== '\n')
+          drawn.push({ ch: text[i] as string, left: box.left, middle: (box.top + box.bottom) / 2 });
       }
     }
     // Characters of one line may sit a pixel or two apart vertically (badges, other font sizes).
@@ -112,7 +121,14 @@ function visualLines(locator: Locator): Promise<string[]> {
       if (line) line.chars.push(c);
       else lines.push({ middle: c.middle, chars: [c] });
     }
-    return lines.sort((a, b) => a.middle - b.middle).map((l) => l.chars.sort((a, b) => a.left - b.left).map((c) => c.ch).join(''));
+    return lines
+      .sort((a, b) => a.middle - b.middle)
+      .map((l) =>
+        l.chars
+          .sort((a, b) => a.left - b.left)
+          .map((c) => c.ch)
+          .join(''),
+      );
   });
 }
 
@@ -120,7 +136,13 @@ function visualLines(locator: Locator): Promise<string[]> {
 function familiesWithGlyphs(text: string): Set<string> {
   const codes = [...new Set([...text.replace(/\s/g, '')].map((c) => (c.codePointAt(0) as number).toString(16)))];
   const out = execFileSync('fc-list', [`:charset=${codes.join(' ')}`, 'family'], { encoding: 'utf8' });
-  return new Set(out.split('\n').flatMap((line) => line.split(',')).map((f) => f.trim()).filter(Boolean));
+  return new Set(
+    out
+      .split('\n')
+      .flatMap((line) => line.split(','))
+      .map((f) => f.trim())
+      .filter(Boolean),
+  );
 }
 
 describe('the web page in headless Chromium', () => {
@@ -134,7 +156,9 @@ describe('the web page in headless Chromium', () => {
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium not found at ${CHROMIUM}: run \`bash scripts/install-browser.sh\` (installs Debian's chromium package), or set CHROMIUM_PATH`);
+      throw new Error(
+        `Chromium not found at ${CHROMIUM}: run \`bash scripts/install-browser.sh\` (installs Debian's chromium package), or set CHROMIUM_PATH`,
+      );
     }
     const settings = loadSettings(
       {
@@ -152,7 +176,16 @@ describe('the web page in headless Chromium', () => {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 1280, height: 800 },
     });
     page = context.pages()[0] ?? (await context.newPage());
@@ -201,7 +234,12 @@ describe('the web page in headless Chromium', () => {
     const ids = await page.locator('tr.run').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run-id')));
     expect(ids.slice(0, 2)).toEqual([failed, ok]);
     const cells = await row(ok).locator('td').allInnerTexts();
-    expect(cells.slice(0, 4)).toEqual(['succeeded', 'pass', 'podtatohead / dev / helloservice', 'deployment.triggered']);
+    expect(cells.slice(0, 4)).toEqual([
+      'succeeded',
+      'pass',
+      'podtatohead / dev / helloservice',
+      'deployment.triggered',
+    ]);
     expect(cells[5]).toMatch(/^\d+\.\d\ds$/);
     expect((await row(failed).locator('td').allInnerTexts()).slice(0, 2)).toEqual(['failed', 'fail']);
     expect(await page.locator('#live').getAttribute('data-state')).toBe('live');
@@ -225,7 +263,13 @@ describe('the web page in headless Chromium', () => {
     await count.locator('pre.logs', { hasText: 'line 5' }).waitFor({ timeout: 10_000 });
     await expect.poll(() => page.locator('#run-title').getAttribute('data-status'), POLL).toBe('succeeded');
     expect(await count.getAttribute('data-status')).toBe('succeeded');
-    expect((await count.locator('pre.logs').innerText()).trim().split('\n')).toEqual(['line 1', 'line 2', 'line 3', 'line 4', 'line 5']);
+    expect((await count.locator('pre.logs').innerText()).trim().split('\n')).toEqual([
+      'line 1',
+      'line 2',
+      'line 3',
+      'line 4',
+      'line 5',
+    ]);
     expect(await page.locator('.task[data-task="0"] pre.logs').innerText()).toContain('warming up');
     expect(await page.locator('.task[data-task="1"] .task-duration').innerText()).toMatch(/^2\.\d\ds$/);
     await shot('run-detail.png');
@@ -246,7 +290,11 @@ describe('the web page in headless Chromium', () => {
   });
 
   it('keeps a right-to-left override or right-to-left letters in a name from reordering the rest of the line', async () => {
-    const override = await send('deployment', { project: `${RLO}tcejorp-live`, service: 'payments', labels: { [`${RLO}yb-detseuqer`]: `${RLO}adA`, ticket: 'OPS-7' } });
+    const override = await send('deployment', {
+      project: `${RLO}tcejorp-live`,
+      service: 'payments',
+      labels: { [`${RLO}yb-detseuqer`]: `${RLO}adA`, ticket: 'OPS-7' },
+    });
     const hebrew = await send('deployment', { project: 'שלום', stage: '42', service: 'cart' });
     await page.goto(base);
     await expect.poll(() => row(hebrew).getAttribute('data-status'), POLL).toBe('succeeded');
@@ -260,7 +308,12 @@ describe('the web page in headless Chromium', () => {
     expect(await visualLines(row(hebrew).locator('.scope'))).toEqual(['םולש / 42 / cart']);
     // And the rest of the row is where it belongs: status first, duration last.
     const cells = await row(override).locator('td').allInnerTexts();
-    expect(cells.slice(0, 4)).toEqual(['succeeded', 'pass', `${RLO}tcejorp-live / dev / payments`, 'deployment.triggered']);
+    expect(cells.slice(0, 4)).toEqual([
+      'succeeded',
+      'pass',
+      `${RLO}tcejorp-live / dev / payments`,
+      'deployment.triggered',
+    ]);
     await shot('untrusted-list.png');
 
     await openRun(override, 'succeeded');
@@ -282,7 +335,11 @@ describe('the web page in headless Chromium', () => {
     expect((await visualLines(first.locator('.task-head')))[0]).toMatch(/^backupsucceededalpineaction i18nexit 0/);
     // Each log line is its own isolate: the override acts on its line only.
     const logs = first.locator('pre.logs');
-    expect((await logs.innerText()).trim().split('\n')).toEqual(['部署完成 デプロイ完了 배포 완료', `${RLO}dlrow olleh`, 'after the override']);
+    expect((await logs.innerText()).trim().split('\n')).toEqual([
+      '部署完成 デプロイ完了 배포 완료',
+      `${RLO}dlrow olleh`,
+      'after the override',
+    ]);
     expect(await visualLines(logs)).toEqual(['部署完成 デプロイ完了 배포 완료', 'hello world', 'after the override']);
 
     // A finished task that printed nothing says so, without "yet"; its empty log box is not shown.
@@ -305,11 +362,17 @@ describe('the web page in headless Chromium', () => {
       const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: root.nodeId, selector });
       const { fonts } = await cdp.send('CSS.getPlatformFontsForNode', { nodeId });
       const usable = familiesWithGlyphs(text);
-      expect(usable.size, `no installed font has the glyphs of ${text}: run scripts/install-browser.sh (fonts-noto-cjk)`).toBeGreaterThan(0);
+      expect(
+        usable.size,
+        `no installed font has the glyphs of ${text}: run scripts/install-browser.sh (fonts-noto-cjk)`,
+      ).toBeGreaterThan(0);
       // Every glyph but the spaces comes from a font that has the characters, not the .notdef box of another.
       const elsewhere = fonts.filter((f) => !usable.has(f.familyName));
       const spaces = text.length - text.replace(/\s/g, '').length;
-      expect(elsewhere.reduce((n, f) => n + f.glyphCount, 0), `${text} drawn with ${fonts.map((f) => `${f.familyName} (${f.glyphCount})`).join(', ')}`).toBeLessThanOrEqual(spaces);
+      expect(
+        elsewhere.reduce((n, f) => n + f.glyphCount, 0),
+        `${text} drawn with ${fonts.map((f) => `${f.familyName} (${f.glyphCount})`).join(', ')}`,
+      ).toBeLessThanOrEqual(spaces);
       expect(fonts.some((f) => usable.has(f.familyName))).toBe(true);
     }
     await cdp.detach();
@@ -319,7 +382,9 @@ describe('the web page in headless Chromium', () => {
   it('shows the run status and, beside it, what the answer said: failed, answered errored · fail', async () => {
     const runId = await send('test', { service: 'checkout' });
     await openRun(runId, 'failed');
-    await expect.poll(() => page.locator('#answers tr[data-type$=".finished"] .delivery').innerText(), POLL).toBe('delivered');
+    await expect
+      .poll(() => page.locator('#answers tr[data-type$=".finished"] .delivery').innerText(), POLL)
+      .toBe('delivered');
     const status = page.locator('#run-status');
     expect(await status.locator('.status').innerText()).toBe('failed');
     expect(await status.locator('.answered').innerText()).toBe('answered errored · fail');
@@ -366,13 +431,24 @@ describe('the web page in headless Chromium', () => {
     // Only a Kubernetes Job outlives the service, so the local runner cannot detach: the page is shown a real
     // run's stream with what a detached run has instead (status detached, task detached, no .finished).
     const runId = await send('deployment', { service: 'long-job' });
-    await expect.poll(async () => ((await (await fetch(`${base}/api/runs/${runId}`)).json()) as { status: string }).status, POLL).toBe('succeeded');
+    await expect
+      .poll(async () => ((await (await fetch(`${base}/api/runs/${runId}`)).json()) as { status: string }).status, POLL)
+      .toBe('succeeded');
     await page.route(`**/api/runs/${runId}/events`, async (route) => {
       const real = await (await route.fetch()).text();
       const body = real.replace(/^event: snapshot\ndata: (.*)$/m, (_all, json: string) => {
-        const run = JSON.parse(json) as Record<string, unknown> & { tasks: Array<Record<string, unknown>>; answers: Array<{ type: string }> };
+        const run = JSON.parse(json) as Record<string, unknown> & {
+          tasks: Array<Record<string, unknown>>;
+          answers: Array<{ type: string }>;
+        };
         const tasks = run.tasks.map(({ exitCode: _exit, ...t }) => ({ ...t, status: 'detached' }));
-        const detached = { ...run, status: 'detached', result: undefined, tasks, answers: run.answers.filter((a) => a.type.endsWith('.started')) };
+        const detached = {
+          ...run,
+          status: 'detached',
+          result: undefined,
+          tasks,
+          answers: run.answers.filter((a) => a.type.endsWith('.started')),
+        };
         return `event: snapshot\ndata: ${JSON.stringify(detached)}`;
       });
       await route.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream' }, body });
@@ -390,7 +466,9 @@ describe('the web page in headless Chromium', () => {
 
   it('says so when a run is not in the history', async () => {
     await page.goto(`${base}/#/runs/not-a-run`);
-    await expect.poll(() => page.locator('#run-error').textContent(), POLL).toBe('no run not-a-run (it may have left the history)');
+    await expect
+      .poll(() => page.locator('#run-error').textContent(), POLL)
+      .toBe('no run not-a-run (it may have left the history)');
     // The refused stream is the only expected console error (the browser reports the 404).
     const unexpected = problems.filter((p) => !/404/.test(p));
     expect(unexpected).toEqual([]);

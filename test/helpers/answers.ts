@@ -21,7 +21,9 @@ export function answerOf(r: Received): ReceivedAnswer {
 }
 
 /** Answers per triggering event, by distinct answer id (a receiver recognises an id it got before). */
-export function answersByEvent(received: readonly Received[]): Map<string, { started: Set<string>; finished: Map<string, ReceivedAnswer> }> {
+export function answersByEvent(
+  received: readonly Received[],
+): Map<string, { started: Set<string>; finished: Map<string, ReceivedAnswer> }> {
   const out = new Map<string, { started: Set<string>; finished: Map<string, ReceivedAnswer> }>();
   for (const r of received) {
     const a = answerOf(r);

@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 
 /** Debian's package installs it in /usr/sbin, which is not on every user's PATH. */
 function natsServerBinary(): string {
-  for (const p of ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server']) if (existsSync(p)) return p;
+  for (const p of ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'])
+    if (existsSync(p)) return p;
   return 'nats-server';
 }
 
@@ -18,10 +19,15 @@ export interface NatsServer {
  * random port of 127.0.0.1, for as long as the test needs it. `port` reuses a port after a restart.
  */
 export async function startNatsServer(port = -1, timeoutMs = 15_000): Promise<NatsServer> {
-  const child: ChildProcess = spawn(natsServerBinary(), ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(natsServerBinary(), ['-a', '127.0.0.1', '-p', String(port)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let output = '';
   const listening = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`nats-server did not start within ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`nats-server did not start within ${timeoutMs} ms:\n${output}`)),
+      timeoutMs,
+    );
     child.once('error', (e) => {
       clearTimeout(timer);
       reject(new Error(`cannot start nats-server (${e.message}); install it with: bash scripts/install-test-deps.sh`));

@@ -30,7 +30,19 @@ export interface Classification {
 }
 
 // First words of an inline code span that make it a command (and not a flag, a path or an endpoint).
-const COMMAND_WORDS = new Set(['npm', 'npx', 'node', 'bash', 'sh', 'curl', 'helm', 'kubectl', 'docker', 'eval', 'job-executor']);
+const COMMAND_WORDS = new Set([
+  'npm',
+  'npx',
+  'node',
+  'bash',
+  'sh',
+  'curl',
+  'helm',
+  'kubectl',
+  'docker',
+  'eval',
+  'job-executor',
+]);
 const ENV_PREFIX = /^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*/;
 
 function isCommand(span: string, root: string): boolean {
@@ -64,7 +76,7 @@ function joinContinued(lines: string[], start: number): { text: string; next: nu
 function blockCommands(lang: string, body: string[], firstLine: number, file: string): DocumentedCommand[] {
   const found: DocumentedCommand[] = [];
   const shell = ['sh', 'bash', 'shell', 'console'].includes(lang);
-  for (let i = 0; i < body.length; ) {
+  for (let i = 0; i < body.length;) {
     const line = body[i] ?? '';
     const prompt = line.startsWith('$ ');
     if (!(shell || (lang === 'text' && prompt)) || /^\s*(#|$)/.test(line)) {
@@ -145,7 +157,10 @@ export function commentCommands(root: string, dir: string): DocumentedCommand[] 
 
 /** README.md's commands and those of the comments of job-config/**. */
 export function documentedCommands(root: string): DocumentedCommand[] {
-  return [...markdownCommands(readFileSync(path.join(root, 'README.md'), 'utf8'), 'README.md', root), ...commentCommands(root, 'job-config')];
+  return [
+    ...markdownCommands(readFileSync(path.join(root, 'README.md'), 'utf8'), 'README.md', root),
+    ...commentCommands(root, 'job-config'),
+  ];
 }
 
 /**
@@ -163,33 +178,60 @@ export const DOCUMENTED_COMMANDS: Readonly<Record<string, Classification>> = {
     where: 'integration',
     how: 'run with a free port for 9090: the service answers GET /healthz on that port',
   },
-  "curl -s -X POST localhost:8080 -H 'content-type: application/cloudevents+json' -d @job-config/events/hello-world.triggered.json": {
-    where: 'integration',
-    how: 'run against the service started above: prints {"runId", "status":"accepted"}; the service prints the .started and a succeeded .finished on its stdout',
-  },
+  "curl -s -X POST localhost:8080 -H 'content-type: application/cloudevents+json' -d @job-config/events/hello-world.triggered.json":
+    {
+      where: 'integration',
+      how: 'run against the service started above: prints {"runId", "status":"accepted"}; the service prints the .started and a succeeded .finished on its stdout',
+    },
   // --- README: Test it, Testing
-  'npm run test:all': { where: 'ci', how: '.ci/run runs it; not run from a test (it runs this test)', ranBy: { file: '.ci/run', holds: '\nnpm run test:all\n' } },
-  'npm test': { where: 'ci', how: 'scripts/test-all.sh (npm run test:all) runs it; not run from a test (it runs this test)', ranBy: { file: 'scripts/test-all.sh', holds: '\nnpm test\n' } },
+  'npm run test:all': {
+    where: 'ci',
+    how: '.ci/run runs it; not run from a test (it runs this test)',
+    ranBy: { file: '.ci/run', holds: '\nnpm run test:all\n' },
+  },
+  'npm test': {
+    where: 'ci',
+    how: 'scripts/test-all.sh (npm run test:all) runs it; not run from a test (it runs this test)',
+    ranBy: { file: 'scripts/test-all.sh', holds: '\nnpm test\n' },
+  },
   'npm run test:cluster': {
     where: 'ci',
     how: 'scripts/test-all.sh runs it; not run from a test (it runs the cluster half of this test)',
     ranBy: { file: 'scripts/test-all.sh', holds: '\nnpm run test:cluster\n' },
   },
-  'scripts/test-all.sh': { where: 'ci', how: 'what npm run test:all runs (package.json)', ranBy: { file: 'package.json', holds: '"test:all": "bash scripts/test-all.sh"' } },
-  '.ci/run': { where: 'ci', how: "CI's entry point: npm ci, then npm run test:all", ranBy: { file: '.ci/run', holds: '\nnpm ci --no-audit --no-fund\nnpm run test:all\n' } },
+  'scripts/test-all.sh': {
+    where: 'ci',
+    how: 'what npm run test:all runs (package.json)',
+    ranBy: { file: 'package.json', holds: '"test:all": "bash scripts/test-all.sh"' },
+  },
+  '.ci/run': {
+    where: 'ci',
+    how: "CI's entry point: npm ci, then npm run test:all",
+    ranBy: { file: '.ci/run', holds: '\nnpm ci --no-audit --no-fund\nnpm run test:all\n' },
+  },
   'scripts/install-browser.sh': {
     where: 'ci',
     how: 'scripts/test-all.sh runs it before the suites (it installs Debian packages as root, or does nothing when they are there)',
     ranBy: { file: 'scripts/test-all.sh', holds: '\nbash scripts/install-browser.sh\n' },
   },
-  'npm ci && npm run test:all': { where: 'ci', how: '.ci/run runs npm ci, then npm run test:all', ranBy: { file: '.ci/run', holds: '\nnpm ci --no-audit --no-fund\nnpm run test:all\n' } },
+  'npm ci && npm run test:all': {
+    where: 'ci',
+    how: '.ci/run runs npm ci, then npm run test:all',
+    ranBy: { file: '.ci/run', holds: '\nnpm ci --no-audit --no-fund\nnpm run test:all\n' },
+  },
   // --- README: Try one event without a server, other commands
   "npx job-executor run --event job-config/events/hello-world.triggered.json --allowed-images 'alpine:*'": {
     where: 'integration',
     how: "run as written: exit 0, stderr and stdout are the README's output but for ids, times and durations",
   },
-  'job-executor run': { where: 'integration', how: "the command's name: npx job-executor run --help describes it (its runs are the entries above and below)" },
-  'npx job-executor …': { where: 'integration', how: 'the program: npx job-executor --help lists every command the README names' },
+  'job-executor run': {
+    where: 'integration',
+    how: "the command's name: npx job-executor run --help describes it (its runs are the entries above and below)",
+  },
+  'npx job-executor …': {
+    where: 'integration',
+    how: 'the program: npx job-executor --help lists every command the README names',
+  },
   'job-executor lint FILE|DIR...': {
     where: 'integration',
     how: 'as npx job-executor lint job-config job-config/examples/self-healing.handlebars.yaml: every config valid, exit 0; a config lacking an image gets the file:line:column: path: message line, exit 1, and --format json',
@@ -198,7 +240,10 @@ export const DOCUMENTED_COMMANDS: Readonly<Record<string, Classification>> = {
     where: 'integration',
     how: "as npx job-executor render --event job-config/events/hello-world.triggered.json --config job-config --allowed-images 'alpine:*': exit 0, both tasks rendered, policy allowed; without --allowed-images exit 1 naming the image and JOB_ALLOWED_IMAGE_LIST",
   },
-  'job-executor schema [--markdown]': { where: 'integration', how: 'both forms: their output is job-config/job-config.schema.json and job-config/REFERENCE.md' },
+  'job-executor schema [--markdown]': {
+    where: 'integration',
+    how: 'both forms: their output is job-config/job-config.schema.json and job-config/REFERENCE.md',
+  },
   'job-executor settings': { where: 'integration', how: "its output is the README's settings table" },
   'job-executor render --runner kubernetes': {
     where: 'integration',
@@ -217,36 +262,42 @@ export const DOCUMENTED_COMMANDS: Readonly<Record<string, Classification>> = {
     where: 'cluster',
     how: 'with the helloservice chart in fulltour-qa and fulltour-production: both 1/1, then production 2/2 after the helm task',
   },
-  "npx job-executor run --event job-config/events/action.triggered.json --config job-config --allowed-images 'alpine/helm:3.9.0,locustio/locust:2.8.6' --pass-env PATH,HOME,KUBECONFIG": {
-    where: 'cluster',
-    how: 'run as written (helm really runs, local runner): exit 0, a succeeded .finished with helm\'s "has been upgraded", production scaled to 2',
-  },
-  "npx job-executor run --event job-config/events/test.triggered.json --config job-config --allowed-images 'alpine/helm:3.9.0,locustio/locust:2.8.6'": {
-    where: 'cluster',
-    how: "run as written, locust's minute included, against a stand-in HTTP server for helloservice.fulltour-production (/etc/hosts, port 80: root): exit 0, a succeeded test.finished with data.test and locust's Aggregated line",
-  },
+  "npx job-executor run --event job-config/events/action.triggered.json --config job-config --allowed-images 'alpine/helm:3.9.0,locustio/locust:2.8.6' --pass-env PATH,HOME,KUBECONFIG":
+    {
+      where: 'cluster',
+      how: 'run as written (helm really runs, local runner): exit 0, a succeeded .finished with helm\'s "has been upgraded", production scaled to 2',
+    },
+  "npx job-executor run --event job-config/events/test.triggered.json --config job-config --allowed-images 'alpine/helm:3.9.0,locustio/locust:2.8.6'":
+    {
+      where: 'cluster',
+      how: "run as written, locust's minute included, against a stand-in HTTP server for helloservice.fulltour-production (/etc/hosts, port 80: root): exit 0, a succeeded test.finished with data.test and locust's Aggregated line",
+    },
   // --- README: Deploy to Kubernetes
   'docker build -f deploy/Dockerfile -t <registry>/job-executor:0.1.0 .': {
     where: 'unavailable',
     how: 'not run: no Docker engine here or in CI (a client without a daemon); test/unit/chart-image.test.ts lints deploy/Dockerfile instead',
     ranBy: { file: 'test/unit/chart-image.test.ts', holds: "'deploy/Dockerfile'" },
   },
-  "helm install job-executor deploy/helm/job-executor -n keptn --set transport=keptn-api --set keptnApi.endpoint=http://api-gateway-nginx.keptn/api --set keptnApi.existingSecret=keptn-api-token --set image.repository=<registry>/job-executor --set 'jobs.allowedImages={alpine:*,docker.io/locustio/locust:*}' --set-file 'jobConfig.files.job/config\\.yaml=job-config/job/config.yaml'": {
-    where: 'cluster',
-    how: 'installed as written into a restricted namespace keptn holding the Secret keptn-api-token: the Deployment rolls out (kwok runs no container, and there is no Keptn: the keptn-api mode itself is tested in test/integration/keptn-api.test.ts), the config is in its ConfigMap; then uninstalled',
-  },
-  "helm install job-executor deploy/helm/job-executor -n keptn --set transport=nats --set nats.url=nats://keptn-nats.keptn:4222 --set keptnApi.endpoint=http://api-gateway-nginx.keptn/api --set keptnApi.existingSecret=keptn-api-token --set jobConfig.source=keptn --set jobConfig.resourceServiceUrl=http://resource-service.keptn:8080 --set image.repository=<registry>/job-executor --set 'jobs.allowedImages={alpine:*}'": {
-    where: 'cluster',
-    how: 'installed as written: the Deployment rolls out with transport nats and the NATS URL; then uninstalled (no Keptn NATS here: test/integration/keptn-nats.test.ts covers the mode)',
-  },
-  "helm install job-executor deploy/helm/job-executor -n keptn --set distributor.enabled=true --set jobConfig.source=keptn --set image.repository=<registry>/job-executor --set 'jobs.allowedImages={alpine:*}'": {
-    where: 'cluster',
-    how: 'installed as written: the Deployment rolls out with the distributor sidecar; then uninstalled (no Keptn: test/integration/keptn-http.test.ts covers the mode)',
-  },
-  "helm install job-executor deploy/helm/job-executor -n jobs --create-namespace --set auth.existingSecret=job-executor-auth --set sink=http:http://receiver.example/events --set image.repository=<registry>/job-executor --set 'jobs.allowedImages={alpine:*}'": {
-    where: 'cluster',
-    how: 'installed as written, with the Secret job-executor-auth made first: the Deployment rolls out with the token from it and the sink; then uninstalled',
-  },
+  "helm install job-executor deploy/helm/job-executor -n keptn --set transport=keptn-api --set keptnApi.endpoint=http://api-gateway-nginx.keptn/api --set keptnApi.existingSecret=keptn-api-token --set image.repository=<registry>/job-executor --set 'jobs.allowedImages={alpine:*,docker.io/locustio/locust:*}' --set-file 'jobConfig.files.job/config\\.yaml=job-config/job/config.yaml'":
+    {
+      where: 'cluster',
+      how: 'installed as written into a restricted namespace keptn holding the Secret keptn-api-token: the Deployment rolls out (kwok runs no container, and there is no Keptn: the keptn-api mode itself is tested in test/integration/keptn-api.test.ts), the config is in its ConfigMap; then uninstalled',
+    },
+  "helm install job-executor deploy/helm/job-executor -n keptn --set transport=nats --set nats.url=nats://keptn-nats.keptn:4222 --set keptnApi.endpoint=http://api-gateway-nginx.keptn/api --set keptnApi.existingSecret=keptn-api-token --set jobConfig.source=keptn --set jobConfig.resourceServiceUrl=http://resource-service.keptn:8080 --set image.repository=<registry>/job-executor --set 'jobs.allowedImages={alpine:*}'":
+    {
+      where: 'cluster',
+      how: 'installed as written: the Deployment rolls out with transport nats and the NATS URL; then uninstalled (no Keptn NATS here: test/integration/keptn-nats.test.ts covers the mode)',
+    },
+  "helm install job-executor deploy/helm/job-executor -n keptn --set distributor.enabled=true --set jobConfig.source=keptn --set image.repository=<registry>/job-executor --set 'jobs.allowedImages={alpine:*}'":
+    {
+      where: 'cluster',
+      how: 'installed as written: the Deployment rolls out with the distributor sidecar; then uninstalled (no Keptn: test/integration/keptn-http.test.ts covers the mode)',
+    },
+  "helm install job-executor deploy/helm/job-executor -n jobs --create-namespace --set auth.existingSecret=job-executor-auth --set sink=http:http://receiver.example/events --set image.repository=<registry>/job-executor --set 'jobs.allowedImages={alpine:*}'":
+    {
+      where: 'cluster',
+      how: 'installed as written, with the Secret job-executor-auth made first: the Deployment rolls out with the token from it and the sink; then uninstalled',
+    },
   'kubectl apply -n keptn -f deploy/manifests/job-executor.yaml': {
     where: 'cluster',
     how: 'applied as written into the namespace keptn with its Secret: the Deployment rolls out; then deleted',
@@ -261,13 +312,22 @@ export const DOCUMENTED_COMMANDS: Readonly<Record<string, Classification>> = {
     how: 'run in a copy of the repository with BENCH_EVENTS=5 BENCH_REPS=1 after eval "$(scripts/testenv env)": exit 0 and a results file',
   },
   // --- README: the cluster suite
-  'scripts/testenv': { where: 'integration', how: 'without a command it prints its usage, naming every command the README uses' },
-  'bash scripts/testenv deps': { where: 'cluster', how: 'run as written: exit 0 (installs a missing Debian package, as root)' },
+  'scripts/testenv': {
+    where: 'integration',
+    how: 'without a command it prints its usage, naming every command the README uses',
+  },
+  'bash scripts/testenv deps': {
+    where: 'cluster',
+    how: 'run as written: exit 0 (installs a missing Debian package, as root)',
+  },
   'scripts/testenv up': {
     where: 'cluster',
     how: 'a second control plane in its own run folder on free ports (TESTENV_*): up, status, env and down in turn; skipped against an external cluster',
   },
-  'eval "$(scripts/testenv env)"': { where: 'cluster', how: 'then kubectl lists the second control plane\'s Ready kwok node' },
+  'eval "$(scripts/testenv env)"': {
+    where: 'cluster',
+    how: "then kubectl lists the second control plane's Ready kwok node",
+  },
   'scripts/testenv status': { where: 'cluster', how: 'every component running and /readyz ok; after down, stopped' },
   'scripts/testenv down': { where: 'cluster', how: 'exit 0, its ports free, status says stopped' },
   'JOB_EXECUTOR_TESTENV=external KUBECONFIG=$HOME/.kube/config npm run test:cluster': {
@@ -275,18 +335,23 @@ export const DOCUMENTED_COMMANDS: Readonly<Record<string, Classification>> = {
     how: "run with HOME holding a copy of the cluster's kubeconfig and, appended, a filter (extra arguments go to vitest): three tests of the smoke suite that hold on any cluster pass",
   },
   // --- comments in job-config/**
-  "npx job-executor render --config job-config/examples/self-healing.handlebars.yaml --event job-config/events/action.triggered.json --allowed-images 'alpine/helm:*'": {
-    where: 'integration',
-    how: 'run as written: exit 0, the scaling task rendered with the event\'s values',
-  },
-  "npx job-executor render --config job-config/examples/self-healing.handlebars.yaml --event job-config/events/action.triggered.json --allowed-images 'alpine/helm:*' --runner kubernetes": {
-    where: 'integration',
-    how: 'run as written, no cluster: exit 0, the Job and the ConfigMap holding charts/helloservice.tgz (the copy beside the example is the seed\'s)',
-  },
+  "npx job-executor render --config job-config/examples/self-healing.handlebars.yaml --event job-config/events/action.triggered.json --allowed-images 'alpine/helm:*'":
+    {
+      where: 'integration',
+      how: "run as written: exit 0, the scaling task rendered with the event's values",
+    },
+  "npx job-executor render --config job-config/examples/self-healing.handlebars.yaml --event job-config/events/action.triggered.json --allowed-images 'alpine/helm:*' --runner kubernetes":
+    {
+      where: 'integration',
+      how: "run as written, no cluster: exit 0, the Job and the ConfigMap holding charts/helloservice.tgz (the copy beside the example is the seed's)",
+    },
 };
 
 /** The commands the docs show that the table does not classify, and the table's entries the docs no longer show. */
-export function unclassified(commands: readonly DocumentedCommand[]): { missing: DocumentedCommand[]; stale: string[] } {
+export function unclassified(commands: readonly DocumentedCommand[]): {
+  missing: DocumentedCommand[];
+  stale: string[];
+} {
   const shown = new Set(commands.map((c) => c.text));
   return {
     missing: commands.filter((c) => !(c.text in DOCUMENTED_COMMANDS)),

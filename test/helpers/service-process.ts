@@ -53,6 +53,10 @@ export async function startServiceProcess(args: string[], env: Record<string, st
     logs,
     exited,
     post: (event: unknown) =>
-      fetch(url, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(event) }),
+      fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/cloudevents+json' },
+        body: JSON.stringify(event),
+      }),
   };
 }

@@ -7,7 +7,13 @@ import { afterAll, beforeAll } from 'vitest';
 import type { OutgoingEvent } from '../../src/keptn/responses.js';
 import type { Sink } from '../../src/keptn/sinks/sink.js';
 import { parseKeptnEvent, type KeptnEvent } from '../../src/keptn/event.js';
-import { createService, startServer, type RunningServer, type Service, type ServiceOverrides } from '../../src/service.js';
+import {
+  createService,
+  startServer,
+  type RunningServer,
+  type Service,
+  type ServiceOverrides,
+} from '../../src/service.js';
 import { loadSettings } from '../../src/settings/settings.js';
 import { startReceiver, type Receiver } from './receiver.js';
 
@@ -85,7 +91,9 @@ export async function testServer(
  * In a describe: a CloudEvents receiver, and the service answering to it (`--sink http:<receiver>/events`)
  * with `flags`, started before the tests and closed after them; its parts are there once the tests run.
  */
-export function answeringTestServer(flags: () => Promise<Record<string, string>>): TestServer & { readonly receiver: Receiver } {
+export function answeringTestServer(
+  flags: () => Promise<Record<string, string>>,
+): TestServer & { readonly receiver: Receiver } {
   let served: TestServer | undefined;
   let receiver: Receiver | undefined;
   beforeAll(async () => {
@@ -119,7 +127,11 @@ export function answeringTestServer(flags: () => Promise<Record<string, string>>
 
 let counter = 0;
 /** A valid Keptn task event; `data` is merged over project/stage/service. */
-export function keptnEvent(type: string, data: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): KeptnEvent {
+export function keptnEvent(
+  type: string,
+  data: Record<string, unknown> = {},
+  extra: Record<string, unknown> = {},
+): KeptnEvent {
   counter++;
   return parseKeptnEvent({
     specversion: '1.0',

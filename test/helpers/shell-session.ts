@@ -28,7 +28,8 @@ export const scratchDir = (prefix: string): string => mkdtempSync(path.join(os.t
 /** This process's environment without what npm and vitest add, plus `extra`; TMPDIR a new folder below `scratch`. */
 export function userEnv(scratch: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^(npm_|VITEST|NODE_ENV$|NODE_OPTIONS$|INIT_CWD$)/.test(k)) env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!/^(npm_|VITEST|NODE_ENV$|NODE_OPTIONS$|INIT_CWD$)/.test(k)) env[k] = v;
   // npm's update notice, audit and funding lines would only add network calls and noise to what a command prints
   return {
     ...env,
@@ -54,16 +55,24 @@ export function sh(command: string, options: ShOptions & { env: NodeJS.ProcessEn
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('error', (err) => reject(new Error(`\`${command}\`: ${err.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`)));
+    child.on('error', (err) =>
+      reject(new Error(`\`${command}\`: ${err.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`)),
+    );
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
 /** `sh`, then an error naming the command and showing what it printed unless it exited `expected`. */
-export async function run(command: string, options: ShOptions & { env: NodeJS.ProcessEnv }, expected = 0): Promise<Result> {
+export async function run(
+  command: string,
+  options: ShOptions & { env: NodeJS.ProcessEnv },
+  expected = 0,
+): Promise<Result> {
   const result = await sh(command, options);
   if (result.code !== expected) {
-    throw new Error(`\`${command}\` exited ${String(result.code)} (expected ${expected})\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
+    throw new Error(
+      `\`${command}\` exited ${String(result.code)} (expected ${expected})\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`,
+    );
   }
   return result;
 }
@@ -73,7 +82,9 @@ export function freePort(): Promise<number> {
     const server = createServer();
     server.once('error', reject).listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }

@@ -10,28 +10,36 @@ import { SERVE_COMMAND } from '../../src/cli/serve.js';
 import { SETTINGS } from '../../src/settings/settings.js';
 
 const BIN = path.resolve('dist/src/cli/main.js');
-const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' }, timeout: 30_000 });
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '' },
+    timeout: 30_000,
+  });
 const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
 const squash = (s: string) => s.replace(/\s+/g, ' ');
 
 describe('the CLI explains itself', () => {
-  it.each([SERVE_COMMAND, RUN_COMMAND, LINT_COMMAND, RENDER_COMMAND, SCHEMA_COMMAND, SETTINGS_COMMAND])('$name --help lists every option it takes, worded as the settings table', (spec) => {
-    const r = cli(spec.name, '--help');
-    expect(r.status).toBe(0);
-    const text = squash(r.stdout);
-    expect(text).toContain(`usage: job-executor ${spec.name}`);
-    for (const [flag, o] of Object.entries(spec.options)) {
-      expect(text).toContain(`--${flag}`);
-      expect(text).toContain(squash(o.description));
-    }
-    for (const key of spec.settings) {
-      const d = SETTINGS[key];
-      expect(text, `--${d.flag}`).toContain(`--${d.flag}`);
-      expect(text, `description of --${d.flag}`).toContain(squash(d.description));
-      for (const env of d.env) expect(text).toContain(env);
-    }
-    expect(text).toContain('exit codes: 0');
-  });
+  it.each([SERVE_COMMAND, RUN_COMMAND, LINT_COMMAND, RENDER_COMMAND, SCHEMA_COMMAND, SETTINGS_COMMAND])(
+    '$name --help lists every option it takes, worded as the settings table',
+    (spec) => {
+      const r = cli(spec.name, '--help');
+      expect(r.status).toBe(0);
+      const text = squash(r.stdout);
+      expect(text).toContain(`usage: job-executor ${spec.name}`);
+      for (const [flag, o] of Object.entries(spec.options)) {
+        expect(text).toContain(`--${flag}`);
+        expect(text).toContain(squash(o.description));
+      }
+      for (const key of spec.settings) {
+        const d = SETTINGS[key];
+        expect(text, `--${d.flag}`).toContain(`--${d.flag}`);
+        expect(text, `description of --${d.flag}`).toContain(squash(d.description));
+        for (const env of d.env) expect(text).toContain(env);
+      }
+      expect(text).toContain('exit codes: 0');
+    },
+  );
 
   it('--help wins over anything else on the line, and -h is the same', () => {
     expect(cli('run', '--nonsense', '-h').status).toBe(0);

@@ -9,7 +9,8 @@ import { KeptnResourceFileSource, type KeptnResourceConfigSource } from '../../s
 import { FileBudget, readTaskFiles } from '../../src/config/task-files.js';
 import { tempTree } from '../helpers/service.js';
 
-const cfg = (name: string) => `apiVersion: v2\nactions:\n  - name: ${name}\n    events: [{ name: "sh.keptn.event.x.triggered" }]\n`;
+const cfg = (name: string) =>
+  `apiVersion: v2\nactions:\n  - name: ${name}\n    events: [{ name: "sh.keptn.event.x.triggered" }]\n`;
 const scope = { project: 'p', stage: 's', service: 'v' };
 
 describe('directory config source', () => {
@@ -37,8 +38,12 @@ describe('directory config source', () => {
 
   it('refuses project, stage or service names that would leave the directory', async () => {
     const source = new DirectoryConfigSource(await tempTree({ 'job/config.yaml': cfg('x') }));
-    await expect(source.load({ ...scope, project: '..' })).rejects.toThrow('data.project: ".." cannot name a config directory');
-    await expect(source.load({ ...scope, service: 'a/b' })).rejects.toThrow('data.service: "a/b" cannot name a config directory');
+    await expect(source.load({ ...scope, project: '..' })).rejects.toThrow(
+      'data.project: ".." cannot name a config directory',
+    );
+    await expect(source.load({ ...scope, service: 'a/b' })).rejects.toThrow(
+      'data.service: "a/b" cannot name a config directory',
+    );
   });
 });
 
@@ -67,7 +72,9 @@ describe('task files stay inside the config folder (defect 6)', () => {
     );
     const dir2 = await tempTree({ 'job/config.yaml': cfg('x'), 'charts/a.txt': 'a' });
     await symlink(elsewhere, path.join(dir2, 'charts', 'sub'));
-    await expect(readTaskFiles((await new DirectoryConfigSource(dir2).load(scope)).files, ['charts'])).rejects.toThrow('(at charts/sub) is a symbolic link to outside');
+    await expect(readTaskFiles((await new DirectoryConfigSource(dir2).load(scope)).files, ['charts'])).rejects.toThrow(
+      '(at charts/sub) is a symbolic link to outside',
+    );
   });
 
   it('follows links that stay inside the folder, and a link loop ends', async () => {
@@ -84,7 +91,10 @@ describe('task files stay inside the config folder (defect 6)', () => {
   it('refuses entries with ".." before touching the disk', async () => {
     const dir = await tempTree({ 'job/config.yaml': cfg('x') });
     const loaded = await new DirectoryConfigSource(dir).load(scope);
-    await expect(readTaskFiles(loaded.files, ['a/../../etc/passwd'])).rejects.toMatchObject({ code: 'FILE_REFUSED', message: expect.stringContaining('has a ".." segment') });
+    await expect(readTaskFiles(loaded.files, ['a/../../etc/passwd'])).rejects.toMatchObject({
+      code: 'FILE_REFUSED',
+      message: expect.stringContaining('has a ".." segment'),
+    });
   });
 
   it(`bounds what one task is given: ${LIMITS.fileBytes} bytes per file, ${LIMITS.taskFileBytes} in all, ${LIMITS.taskFiles} files`, async () => {
@@ -93,13 +103,21 @@ describe('task files stay inside the config folder (defect 6)', () => {
       'job/config.yaml': cfg('x'),
       'big.bin': Buffer.alloc(LIMITS.fileBytes + 1),
       ...Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`many-mib/${i}.bin`, mib])),
-      ...Object.fromEntries(Array.from({ length: LIMITS.taskFiles + 1 }, (_, i) => [`many/${String(i).padStart(4, '0')}.txt`, 'x'])),
+      ...Object.fromEntries(
+        Array.from({ length: LIMITS.taskFiles + 1 }, (_, i) => [`many/${String(i).padStart(4, '0')}.txt`, 'x']),
+      ),
       'ok.txt': 'fine',
     });
     const files = (await new DirectoryConfigSource(dir).load(scope)).files;
-    await expect(readTaskFiles(files, ['big.bin'])).rejects.toThrow(`files: big.bin: big.bin is ${LIMITS.fileBytes + 1} bytes, more than the limit of 1 MiB per file`);
-    await expect(readTaskFiles(files, ['many-mib'])).rejects.toThrow('files: many-mib: a task may be given at most 4 MiB of files');
-    await expect(readTaskFiles(files, ['many'])).rejects.toThrow(`files: many: a task may be given at most ${LIMITS.taskFiles} files`);
+    await expect(readTaskFiles(files, ['big.bin'])).rejects.toThrow(
+      `files: big.bin: big.bin is ${LIMITS.fileBytes + 1} bytes, more than the limit of 1 MiB per file`,
+    );
+    await expect(readTaskFiles(files, ['many-mib'])).rejects.toThrow(
+      'files: many-mib: a task may be given at most 4 MiB of files',
+    );
+    await expect(readTaskFiles(files, ['many'])).rejects.toThrow(
+      `files: many: a task may be given at most ${LIMITS.taskFiles} files`,
+    );
     expect((await readTaskFiles(files, ['ok.txt', '/ok.txt'])).map((f) => f.path)).toEqual(['ok.txt']);
   });
 
@@ -107,13 +125,17 @@ describe('task files stay inside the config folder (defect 6)', () => {
     const perTask = LIMITS.taskFileBytes / LIMITS.fileBytes;
     const dir = await tempTree({
       'job/config.yaml': cfg('x'),
-      ...Object.fromEntries(Array.from({ length: perTask }, (_, i) => [`mib/${i}.bin`, Buffer.alloc(LIMITS.fileBytes)])),
+      ...Object.fromEntries(
+        Array.from({ length: perTask }, (_, i) => [`mib/${i}.bin`, Buffer.alloc(LIMITS.fileBytes)]),
+      ),
     });
     const files = (await new DirectoryConfigSource(dir).load(scope)).files;
     const run = FileBudget.forRun();
     const tasks = LIMITS.runFileBytes / LIMITS.taskFileBytes;
     for (let t = 0; t < tasks; t++) expect(await readTaskFiles(files, ['mib'], undefined, run)).toHaveLength(perTask);
-    await expect(readTaskFiles(files, ['mib'], undefined, run)).rejects.toThrow('files: mib: the tasks of a run may be given at most 16 MiB of files');
+    await expect(readTaskFiles(files, ['mib'], undefined, run)).rejects.toThrow(
+      'files: mib: the tasks of a run may be given at most 16 MiB of files',
+    );
   });
 });
 
@@ -122,11 +144,16 @@ describe('config errors do not reveal where the service keeps its files', () => 
     const dir = await tempTree({ 'p/s/job/config.yaml': 'apiVersion: v2\nactions:\n  - tasks: [{ name: t }]\n' });
     const source = new DirectoryConfigSource(dir);
     const invalid = await source.load(scope).catch((e: Error) => e);
-    expect(invalid).toMatchObject({ code: 'CONFIG_INVALID', message: 'p/s/job/config.yaml: invalid job config: actions[0].tasks[0].image: required' });
+    expect(invalid).toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: 'p/s/job/config.yaml: invalid job config: actions[0].tasks[0].image: required',
+    });
     const missing = await source.load({ project: 'q', stage: 's', service: 'v' }).catch((e: Error) => e);
     expect(missing).toMatchObject({ code: 'CONFIG_NOT_FOUND' });
     const ok = await tempTree({ 'job/config.yaml': cfg('x') });
-    const notFound = await readTaskFiles((await new DirectoryConfigSource(ok).load(scope)).files, ['nope']).catch((e: Error) => e);
+    const notFound = await readTaskFiles((await new DirectoryConfigSource(ok).load(scope)).files, ['nope']).catch(
+      (e: Error) => e,
+    );
     for (const e of [invalid, missing, notFound]) expect((e as Error).message).not.toContain(os.tmpdir());
   });
 
@@ -145,7 +172,8 @@ describe('keptn resource files', () => {
   const source = (listed: string[]) => {
     const fake = {
       levels: () => [{ level: 'service', commit: undefined, where: 'p/s/v' }],
-      get: async (_l: string, _s: unknown, uri: string) => (listed.includes(`/${uri}`) && !listed.some((u) => u.startsWith(`/${uri}/`)) ? Buffer.from(uri) : undefined),
+      get: async (_l: string, _s: unknown, uri: string) =>
+        listed.includes(`/${uri}`) && !listed.some((u) => u.startsWith(`/${uri}/`)) ? Buffer.from(uri) : undefined,
       list: async () => listed,
     };
     return new KeptnResourceFileSource(fake as unknown as KeptnResourceConfigSource, scope);
@@ -153,7 +181,9 @@ describe('keptn resource files', () => {
 
   it('refuses ".." in an entry and in a URI the service lists', async () => {
     await expect(readTaskFiles(source([]), ['../other-project/x'])).rejects.toMatchObject({ code: 'FILE_REFUSED' });
-    await expect(readTaskFiles(source(['/charts/../../x']), ['charts'])).rejects.toThrow('files: charts: the resource service listed "/charts/../../x", which is not a plain path');
+    await expect(readTaskFiles(source(['/charts/../../x']), ['charts'])).rejects.toThrow(
+      'files: charts: the resource service listed "/charts/../../x", which is not a plain path',
+    );
     expect((await readTaskFiles(source(['/charts/a.tgz']), ['charts'])).map((f) => f.path)).toEqual(['charts/a.tgz']);
   });
 });

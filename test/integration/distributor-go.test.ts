@@ -16,7 +16,11 @@ const hasGo = spawnSync('go', ['version']).status === 0;
 function finishedOfSize(bytes: number): OutgoingEvent {
   const event = keptnEvent('sh.keptn.event.test.triggered');
   const base = buildFinished(event, 'job-executor-service', { status: 'succeeded', result: 'pass', message: '' });
-  return buildFinished(event, 'job-executor-service', { status: 'succeeded', result: 'pass', message: 'x'.repeat(bytes - Buffer.byteLength(JSON.stringify(base))) });
+  return buildFinished(event, 'job-executor-service', {
+    status: 'succeeded',
+    result: 'pass',
+    message: 'x'.repeat(bytes - Buffer.byteLength(JSON.stringify(base))),
+  });
 }
 
 async function send(sink: DistributorSink, event: OutgoingEvent): Promise<Error | undefined> {
@@ -40,7 +44,10 @@ describe.skipIf(!hasGo)("the distributor's refusals, from Go's own net/http", { 
   beforeAll(async () => {
     const bin = path.join(await mkdtemp(path.join(os.tmpdir(), 'je-standin-')), 'standin');
     await promisify(execFile)('go', ['build', '-o', bin, '.'], { cwd: STANDIN, timeout: 110_000 });
-    child = spawn(bin, [], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, API_PROXY_MAX_PAYLOAD_BYTES_KB: '32' } });
+    child = spawn(bin, [], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, API_PROXY_MAX_PAYLOAD_BYTES_KB: '32' },
+    });
     const addr = await new Promise<string>((resolve, reject) => {
       child.once('error', reject);
       child.stdout?.once('data', (b: Buffer) => resolve(b.toString('utf8').trim()));

@@ -16,7 +16,10 @@ const MARK = `${process.pid}${Date.now() % 100000}`;
 /** Live processes of this test's tasks, found by the unique `sleep` argument they carry. */
 function liveTasks(tag: string): string[] {
   try {
-    return execFileSync('pgrep', ['-f', `sleep ${tag}`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    return execFileSync('pgrep', ['-f', `sleep ${tag}`], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean);
   } catch {
     return [];
   }
@@ -52,11 +55,26 @@ describe('every .started gets exactly one .finished', () => {
     const receiver = await startReceiver();
     const dir = await tempTree({ 'job/config.yaml': config('3') });
     const work = await mkdtemp(path.join(os.tmpdir(), 'je-dur-'));
-    const svc = await startServiceProcess(['--config', path.join(dir, 'job/config.yaml'), '--allowed-images', 'alpine:*', '--sink', `http:${receiver.url}`, '--concurrency', '2', '--shutdown-grace', '1', '--work-dir', work]);
+    const svc = await startServiceProcess([
+      '--config',
+      path.join(dir, 'job/config.yaml'),
+      '--allowed-images',
+      'alpine:*',
+      '--sink',
+      `http:${receiver.url}`,
+      '--concurrency',
+      '2',
+      '--shutdown-grace',
+      '1',
+      '--work-dir',
+      work,
+    ]);
     running.push(svc);
     const events = Array.from({ length: 8 }, () => keptnEvent('sh.keptn.event.test.triggered'));
     for (const e of events) expect((await svc.post(e)).status).toBe(202);
-    await expect.poll(() => receiver.received.length, { timeout: 10_000, message: 'answers at the receiver' }).toBeGreaterThanOrEqual(8);
+    await expect
+      .poll(() => receiver.received.length, { timeout: 10_000, message: 'answers at the receiver' })
+      .toBeGreaterThanOrEqual(8);
     svc.child.kill('SIGTERM');
     expect(await svc.exited).toBe(0);
     const answers = answersByEvent(receiver.received);
@@ -76,16 +94,33 @@ describe('every .started gets exactly one .finished', () => {
     const tag = `3${MARK}`;
     const dir = await tempTree({ 'job/config.yaml': config(tag) });
     const work = await mkdtemp(path.join(os.tmpdir(), 'je-dur-'));
-    const args = ['--config', path.join(dir, 'job/config.yaml'), '--allowed-images', 'alpine:*', '--sink', `http:${receiver.url}`, '--concurrency', '2', '--work-dir', work];
+    const args = [
+      '--config',
+      path.join(dir, 'job/config.yaml'),
+      '--allowed-images',
+      'alpine:*',
+      '--sink',
+      `http:${receiver.url}`,
+      '--concurrency',
+      '2',
+      '--work-dir',
+      work,
+    ];
     const first = await startServiceProcess(args);
     running.push(first);
     const events = Array.from({ length: 3 }, () => keptnEvent('sh.keptn.event.test.triggered'));
     for (const e of events) expect((await first.post(e)).status).toBe(202);
-    await expect.poll(() => receiver.received.length, { timeout: 10_000, message: 'answers at the receiver' }).toBeGreaterThanOrEqual(3);
+    await expect
+      .poll(() => receiver.received.length, { timeout: 10_000, message: 'answers at the receiver' })
+      .toBeGreaterThanOrEqual(3);
     await expect.poll(() => liveTasks(tag).length, { timeout: 20_000, message: 'tasks running' }).toBe(2);
     // As an OOM kill of the whole container would: the service and its process launcher at once (the
     // launcher alone would stop the tasks when the service goes; here nothing is left to do it).
-    for (const pid of execFileSync('pgrep', ['-P', String(first.child.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    for (const pid of execFileSync('pgrep', ['-P', String(first.child.pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean))
+      process.kill(Number(pid), 'SIGKILL');
     first.child.kill('SIGKILL');
     await first.exited;
     // The tasks outlive both: their process groups are their own.
@@ -93,7 +128,9 @@ describe('every .started gets exactly one .finished', () => {
 
     const second = await startServiceProcess(args);
     running.push(second);
-    await expect.poll(() => receiver.received.length, { timeout: 10_000, message: 'answers at the receiver' }).toBeGreaterThanOrEqual(6);
+    await expect
+      .poll(() => receiver.received.length, { timeout: 10_000, message: 'answers at the receiver' })
+      .toBeGreaterThanOrEqual(6);
     await expect.poll(() => liveTasks(tag), { timeout: 20_000, message: 'orphaned tasks still running' }).toEqual([]);
     const answers = answersByEvent(receiver.received);
     for (const e of events) {
@@ -174,20 +211,27 @@ actions:
 
   it('a .finished kept back by an outage is sent again once the receiver is back, with the same id', async () => {
     const receiver = await startReceiver();
-    const service = await serviceWithSinks((await tempTree({ 'job/config.yaml': config('0.2') })) + '/job/config.yaml', {
-      sink: `http:${receiver.url}`,
-      'delivery-attempts': '2',
-    });
+    const service = await serviceWithSinks(
+      (await tempTree({ 'job/config.yaml': config('0.2') })) + '/job/config.yaml',
+      {
+        sink: `http:${receiver.url}`,
+        'delivery-attempts': '2',
+      },
+    );
     const event = keptnEvent('sh.keptn.event.test.triggered');
     const submitted = await service.executor.submit(event);
     expect(submitted.status).toBe('accepted');
-    await expect.poll(() => receiver.received.length, { timeout: 10_000, message: 'answers at the receiver' }).toBeGreaterThanOrEqual(1);
+    await expect
+      .poll(() => receiver.received.length, { timeout: 10_000, message: 'answers at the receiver' })
+      .toBeGreaterThanOrEqual(1);
     receiver.setDown(true);
     const run = submitted.status === 'accepted' ? await submitted.done : undefined;
     expect(run?.answers.find((a) => a.type.endsWith('.finished'))?.status).toBe('failed');
     receiver.setDown(false);
     await service.executor.resume();
-    await expect.poll(() => receiver.received.length, { timeout: 10_000, message: 'answers at the receiver' }).toBeGreaterThanOrEqual(2);
+    await expect
+      .poll(() => receiver.received.length, { timeout: 10_000, message: 'answers at the receiver' })
+      .toBeGreaterThanOrEqual(2);
     const answers = answersByEvent(receiver.received).get(event.id);
     expect(answers?.finished.size).toBe(1);
     expect([...(answers?.finished.keys() ?? [])][0]).toBe(run?.answers.find((a) => a.type.endsWith('.finished'))?.id);
@@ -199,7 +243,10 @@ actions:
 describe('ALWAYS_SEND_FINISHED_EVENT answers only what the service subscribed to by name', () => {
   it("a wildcard subscription brings other services' tasks: those are left alone", async () => {
     const dir = await tempTree({ 'proj/job/config.yaml': config('0') });
-    const { service, sink } = await testService(dir, { 'always-send-finished': true, 'pubsub-topic': 'sh.keptn.event.*.triggered,sh.keptn.event.deploy.triggered' });
+    const { service, sink } = await testService(dir, {
+      'always-send-finished': true,
+      'pubsub-topic': 'sh.keptn.event.*.triggered,sh.keptn.event.deploy.triggered',
+    });
     const other = await service.executor.submit(keptnEvent('sh.keptn.event.get-action.triggered', { project: 'nope' }));
     expect(other).toMatchObject({ status: 'ignored', reason: 'no-config' });
     const named = await service.executor.submit(keptnEvent('sh.keptn.event.deploy.triggered', { project: 'nope' }));

@@ -44,7 +44,10 @@ describe('event text stays literal (local runner, real processes)', () => {
   it('prints the event\'s "$(API_KEY)" as it is, in args, valueFrom event, labels and templated env values, and never the secret', async () => {
     const dir = await tempTree({ 'job/config.yaml': CONFIG });
     const { service, sink } = await testService(dir, { 'secrets-dir': await secretsDir() });
-    const run = await runEvent(service, keptnEvent('sh.keptn.event.note.triggered', { note: HOSTILE, labels: { note: HOSTILE } }));
+    const run = await runEvent(
+      service,
+      keptnEvent('sh.keptn.event.note.triggered', { note: HOSTILE, labels: { note: HOSTILE } }),
+    );
     expect(run.status).toBe('succeeded');
     const finished = sink.events.find((e) => e.type === 'sh.keptn.event.note.finished');
     const message = String(finished?.data.message);
@@ -58,7 +61,7 @@ describe('event text stays literal (local runner, real processes)', () => {
 });
 
 describe('render --runner kubernetes shows the escaped form', () => {
-  it('puts $$( in the Job\'s args and env values where the event\'s text went, and leaves config text alone', async () => {
+  it("puts $$( in the Job's args and env values where the event's text went, and leaves config text alone", async () => {
     const dir = await tempTree({
       'job/config.yaml': CONFIG,
       'event.json': JSON.stringify({
@@ -72,7 +75,18 @@ describe('render --runner kubernetes shows the escaped form', () => {
     });
     const r = spawnSync(
       process.execPath,
-      [path.resolve('dist/src/cli/main.js'), 'render', '--runner', 'kubernetes', '--config', dir, '--event', path.join(dir, 'event.json'), '--allowed-images', 'alpine'],
+      [
+        path.resolve('dist/src/cli/main.js'),
+        'render',
+        '--runner',
+        'kubernetes',
+        '--config',
+        dir,
+        '--event',
+        path.join(dir, 'event.json'),
+        '--allowed-images',
+        'alpine',
+      ],
       { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' }, timeout: 30_000 },
     );
     expect(r.status).toBe(0);
@@ -88,6 +102,10 @@ describe('render --runner kubernetes shows the escaped form', () => {
     expect(env(fromEvent, 'NOTE')).toBe('$$(API_KEY)');
     expect(env(fromEvent, 'LABELS_NOTE')).toBe('$$(API_KEY)');
     expect(env(fromEvent, 'MIXED')).toBe('$$(API_KEY)|$(API_KEY)');
-    expect([...(fromConfig?.command ?? []), ...(fromConfig?.args ?? [])]).toEqual(['/bin/echo', 'config=$(API_KEY)', '$(API_KEY)']);
+    expect([...(fromConfig?.command ?? []), ...(fromConfig?.args ?? [])]).toEqual([
+      '/bin/echo',
+      'config=$(API_KEY)',
+      '$(API_KEY)',
+    ]);
   });
 });

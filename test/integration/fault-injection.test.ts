@@ -27,7 +27,10 @@ const TAG = `0.${process.pid}${Date.now() % 1000}`;
 
 function liveTasks(): number {
   try {
-    return execFileSync('pgrep', ['-f', `sleep ${TAG}`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length;
+    return execFileSync('pgrep', ['-f', `sleep ${TAG}`], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean).length;
   } catch {
     return 0;
   }
@@ -52,7 +55,24 @@ actions:
 `,
     });
     const work = await mkdtemp(path.join(os.tmpdir(), 'je-fault-'));
-    const args = ['--config', path.join(dir, 'job/config.yaml'), '--allowed-images', 'alpine:*', '--sink', `http:${receiver.url}`, '--concurrency', '4', '--queue-size', '1000', '--work-dir', work, '--shutdown-grace', '1', '--delivery-attempts', '30'];
+    const args = [
+      '--config',
+      path.join(dir, 'job/config.yaml'),
+      '--allowed-images',
+      'alpine:*',
+      '--sink',
+      `http:${receiver.url}`,
+      '--concurrency',
+      '4',
+      '--queue-size',
+      '1000',
+      '--work-dir',
+      work,
+      '--shutdown-grace',
+      '1',
+      '--delivery-attempts',
+      '30',
+    ];
     svc = await startServiceProcess(args);
     const events = Array.from({ length: EVENTS }, () => keptnEvent('sh.keptn.event.test.triggered'));
     const faults = { kill: 0, term: 0, outage: 0 };

@@ -89,8 +89,14 @@ describe('hostile HTTP intake (issue 10)', () => {
   const submitted: string[] = [];
 
   beforeAll(async () => {
-    configDir = await tempTree({ 'proj/job/config.yaml': CONFIG, 'broken/job/config.yaml': 'apiVersion: v2\nactions:\n  - evnts: []\n' });
-    served = await testServer({ config: configDir, 'allowed-images': '*', 'auth-token': 's3cret' }, { overrides: { sinks: [new CollectingSink()] } });
+    configDir = await tempTree({
+      'proj/job/config.yaml': CONFIG,
+      'broken/job/config.yaml': 'apiVersion: v2\nactions:\n  - evnts: []\n',
+    });
+    served = await testServer(
+      { config: configDir, 'allowed-images': '*', 'auth-token': 's3cret' },
+      { overrides: { sinks: [new CollectingSink()] } },
+    );
     // Counts what reaches the executor: a refused event must never get there.
     const { executor } = served.service;
     const submit = executor.submit.bind(executor);
@@ -106,7 +112,12 @@ describe('hostile HTTP intake (issue 10)', () => {
   const post: TestServer['post'] = (body, headers) => served.post(body, headers);
 
   /** The answer has `status` and a message that names `attribute` first; nothing was submitted; the service is up. */
-  async function refused(res: HttpAnswer | RawAnswer, status: number, attribute: string | RegExp, before: number): Promise<string> {
+  async function refused(
+    res: HttpAnswer | RawAnswer,
+    status: number,
+    attribute: string | RegExp,
+    before: number,
+  ): Promise<string> {
     expect(res.status).toBe(status);
     const text = 'text' in res ? res.text : res.body;
     const { message } = (JSON.parse(text) as Problem).error;
@@ -131,15 +142,18 @@ describe('hostile HTTP intake (issue 10)', () => {
       ['datacontenttype', 256, (n) => 'application/json; x='.padEnd(n, 'x')],
       ['contenttype', 256, (n) => 'application/json; x='.padEnd(n, 'x')],
     ];
-    it.each(cases)('%s: one character over %d is refused with 400 naming it; at the limit it is taken', async (attribute, limit, value) => {
-      const before = submitted.length;
-      const over = await post(event({ [attribute]: value(limit + 1) }));
-      const message = await refused(over, 400, attribute, before);
-      expect(message).toBe(`${attribute}: ${limit + 1} characters, more than the limit of ${limit}`);
-      const at = await post(event({ [attribute]: value(limit) }));
-      expect([200, 202]).toContain(at.status);
-      expect(submitted.length).toBe(before + 1);
-    });
+    it.each(cases)(
+      '%s: one character over %d is refused with 400 naming it; at the limit it is taken',
+      async (attribute, limit, value) => {
+        const before = submitted.length;
+        const over = await post(event({ [attribute]: value(limit + 1) }));
+        const message = await refused(over, 400, attribute, before);
+        expect(message).toBe(`${attribute}: ${limit + 1} characters, more than the limit of ${limit}`);
+        const at = await post(event({ [attribute]: value(limit) }));
+        expect([200, 202]).toContain(at.status);
+        expect(submitted.length).toBe(before + 1);
+      },
+    );
 
     it('ids near the body limit are refused before anything remembers or logs them, and the service stays up', async () => {
       const before = submitted.length;
@@ -201,7 +215,12 @@ describe('hostile HTTP intake (issue 10)', () => {
       await refused(await post(data, headers), 400, /^data\.a(\.a)*…$/, before);
       await refused(await post(event({ data })), 400, /^data\.a(\.a)*…$/, before);
       const text = JSON.stringify(event());
-      await refused(await post(`{"extensions":${deepObject(100)},${text.slice(1)}`), 400, /^extensions(\.a)*…$/, before);
+      await refused(
+        await post(`{"extensions":${deepObject(100)},${text.slice(1)}`),
+        400,
+        /^extensions(\.a)*…$/,
+        before,
+      );
     });
   });
 
@@ -226,12 +245,15 @@ describe('hostile HTTP intake (issue 10)', () => {
       await refused(res, 415, 'content-type', before);
     });
 
-    it.each([['application/cloudevents+json'], ['application/json'], ['application/json; charset=utf-8'], ['Application/CloudEvents+JSON'], ['application/vnd.example+json']])(
-      '%s is taken',
-      async (type) => {
-        expect((await post(event(), { 'content-type': type })).status).toBe(202);
-      },
-    );
+    it.each([
+      ['application/cloudevents+json'],
+      ['application/json'],
+      ['application/json; charset=utf-8'],
+      ['Application/CloudEvents+JSON'],
+      ['application/vnd.example+json'],
+    ])('%s is taken', async (type) => {
+      expect((await post(event(), { 'content-type': type })).status).toBe(202);
+    });
 
     it('binary mode: JSON data is taken, any other content type gets 415', async () => {
       const headers = (type: string, id: string) => ({
@@ -259,13 +281,16 @@ describe('hostile HTTP intake (issue 10)', () => {
       ['source', (v) => `src${v}`],
       ['type', (v) => `sh.keptn.event.d${v}.triggered`],
     ];
-    it.each(attributes)('%s with non-ASCII, CR/LF, spaces or control characters is refused with 400 naming it', async (attribute, make) => {
-      const before = submitted.length;
-      for (const v of values) {
-        const message = await refused(await post(event({ [attribute]: make(v) })), 400, attribute, before);
-        expect(message).toMatch(/must be visible ASCII/);
-      }
-    });
+    it.each(attributes)(
+      '%s with non-ASCII, CR/LF, spaces or control characters is refused with 400 naming it',
+      async (attribute, make) => {
+        const before = submitted.length;
+        for (const v of values) {
+          const message = await refused(await post(event({ [attribute]: make(v) })), 400, attribute, before);
+          expect(message).toMatch(/must be visible ASCII/);
+        }
+      },
+    );
 
     it('a binary-mode header with a non-ASCII byte is refused naming the attribute', async () => {
       const before = submitted.length;
@@ -304,31 +329,47 @@ describe('hostile HTTP intake (issue 10)', () => {
       expect(text).not.toContain(configDir);
       const body = JSON.parse(text) as { status: string; reason: string; message: string; scope: Json };
       const data = ev.data as Json;
-      expect(body).toMatchObject({ status: 'ignored', reason, scope: { project: data.project, stage: 'dev', service: 'svc' } });
+      expect(body).toMatchObject({
+        status: 'ignored',
+        reason,
+        scope: { project: data.project, stage: 'dev', service: 'svc' },
+      });
       expect(body.message).toContain(String(data.project));
     });
 
     it('a declared content-length over the limit is answered 413 before any of the body is sent', async () => {
       const before = submitted.length;
-      const headers = { authorization: 'Bearer s3cret', 'content-type': 'application/json', 'content-length': 50_000_000 };
+      const headers = {
+        authorization: 'Bearer s3cret',
+        'content-type': 'application/json',
+        'content-length': 50_000_000,
+      };
       const res = await rawPost(served.server.port, headers, undefined, false);
       const message = await refused(res, 413, 'content-length', before);
       expect(message).toMatch(/50000000 bytes declared, larger than the body limit of 1mb/);
       expect(res.headers.connection).toBe('close');
     });
 
-    it.each([['bearer s3cret'], ['BEARER s3cret'], ['Bearer \t s3cret'], ['beArer s3cret ']])('Authorization: %j is accepted', async (value) => {
-      expect((await post(event(), { authorization: value })).status).toBe(202);
-    });
-
-    it.each([['Basic s3cret'], ['Bearer s3cret2'], ['Bearer s3cre'], ['Bearer'], ['Bearers3cret'], ['Bearer s3cret extra'], ['s3cret']])(
-      'Authorization: %j is refused with 401',
+    it.each([['bearer s3cret'], ['BEARER s3cret'], ['Bearer \t s3cret'], ['beArer s3cret ']])(
+      'Authorization: %j is accepted',
       async (value) => {
-        const before = submitted.length;
-        expect((await post(event(), { authorization: value })).status).toBe(401);
-        expect(submitted.length).toBe(before);
+        expect((await post(event(), { authorization: value })).status).toBe(202);
       },
     );
+
+    it.each([
+      ['Basic s3cret'],
+      ['Bearer s3cret2'],
+      ['Bearer s3cre'],
+      ['Bearer'],
+      ['Bearers3cret'],
+      ['Bearer s3cret extra'],
+      ['s3cret'],
+    ])('Authorization: %j is refused with 401', async (value) => {
+      const before = submitted.length;
+      expect((await post(event(), { authorization: value })).status).toBe(401);
+      expect(submitted.length).toBe(before);
+    });
   });
 
   describe('the basics keep holding', () => {
@@ -353,7 +394,12 @@ describe('hostile HTTP intake (issue 10)', () => {
 
     it('a corrupt gzip body is 400 naming content-encoding; an unknown encoding is 415', async () => {
       const before = submitted.length;
-      await refused(await post(Buffer.from('not gzip at all'), { 'content-encoding': 'gzip' }), 400, 'content-encoding', before);
+      await refused(
+        await post(Buffer.from('not gzip at all'), { 'content-encoding': 'gzip' }),
+        400,
+        'content-encoding',
+        before,
+      );
       await refused(await post(json(), { 'content-encoding': 'compress' }), 415, 'content-encoding', before);
       await refused(await post(json(), { 'content-encoding': 'gzip, gzip' }), 415, 'content-encoding', before);
     });
@@ -361,7 +407,11 @@ describe('hostile HTTP intake (issue 10)', () => {
     it('a chunked body without a length is cut off at the limit with 413', async () => {
       const before = submitted.length;
       const big = `${JSON.stringify(event()).slice(0, -1)},"pad":"${'x'.repeat(2 * 1024 * 1024)}"}`;
-      const res = await rawPost(served.server.port, { authorization: 'Bearer s3cret', 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, big);
+      const res = await rawPost(
+        served.server.port,
+        { authorization: 'Bearer s3cret', 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+        big,
+      );
       await refused(res, 413, 'body', before);
     });
 
@@ -385,12 +435,23 @@ describe('a slow client is cut off', () => {
     const dir = await tempTree({ 'job/config.yaml': CONFIG });
     const settings = loadSettings({ config: dir, 'allowed-images': '*' }, {});
     const service = await createService(settings, silentLogger, { sinks: [new CollectingSink()] });
-    const app = createApp({ executor: service.executor, store: service.store, logger: silentLogger, bodyLimit: '1mb', bodyTimeoutMs: 300 });
+    const app = createApp({
+      executor: service.executor,
+      store: service.store,
+      logger: silentLogger,
+      bodyLimit: '1mb',
+      bodyTimeoutMs: 300,
+    });
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     try {
       const port = (server.address() as AddressInfo).port;
-      const res = await rawPost(port, { 'content-type': 'application/json', 'content-length': 1000 }, '{"specversion":"1.0",', false);
+      const res = await rawPost(
+        port,
+        { 'content-type': 'application/json', 'content-length': 1000 },
+        '{"specversion":"1.0",',
+        false,
+      );
       expect(res.status).toBe(408);
       expect(res.headers.connection).toBe('close');
       expect((JSON.parse(res.body) as Problem).error.message).toMatch(/^body: not all of it arrived within 0.3 s/);

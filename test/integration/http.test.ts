@@ -36,7 +36,10 @@ describe('HTTP intake over a real socket, answers to a real CloudEvents receiver
   /** Earlier tests' runs must be done before a test that counts queue slots. */
   const idle = () =>
     expect
-      .poll(async () => (await served.http.get('/readyz')).body as { queued: number; inFlight: number }, { timeout: 10_000, message: 'the service to become idle' })
+      .poll(async () => (await served.http.get('/readyz')).body as { queued: number; inFlight: number }, {
+        timeout: 10_000,
+        message: 'the service to become idle',
+      })
       .toMatchObject({ queued: 0, inFlight: 0 });
 
   const { post } = served;
@@ -47,15 +50,27 @@ describe('HTTP intake over a real socket, answers to a real CloudEvents receiver
     expect(res.status).toBe(202);
     const body = res.body as { runId: string };
     expect(body.runId).toMatch(/^[0-9a-f-]{36}$/);
-    await expect.poll(() => served.receiver.received.length, { timeout: 10_000, message: 'requests at the receiver' }).toBeGreaterThanOrEqual(2);
+    await expect
+      .poll(() => served.receiver.received.length, { timeout: 10_000, message: 'requests at the receiver' })
+      .toBeGreaterThanOrEqual(2);
     const mine = served.receiver.received.filter((r) => r.headers['ce-triggeredid'] === ev.id);
-    expect(mine.map((r) => r.headers['ce-type'])).toEqual(['sh.keptn.event.deployment.started', 'sh.keptn.event.deployment.finished']);
+    expect(mine.map((r) => r.headers['ce-type'])).toEqual([
+      'sh.keptn.event.deployment.started',
+      'sh.keptn.event.deployment.finished',
+    ]);
     expect(mine[1]?.headers['ce-shkeptncontext']).toBe('ctx-1');
-    expect(JSON.parse(mine[1]?.body ?? '{}')).toMatchObject({ status: 'succeeded', result: 'pass', message: expect.stringContaining('Hello http') });
+    expect(JSON.parse(mine[1]?.body ?? '{}')).toMatchObject({
+      status: 'succeeded',
+      result: 'pass',
+      message: expect.stringContaining('Hello http'),
+    });
     // The run turns `succeeded` once the service has recorded the delivery of `.finished` (`answering` until then).
     const run = await vi.waitFor(
       async () => {
-        const r = (await served.http.get(`/api/runs/${body.runId}`)).body as { status: string; tasks: Array<{ logs: string }> };
+        const r = (await served.http.get(`/api/runs/${body.runId}`)).body as {
+          status: string;
+          tasks: Array<{ logs: string }>;
+        };
         return found(r.status === 'succeeded' && r, 'the run to be succeeded');
       },
       { timeout: 20_000 },
@@ -80,7 +95,12 @@ describe('HTTP intake over a real socket, answers to a real CloudEvents receiver
   it.each([
     ['not JSON', '{nope', 'EVENT_INVALID', /^body: not valid JSON/],
     ['no project', event({}, { project: undefined }), 'EVENT_INVALID', /^data\.project: required/],
-    ['not a Keptn type', event({ type: 'com.example.x' }), 'EVENT_NOT_KEPTN', /^type: "com.example.x" is not a Keptn event type/],
+    [
+      'not a Keptn type',
+      event({ type: 'com.example.x' }),
+      'EVENT_NOT_KEPTN',
+      /^type: "com.example.x" is not a Keptn event type/,
+    ],
     ['no shkeptncontext', event({ shkeptncontext: undefined }), 'EVENT_NOT_KEPTN', /^shkeptncontext: required/],
   ])('refuses %s with 400 and the reason', async (_name, body, code, message) => {
     const res = await post(body);

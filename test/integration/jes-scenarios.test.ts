@@ -30,10 +30,19 @@ actions:
     const ev = keptnEvent('sh.keptn.event.deployment.triggered');
     const run = await runEvent(service, ev);
     expect(run.status).toBe('succeeded');
-    expect(sink.events.map((e) => e.type)).toEqual(['sh.keptn.event.deployment.started', 'sh.keptn.event.deployment.finished']);
+    expect(sink.events.map((e) => e.type)).toEqual([
+      'sh.keptn.event.deployment.started',
+      'sh.keptn.event.deployment.finished',
+    ]);
     const fin = sink.events[1];
     expect(fin?.triggeredid).toBe(ev.id);
-    expect(fin?.data).toMatchObject({ project: 'proj', stage: 'dev', service: 'svc', status: 'succeeded', result: 'pass' });
+    expect(fin?.data).toMatchObject({
+      project: 'proj',
+      stage: 'dev',
+      service: 'svc',
+      status: 'succeeded',
+      result: 'pass',
+    });
     expect(fin?.data.message).toBe("Task 'Greet the world' finished successfully!\n\nLogs:\nHello World\n\n\n");
   });
 
@@ -300,7 +309,9 @@ actions:
     expect(finished(sink.events)[0]?.data).toMatchObject({
       status: 'errored',
       result: 'fail',
-      message: expect.stringContaining(`Task 'missing' failed: could not start "definitely-not-installed": command not found`),
+      message: expect.stringContaining(
+        `Task 'missing' failed: could not start "definitely-not-installed": command not found`,
+      ),
     });
   });
 
@@ -312,9 +323,14 @@ actions:
     expect(quiet.sink.events).toEqual([]);
     const loud = await testService(dir, { 'always-send-finished': true });
     await runEvent(loud.service, keptnEvent('sh.keptn.event.deployment.triggered'));
-    expect(loud.sink.events.map((e) => e.type)).toEqual(['sh.keptn.event.deployment.started', 'sh.keptn.event.deployment.finished']);
+    expect(loud.sink.events.map((e) => e.type)).toEqual([
+      'sh.keptn.event.deployment.started',
+      'sh.keptn.event.deployment.finished',
+    ]);
     expect(loud.sink.events[1]?.data).toMatchObject({ status: 'errored', result: 'fail' });
-    expect(loud.sink.events[1]?.data.message).toMatch(/^could not retrieve config for job-executor: .*job\/config.yaml: invalid job config: actions\[0\]\.evnts: unknown key \(did you mean "events"\?\)/);
+    expect(loud.sink.events[1]?.data.message).toMatch(
+      /^could not retrieve config for job-executor: .*job\/config.yaml: invalid job config: actions\[0\]\.evnts: unknown key \(did you mean "events"\?\)/,
+    );
   });
 
   it('limits concurrency and answers a duplicate event id once', async () => {

@@ -12,7 +12,10 @@ const TAG = `4${process.pid}`;
 
 function liveTasks(): number {
   try {
-    return execFileSync('pgrep', ['-f', `sleep ${TAG}`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length;
+    return execFileSync('pgrep', ['-f', `sleep ${TAG}`], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean).length;
   } catch {
     return 0;
   }
@@ -40,26 +43,56 @@ afterAll(async () => {
 
 describe('a crash with the Keptn API transport (the event stays open in Keptn and is polled again)', () => {
   it('SIGKILL mid-run, then a restart: Keptn sees one .started and one .finished per task, no second .started', async () => {
-    double.addResource(SCOPE, 'job/config.yaml', `apiVersion: v2
+    double.addResource(
+      SCOPE,
+      'job/config.yaml',
+      `apiVersion: v2
 actions:
   - name: slow
     events: [{ name: sh.keptn.event.action.triggered }]
     tasks:
       - { name: sleeper, image: alpine:3, cmd: ["/bin/sleep", "${TAG}"] }
-`);
+`,
+    );
     const work = await mkdtemp(path.join(os.tmpdir(), 'je-keptn-crash-'));
     const args = [
-      '--transport', 'keptn-api', '--keptn-api-endpoint', double.api, '--keptn-api-token', double.token, '--config-source', 'keptn',
-      '--pubsub-topic', 'sh.keptn.event.action.triggered', '--poll-interval-ms', '100', '--heartbeat-interval-ms', '250',
-      '--allowed-images', 'alpine:*', '--work-dir', work, '--k8s-node-name', 'node-1', '--k8s-namespace', 'keptn',
+      '--transport',
+      'keptn-api',
+      '--keptn-api-endpoint',
+      double.api,
+      '--keptn-api-token',
+      double.token,
+      '--config-source',
+      'keptn',
+      '--pubsub-topic',
+      'sh.keptn.event.action.triggered',
+      '--poll-interval-ms',
+      '100',
+      '--heartbeat-interval-ms',
+      '250',
+      '--allowed-images',
+      'alpine:*',
+      '--work-dir',
+      work,
+      '--k8s-node-name',
+      'node-1',
+      '--k8s-namespace',
+      'keptn',
     ];
     const first = await startServiceProcess(args);
     services.push(first);
-    const tasks = [double.trigger('sh.keptn.event.action.triggered', SCOPE), double.trigger('sh.keptn.event.action.triggered', SCOPE)];
+    const tasks = [
+      double.trigger('sh.keptn.event.action.triggered', SCOPE),
+      double.trigger('sh.keptn.event.action.triggered', SCOPE),
+    ];
     await until('both tasks started in Keptn', () => tasks.every((t) => double.task(t.id)?.started === 1));
     await until('both task processes running', () => liveTasks() === 2);
     // The whole container at once: the service and its process launcher.
-    for (const pid of execFileSync('pgrep', ['-P', String(first.child.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    for (const pid of execFileSync('pgrep', ['-P', String(first.child.pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean))
+      process.kill(Number(pid), 'SIGKILL');
     first.child.kill('SIGKILL');
     await first.exited;
 

@@ -9,7 +9,13 @@ import { startNatsServer, type NatsServer } from '../helpers/nats-server.js';
 
 interface Published {
   readonly subject: string;
-  readonly event: { type: string; triggeredid?: string; shkeptncontext: string; source: string; data: Record<string, unknown> };
+  readonly event: {
+    type: string;
+    triggeredid?: string;
+    shkeptncontext: string;
+    source: string;
+    data: Record<string, unknown>;
+  };
 }
 
 describe('NATS transport against a real nats-server: two replicas in one queue group', () => {
@@ -26,7 +32,10 @@ describe('NATS transport against a real nats-server: two replicas in one queue g
     observer.subscribe('sh.keptn.event.>', {
       callback: (_err, msg) => {
         try {
-          seen.push({ subject: msg.subject, event: JSON.parse(Buffer.from(msg.data).toString('utf8')) as Published['event'] });
+          seen.push({
+            subject: msg.subject,
+            event: JSON.parse(Buffer.from(msg.data).toString('utf8')) as Published['event'],
+          });
         } catch {
           // The test's own garbage message.
         }
@@ -59,7 +68,9 @@ actions:
         }),
       );
     }
-    await Promise.all(replicas.map((r) => r.service.intake.transport?.ready ?? Promise.reject(new Error('no NATS transport'))));
+    await Promise.all(
+      replicas.map((r) => r.service.intake.transport?.ready ?? Promise.reject(new Error('no NATS transport'))),
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -85,7 +96,9 @@ actions:
     await observer.flush();
 
     const answersOf = (kind: string) => seen.filter((p) => p.subject === `sh.keptn.event.nats-task.${kind}`);
-    await expect.poll(() => answersOf('finished').length, { timeout: 90_000, interval: 100, message: '.finished answers' }).toBeGreaterThanOrEqual(n);
+    await expect
+      .poll(() => answersOf('finished').length, { timeout: 90_000, interval: 100, message: '.finished answers' })
+      .toBeGreaterThanOrEqual(n);
 
     // Exactly once: every event id once in the marker, one .started and one .finished each.
     const runs = (await readFile(marker, 'utf8')).split('\n').filter((l) => l !== '');
@@ -98,7 +111,11 @@ actions:
     }
     for (const t of triggered) {
       const fin = answersOf('finished').find((a) => a.event.triggeredid === t.id);
-      expect(fin?.event).toMatchObject({ shkeptncontext: t.shkeptncontext, source: 'job-executor-service', data: { project: 'p', stage: 's', service: 'svc', status: 'succeeded', result: 'pass' } });
+      expect(fin?.event).toMatchObject({
+        shkeptncontext: t.shkeptncontext,
+        source: 'job-executor-service',
+        data: { project: 'p', stage: 's', service: 'svc', status: 'succeeded', result: 'pass' },
+      });
       expect(String(fin?.event.data.message)).toContain(`handled ${t.data.n}`);
     }
     // The queue group shared the work.
@@ -109,13 +126,30 @@ actions:
 
   it('a message that is not a Keptn event is skipped and the replicas keep serving', async () => {
     observer.publish('sh.keptn.event.nats-task.triggered', Buffer.from('not json'));
-    observer.publish('sh.keptn.event.nats-task.triggered', Buffer.from(JSON.stringify({ type: 'sh.keptn.event.nats-task.triggered', data: {} })));
+    observer.publish(
+      'sh.keptn.event.nats-task.triggered',
+      Buffer.from(JSON.stringify({ type: 'sh.keptn.event.nats-task.triggered', data: {} })),
+    );
     const id = randomUUID();
     observer.publish(
       'sh.keptn.event.nats-task.triggered',
-      Buffer.from(JSON.stringify({ specversion: '1.0', id, source: 'test', type: 'sh.keptn.event.nats-task.triggered', shkeptncontext: randomUUID(), data: { project: 'p', stage: 's', service: 'svc', n: 'after' } })),
+      Buffer.from(
+        JSON.stringify({
+          specversion: '1.0',
+          id,
+          source: 'test',
+          type: 'sh.keptn.event.nats-task.triggered',
+          shkeptncontext: randomUUID(),
+          data: { project: 'p', stage: 's', service: 'svc', n: 'after' },
+        }),
+      ),
     );
-    await expect.poll(() => seen.some((p) => p.subject.endsWith('.finished') && p.event.triggeredid === id), { timeout: 30_000, message: 'the good event to be answered' }).toBe(true);
+    await expect
+      .poll(() => seen.some((p) => p.subject.endsWith('.finished') && p.event.triggeredid === id), {
+        timeout: 30_000,
+        message: 'the good event to be answered',
+      })
+      .toBe(true);
     for (const r of replicas) expect((await r.http.get('/healthz')).status).toBe(200);
   }, 40_000);
 });

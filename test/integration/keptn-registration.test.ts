@@ -47,14 +47,25 @@ describe('Uniform registration and PUBSUB_TOPIC against the control-plane double
     );
     const submitted: KeptnEvent[] = [];
     const transport = new KeptnApiTransport({
-      api: new KeptnApiClient({ baseUrl: double.api, token: double.token, timeoutMs: 5000, endpointSetting: 'KEPTN_API_ENDPOINT' }),
+      api: new KeptnApiClient({
+        baseUrl: double.api,
+        token: double.token,
+        timeoutMs: 5000,
+        endpointSetting: 'KEPTN_API_ENDPOINT',
+      }),
       intake: {
         submit: async (event) => {
           submitted.push(event);
           return { status: 'duplicate' };
         },
       },
-      registration: { name: 'job-executor-service', namespace: 'keptn-jes', hostname: host, integrationVersion: '1.2.3', location: 'control-plane' },
+      registration: {
+        name: 'job-executor-service',
+        namespace: 'keptn-jes',
+        hostname: host,
+        integrationVersion: '1.2.3',
+        location: 'control-plane',
+      },
       topics,
       ...(subscriptionSync ? { subscriptionSync } : {}),
       pollIntervalMs: 50,
@@ -87,7 +98,9 @@ describe('Uniform registration and PUBSUB_TOPIC against the control-plane double
     expect(again.integration.registrations).toBe(2);
     expect(events(again.integration)).toEqual([A]);
     // And says so, naming the type that is not polled and what to do.
-    expect(warnings(again.lines)).toEqual([expect.objectContaining({ missing: [T], msg: expect.stringMatching(/NOT polled.*PUBSUB_TOPIC_SYNC=add/) })]);
+    expect(warnings(again.lines)).toEqual([
+      expect.objectContaining({ missing: [T], msg: expect.stringMatching(/NOT polled.*PUBSUB_TOPIC_SYNC=add/) }),
+    ]);
   });
 
   it('add (the default): a changed PUBSUB_TOPIC reaches Keptn; subscriptions it no longer lists stay, with a warning; a Bridge filter is kept', async () => {
@@ -100,10 +113,20 @@ describe('Uniform registration and PUBSUB_TOPIC against the control-plane double
     const again = await start('node-add', [A, D]);
     expect(events(again.integration)).toEqual([D, A, T].sort());
     expect(again.integration.subscriptions.find((s) => s.event === A)?.filter.projects).toEqual(['fulltour']);
-    expect(warnings(again.lines)).toEqual([expect.objectContaining({ notInPubsubTopic: [T], msg: expect.stringMatching(/kept and polled.*PUBSUB_TOPIC_SYNC=replace/) })]);
+    expect(warnings(again.lines)).toEqual([
+      expect.objectContaining({
+        notInPubsubTopic: [T],
+        msg: expect.stringMatching(/kept and polled.*PUBSUB_TOPIC_SYNC=replace/),
+      }),
+    ]);
     // The new subscription is polled: its event reaches the executor.
     const t = double.trigger(D, { project: 'p', stage: 's', service: 'svc' });
-    await expect.poll(() => again.submitted.some((e) => e.id === t.id), { timeout: 20_000, message: 'the deployment event to be handed over' }).toBe(true);
+    await expect
+      .poll(() => again.submitted.some((e) => e.id === t.id), {
+        timeout: 20_000,
+        message: 'the deployment event to be handed over',
+      })
+      .toBe(true);
     expect(again.submitted.find((e) => e.id === t.id)?.data.temporaryData).toMatchObject({
       distributor: { subscriptionID: again.integration.subscriptions.find((s) => s.event === D)?.id },
     });
@@ -126,7 +149,12 @@ describe('Uniform registration and PUBSUB_TOPIC against the control-plane double
     const first = await start('node-race', [A]);
     await stop(first.transport);
     const [x, y] = await Promise.all([start('node-race', [A, D]), start('node-race', [A, D])]);
-    await expect.poll(() => events(x.integration).filter((e) => e === D).length, { timeout: 20_000, message: 'the duplicates to be cleaned up' }).toBe(1);
+    await expect
+      .poll(() => events(x.integration).filter((e) => e === D).length, {
+        timeout: 20_000,
+        message: 'the duplicates to be cleaned up',
+      })
+      .toBe(1);
     expect(events(y.integration)).toEqual([D, A].sort());
   });
 
@@ -137,11 +165,20 @@ describe('Uniform registration and PUBSUB_TOPIC against the control-plane double
     double.failSubscriptionChanges(403);
     try {
       const again = await start('node-refuse', [A, D]);
-      await expect.poll(() => again.lines.some((l) => l.level === 50), { timeout: 20_000, message: 'the service to give up on the sync' }).toBe(true);
-      expect(again.lines.filter((l) => l.level === 50)).toEqual([expect.objectContaining({ msg: expect.stringMatching(/could not be made to follow PUBSUB_TOPIC/) })]);
+      await expect
+        .poll(() => again.lines.some((l) => l.level === 50), {
+          timeout: 20_000,
+          message: 'the service to give up on the sync',
+        })
+        .toBe(true);
+      expect(again.lines.filter((l) => l.level === 50)).toEqual([
+        expect.objectContaining({ msg: expect.stringMatching(/could not be made to follow PUBSUB_TOPIC/) }),
+      ]);
       expect(events(again.integration)).toEqual([A]);
       const pings = again.integration.pings;
-      await expect.poll(() => again.integration.pings, { timeout: 20_000, message: 'heartbeats to go on' }).toBeGreaterThanOrEqual(pings + 3);
+      await expect
+        .poll(() => again.integration.pings, { timeout: 20_000, message: 'heartbeats to go on' })
+        .toBeGreaterThanOrEqual(pings + 3);
       expect(again.lines.filter((l) => l.level === 50)).toHaveLength(1);
     } finally {
       double.allowSubscriptionChanges();

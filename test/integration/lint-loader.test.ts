@@ -11,14 +11,20 @@ import { tempTree } from '../helpers/service.js';
  */
 
 const BIN = path.resolve('dist/src/cli/main.js');
-const cli = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' }, timeout: 60_000 });
+const cli = (args: string[]) =>
+  spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '' },
+    timeout: 60_000,
+  });
 
 const head = 'apiVersion: v2\nactions:\n  - events: [{ name: "sh.keptn.event.x.triggered" }]\n    tasks:\n';
 const task = (fields: string) => `${head}      - { name: t, image: alpine, ${fields} }\n`;
 
 function bomb(): string {
   let text = `${head}      - &t0 { name: t, image: alpine }\n    x1: &t1 [*t0, *t0, *t0, *t0, *t0, *t0, *t0, *t0, *t0, *t0]\n`;
-  for (let i = 2; i <= 7; i++) text += `    x${i}: &t${i} [${Array.from({ length: 10 }, () => `*t${i - 1}`).join(', ')}]\n`;
+  for (let i = 2; i <= 7; i++)
+    text += `    x${i}: &t${i} [${Array.from({ length: 10 }, () => `*t${i - 1}`).join(', ')}]\n`;
   return text;
 }
 
@@ -42,7 +48,9 @@ const BAD: Record<string, string> = {
 
 describe('lint and the loader agree', () => {
   it('refuse each bad config with the same problems, and accept the same good one', async () => {
-    const files: Record<string, string> = { 'good/job/config.yaml': task('cmd: [echo], args: ["{{data.x}} $(KEPTN_PROJECT)"]') };
+    const files: Record<string, string> = {
+      'good/job/config.yaml': task('cmd: [echo], args: ["{{data.x}} $(KEPTN_PROJECT)"]'),
+    };
     for (const [name, text] of Object.entries(BAD)) files[`${name}/job/config.yaml`] = text;
     const root = await tempTree(files);
     const names = ['good', ...Object.keys(BAD)];
@@ -55,13 +63,17 @@ describe('lint and the loader agree', () => {
       byFile.set(name, [...(byFile.get(name) ?? []), rest.join(': ')]);
     }
     expect(byFile.get('good')).toEqual(['valid']);
-    await expect(new DirectoryConfigSource(path.join(root, 'good')).load({ project: 'p', stage: 's', service: 'v' })).resolves.toMatchObject({ level: 'global' });
+    await expect(
+      new DirectoryConfigSource(path.join(root, 'good')).load({ project: 'p', stage: 's', service: 'v' }),
+    ).resolves.toMatchObject({ level: 'global' });
 
     for (const name of Object.keys(BAD)) {
       const problems = byFile.get(name) ?? [];
       expect(problems.length, name).toBeGreaterThan(0);
       for (const p of problems) expect(p, name).toMatch(/^(\(root\)|line \d+, column \d+|actions[\w[\].]*): \S/);
-      const loaded = await new DirectoryConfigSource(path.join(root, name)).load({ project: 'p', stage: 's', service: 'v' }).catch((e: unknown) => e);
+      const loaded = await new DirectoryConfigSource(path.join(root, name))
+        .load({ project: 'p', stage: 's', service: 'v' })
+        .catch((e: unknown) => e);
       expect(loaded, name).toMatchObject({ code: 'CONFIG_INVALID' });
       expect((loaded as Error).message, name).toBe(`job/config.yaml: invalid job config: ${problems.join('; ')}`);
     }
@@ -71,10 +83,21 @@ describe('lint and the loader agree', () => {
     const root = await tempTree({
       'helper/job/config.yaml': BAD['helper.yaml'] as string,
       'bomb/job/config.yaml': BAD['bomb.yaml'] as string,
-      'event.json': JSON.stringify({ specversion: '1.0', id: 'e', source: 's', type: 'sh.keptn.event.x.triggered', shkeptncontext: 'c', data: { project: 'p', stage: 's', service: 'v' } }),
+      'event.json': JSON.stringify({
+        specversion: '1.0',
+        id: 'e',
+        source: 's',
+        type: 'sh.keptn.event.x.triggered',
+        shkeptncontext: 'c',
+        data: { project: 'p', stage: 's', service: 'v' },
+      }),
     });
     for (const name of ['helper', 'bomb']) {
-      const lintLine = cli(['lint', path.join(root, name, 'job', 'config.yaml')]).stdout.trim().split(': ').slice(1).join(': ');
+      const lintLine = cli(['lint', path.join(root, name, 'job', 'config.yaml')])
+        .stdout.trim()
+        .split(': ')
+        .slice(1)
+        .join(': ');
       const r = cli(['render', '--config', path.join(root, name), '--event', path.join(root, 'event.json')]);
       expect(r.status, name).toBe(2);
       expect(r.stderr, name).toBe(`job-executor: job/config.yaml: invalid job config: ${lintLine}\n`);

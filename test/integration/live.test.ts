@@ -24,7 +24,9 @@ describe('live run streams (Server-Sent Events) over a real socket', () => {
   let base: string;
 
   beforeAll(async () => {
-    ({ service } = await testService(await tempTree({ 'job/config.yaml': CONFIG }), { 'run-log-max-bytes': String(64 * 1024 * 1024) }));
+    ({ service } = await testService(await tempTree({ 'job/config.yaml': CONFIG }), {
+      'run-log-max-bytes': String(64 * 1024 * 1024),
+    }));
     const app = createApp({
       executor: service.executor,
       store: service.store,
@@ -71,7 +73,9 @@ describe('live run streams (Server-Sent Events) over a real socket', () => {
     // Live, not in a batch at the end: the lines came over about a second.
     expect((logs.at(-1)?.at ?? 0) - (logs[0]?.at ?? 0)).toBeGreaterThan(500);
 
-    const states = rest.filter((m) => m.event === 'run').map((m) => JSON.parse(m.data) as { status: string; tasks: Array<{ status: string }> });
+    const states = rest
+      .filter((m) => m.event === 'run')
+      .map((m) => JSON.parse(m.data) as { status: string; tasks: Array<{ status: string }> });
     expect(states.at(-1)).toMatchObject({ status: 'succeeded', tasks: [{ status: 'succeeded' }] });
     expect(sse.messages.at(-1)).toMatchObject({ event: 'end' });
     expect(JSON.parse(sse.messages.at(-1)?.data ?? '{}')).toEqual({ id: runId, status: 'succeeded' });
@@ -85,26 +89,41 @@ describe('live run streams (Server-Sent Events) over a real socket', () => {
     expect(sse.messages.map((m) => m.event)).toEqual(['snapshot', 'end']);
     const gone = await fetch(`${base}/api/runs/nope/events`);
     expect(gone.status).toBe(404);
-    expect(((await gone.json()) as { error: { message: string } }).error.message).toBe('no run nope (it may have left the history)');
+    expect(((await gone.json()) as { error: { message: string } }).error.message).toBe(
+      'no run nope (it may have left the history)',
+    );
   });
 
   it('list stream: the runs first, then each change; heartbeats; listeners removed when the client goes', async () => {
     const updateListeners = service.store.listenerCount('update');
     const sse = await openSse(`${base}/api/events`);
-    await expect.poll(() => sse.messages.length, { timeout: 10_000, message: 'messages on the list stream' }).toBeGreaterThanOrEqual(1);
+    await expect
+      .poll(() => sse.messages.length, { timeout: 10_000, message: 'messages on the list stream' })
+      .toBeGreaterThanOrEqual(1);
     expect(sse.messages[0]?.event).toBe('runs');
     expect(service.store.listenerCount('update')).toBe(updateListeners + 1);
     const { runId, done } = await submit('sh.keptn.event.lines.triggered');
     await done;
     await expect
-      .poll(() => sse.messages.filter((m) => m.event === 'run').map((m) => (JSON.parse(m.data) as { status: string }).status), { timeout: 10_000, message: 'run statuses on the list stream' })
+      .poll(
+        () =>
+          sse.messages.filter((m) => m.event === 'run').map((m) => (JSON.parse(m.data) as { status: string }).status),
+        { timeout: 10_000, message: 'run statuses on the list stream' },
+      )
       .toContain('succeeded');
-    const statuses = sse.messages.filter((m) => m.event === 'run').map((m) => JSON.parse(m.data) as { id: string; status: string });
+    const statuses = sse.messages
+      .filter((m) => m.event === 'run')
+      .map((m) => JSON.parse(m.data) as { id: string; status: string });
     expect(statuses.every((s) => s.id === runId)).toBe(true);
     expect(statuses.map((s) => s.status)).toContain('running');
     expect(sse.comments).toContain(': ping');
     sse.close();
-    await expect.poll(() => service.store.listenerCount('update'), { timeout: 10_000, message: 'update listeners once the client went' }).toBe(updateListeners);
+    await expect
+      .poll(() => service.store.listenerCount('update'), {
+        timeout: 10_000,
+        message: 'update listeners once the client went',
+      })
+      .toBe(updateListeners);
   });
 
   it('lets go of a client that stops reading instead of buffering without bound', async () => {
@@ -124,7 +143,9 @@ describe('live run streams (Server-Sent Events) over a real socket', () => {
     socket.write(`GET /api/runs/${runId}/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`);
     socket.pause();
     // 20 MB of log lines go by over several seconds; the stream is dropped long before that, listeners with it.
-    await expect.poll(() => ({ added, removed }), { timeout: 20_000, message: 'log listeners added and removed' }).toEqual({ added: 1, removed: 1 });
+    await expect
+      .poll(() => ({ added, removed }), { timeout: 20_000, message: 'log listeners added and removed' })
+      .toEqual({ added: 1, removed: 1 });
     expect(service.store.get(runId)?.status).toBe('running');
     events.off('newListener', onAdd);
     events.off('removeListener', onRemove);

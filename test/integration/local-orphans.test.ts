@@ -29,7 +29,9 @@ async function group(script = 'sleep 300 & echo $!; wait'): Promise<{ handle: Pr
   started.push(c);
   let out = '';
   c.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  const child = await vi.waitFor(() => found(/^\d+\n/.test(out) && Number(out.trim()), 'the child pid'), { timeout: 20_000 });
+  const child = await vi.waitFor(() => found(/^\d+\n/.test(out) && Number(out.trim()), 'the child pid'), {
+    timeout: 20_000,
+  });
   const stat = readProcStat(c.pid as number);
   return { handle: { pgid: c.pid as number, startTime: stat?.startTime ?? '' }, child };
 }
@@ -98,7 +100,12 @@ describe('LocalRunner.stopOrphans (what the journal hands over after a crash)', 
 describe('/proc/<pid>/stat', () => {
   it('reads the fields after a command name with spaces and parentheses', () => {
     const fields = ['S', '1', '4242', '4242', ...Array.from({ length: 15 }, () => '0'), '987654', '0'];
-    expect(parseProcStat(`4242 (a) b (c) ${fields.join(' ')}`)).toEqual({ pid: 4242, state: 'S', pgrp: 4242, startTime: '987654' });
+    expect(parseProcStat(`4242 (a) b (c) ${fields.join(' ')}`)).toEqual({
+      pid: 4242,
+      state: 'S',
+      pgrp: 4242,
+      startTime: '987654',
+    });
     expect(parseProcStat('garbage')).toBeUndefined();
   });
 });
@@ -108,7 +115,10 @@ describe('the launcher script', () => {
     const script = await launcherScript(path.resolve('src/runners/local'));
     // Laid out as the sources are, below a folder named by their hash (the launcher imports a util of src/ too).
     expect(script).toMatch(/job-executor-launcher-[0-9a-f]{16}\/(runners\/local\/)?launcher-main\.js$/);
-    const p = spawn(process.execPath, [script], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced' });
+    const p = spawn(process.execPath, [script], {
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      serialization: 'advanced',
+    });
     const first = await new Promise((resolve) => p.once('message', resolve));
     expect(first).toEqual({ kind: 'ready' });
     p.disconnect();
@@ -116,16 +126,23 @@ describe('the launcher script', () => {
   });
 
   // The build (npm run build) puts launcher-main.js next to launcher-script.js; the built service runs that.
-  it.runIf(existsSync('dist/src/runners/local/launcher-main.js'))('from the build: the compiled launcher-main.js', async () => {
-    const here = path.resolve('dist/src/runners/local');
-    expect(await launcherScript(here)).toBe(path.join(here, 'launcher-main.js'));
-    // And the built module finds it by itself, through import.meta.url.
-    const out = spawnSync(
-      process.execPath,
-      ['--input-type=module', '-e', `import { launcherScript } from ${JSON.stringify(path.join(here, 'launcher-script.js'))}; console.log(await launcherScript());`],
-      { encoding: 'utf8' },
-    );
-    expect(out.stdout.trim()).toBe(path.join(here, 'launcher-main.js'));
-    expect(readFileSync(path.join(here, 'launcher-main.js'), 'utf8')).toContain("send({ kind: 'ready' })");
-  });
+  it.runIf(existsSync('dist/src/runners/local/launcher-main.js'))(
+    'from the build: the compiled launcher-main.js',
+    async () => {
+      const here = path.resolve('dist/src/runners/local');
+      expect(await launcherScript(here)).toBe(path.join(here, 'launcher-main.js'));
+      // And the built module finds it by itself, through import.meta.url.
+      const out = spawnSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import { launcherScript } from ${JSON.stringify(path.join(here, 'launcher-script.js'))}; console.log(await launcherScript());`,
+        ],
+        { encoding: 'utf8' },
+      );
+      expect(out.stdout.trim()).toBe(path.join(here, 'launcher-main.js'));
+      expect(readFileSync(path.join(here, 'launcher-main.js'), 'utf8')).toContain("send({ kind: 'ready' })");
+    },
+  );
 });

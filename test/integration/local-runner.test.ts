@@ -25,10 +25,28 @@ async function runner(opts: { secretsDir?: string } = {}) {
 }
 
 function spec(partial: Partial<TaskSpec>): TaskSpec {
-  return { actionIndex: 0, taskIndex: 0, actionName: 'a', name: 't', image: 'alpine', cmd: [], args: [], env: [], files: [], maxPollDuration: 30, onError: 'fail', ...partial };
+  return {
+    actionIndex: 0,
+    taskIndex: 0,
+    actionName: 'a',
+    name: 't',
+    image: 'alpine',
+    cmd: [],
+    args: [],
+    env: [],
+    files: [],
+    maxPollDuration: 30,
+    onError: 'fail',
+    ...partial,
+  };
 }
 
-function ctx(lines: LogLine[] = [], files: TaskFile[] = [], signal = new AbortController().signal, notes: string[] = []) {
+function ctx(
+  lines: LogLine[] = [],
+  files: TaskFile[] = [],
+  signal = new AbortController().signal,
+  notes: string[] = [],
+) {
   return {
     runId: 'run-1',
     event: keptnEvent('sh.keptn.event.x.triggered'),
@@ -58,7 +76,10 @@ describe('local runner (real processes)', () => {
   it('streams log lines while the task runs, then decides by the exit code', async () => {
     const lines: LogLine[] = [];
     const r = await runner();
-    const result = await r.run(spec({ cmd: ['sh', '-c'], args: ['echo first; sleep 0.6; echo second >&2; exit 3'] }), ctx(lines));
+    const result = await r.run(
+      spec({ cmd: ['sh', '-c'], args: ['echo first; sleep 0.6; echo second >&2; exit 3'] }),
+      ctx(lines),
+    );
     expect(result).toMatchObject({ outcome: 'failed', exitCode: 3, reason: 'exited with code 3' });
     expect(lines.map((l) => `${l.stream}:${l.text}`)).toEqual(['stdout:first', 'stderr:second']);
     // The first line arrived before the process ended (0.6 s before the second): streamed, not collected at exit.
@@ -88,7 +109,10 @@ describe('local runner (real processes)', () => {
   it('stops the whole process group at maxPollDuration and names the limit', async () => {
     const lines: LogLine[] = [];
     const r = await runner();
-    const result = await r.run(spec({ cmd: ['sh', '-c'], args: ['sleep 30 & echo child=$!; wait'], maxPollDuration: 1 }), ctx(lines));
+    const result = await r.run(
+      spec({ cmd: ['sh', '-c'], args: ['sleep 30 & echo child=$!; wait'], maxPollDuration: 1 }),
+      ctx(lines),
+    );
     expect(result.outcome).toBe('timeout');
     expect(result.reason).toBe('task exceeded maxPollDuration of 1s and was stopped');
     const child = Number(/child=(\d+)/.exec(result.logs)?.[1]);
@@ -106,12 +130,17 @@ describe('local runner (real processes)', () => {
 
   it('answers a missing command clearly', async () => {
     const result = await (await runner()).run(spec({ cmd: ['no-such-program-xyz'] }), ctx());
-    expect(result).toMatchObject({ outcome: 'failed', reason: 'could not start "no-such-program-xyz": command not found' });
+    expect(result).toMatchObject({
+      outcome: 'failed',
+      reason: 'could not start "no-such-program-xyz": command not found',
+    });
   });
 
   it('needs cmd (there is no image entrypoint locally)', async () => {
     const result = await (await runner()).run(spec({ args: ['x'] }), ctx());
-    expect(result.reason).toBe("actions[0].tasks[0].cmd: required by the local runner (it cannot use an image's entrypoint)");
+    expect(result.reason).toBe(
+      "actions[0].tasks[0].cmd: required by the local runner (it cannot use an image's entrypoint)",
+    );
   });
 
   it('delivers files and folders under /keptn with their paths', async () => {
@@ -120,7 +149,9 @@ describe('local runner (real processes)', () => {
     await writeFile(path.join(root, 'small.file'), 'small');
     await writeFile(path.join(root, 'helm', 'values.yaml'), 'a: 1');
     await writeFile(path.join(root, 'helm-abc'), 'not me');
-    const result = await (await runner()).run(
+    const result = await (
+      await runner()
+    ).run(
       spec({ cmd: ['sh', '-c'], args: ['cd /keptn && find . -type f | sort'], files: ['small.file', '/helm'] }),
       ctx([], await readFiles(root, ['small.file', '/helm'])),
     );
@@ -128,10 +159,14 @@ describe('local runner (real processes)', () => {
   });
 
   it('reads $KEPTN_OUTPUT as a JSON object, and says so when it is not one', async () => {
-    const ok = await (await runner()).run(spec({ cmd: ['sh', '-c'], args: ['echo \'{"a":{"b":1}}\' > "$KEPTN_OUTPUT"'] }), ctx());
+    const ok = await (
+      await runner()
+    ).run(spec({ cmd: ['sh', '-c'], args: ['echo \'{"a":{"b":1}}\' > "$KEPTN_OUTPUT"'] }), ctx());
     expect(ok.output).toEqual({ a: { b: 1 } });
     const notes: string[] = [];
-    const bad = await (await runner()).run(spec({ cmd: ['sh', '-c'], args: ['echo "[1]" > "$KEPTN_OUTPUT"'] }), ctx([], [], undefined, notes));
+    const bad = await (
+      await runner()
+    ).run(spec({ cmd: ['sh', '-c'], args: ['echo "[1]" > "$KEPTN_OUTPUT"'] }), ctx([], [], undefined, notes));
     expect(bad.output).toBeUndefined();
     expect(bad.outcome).toBe('succeeded');
     // A runner note, not the task's output: the answer's logs are only what the task printed.
@@ -147,31 +182,45 @@ describe('local runner (real processes)', () => {
     // As in a Pod: a Secret's value is taken as it is, `$(VAR)` in it is not expanded.
     await writeFile(path.join(dir, 'e2e-kubernetes-secret', 'LITERAL'), 'pa$(HOME)ss$$');
     process.env.JE_TEST_NOT_PASSED = 'leak';
-    const result = await (await runner({ secretsDir: dir })).run(
-      spec({ cmd: ['env'], env: [{ kind: 'secret', secretName: 'e2e-kubernetes-secret' }] }),
-      ctx(),
-    );
+    const result = await (
+      await runner({ secretsDir: dir })
+    ).run(spec({ cmd: ['env'], env: [{ kind: 'secret', secretName: 'e2e-kubernetes-secret' }] }), ctx());
     const env = result.logs.split('\n');
     expect(env).toContain('E2E-Secret=secret-kubernetes-variable');
     expect(env).toContain('E2E-HOST=https://keptn.sh');
     expect(env).toContain('LITERAL=pa$(HOME)ss$$');
     expect(env.some((l) => l.startsWith('JE_TEST_NOT_PASSED'))).toBe(false);
-    const missing = await (await runner({ secretsDir: dir })).run(spec({ cmd: ['env'], env: [{ kind: 'secret', secretName: 'nope' }] }), ctx());
+    const missing = await (
+      await runner({ secretsDir: dir })
+    ).run(spec({ cmd: ['env'], env: [{ kind: 'secret', secretName: 'nope' }] }), ctx());
     expect(missing.reason).toMatch(/secret "nope" not found in the secrets directory \(JOB_SECRETS_DIR\)/);
     expect(missing.reason).not.toContain(dir);
   });
 
   it('leaves nothing behind in its work folder', async () => {
     const workDir = await mkdtemp(path.join(os.tmpdir(), 'je-clean-'));
-    const r = new LocalRunner({ workDir, secrets: new DirectorySecretStore(undefined), passEnv: ['PATH'], maxLogBytes: 1024, killGraceMs: 500, keepWorkDirs: false, logger: silentLogger });
+    const r = new LocalRunner({
+      workDir,
+      secrets: new DirectorySecretStore(undefined),
+      passEnv: ['PATH'],
+      maxLogBytes: 1024,
+      killGraceMs: 500,
+      keepWorkDirs: false,
+      logger: silentLogger,
+    });
     const root = await mkdtemp(path.join(os.tmpdir(), 'je-files-'));
     await writeFile(path.join(root, 'a.txt'), 'a');
-    await r.run(spec({ cmd: ['sh', '-c'], args: ['echo x > /keptn/out.txt; echo "{}" > $KEPTN_OUTPUT'], files: ['a.txt'] }), ctx([], await readFiles(root, ['a.txt'])));
+    await r.run(
+      spec({ cmd: ['sh', '-c'], args: ['echo x > /keptn/out.txt; echo "{}" > $KEPTN_OUTPUT'], files: ['a.txt'] }),
+      ctx([], await readFiles(root, ['a.txt'])),
+    );
     expect(readdirSync(workDir)).toEqual([]);
     await r.close();
   });
 
   it('maps only whole /keptn paths', () => {
-    expect(mapKeptnPaths('/keptn/a --x=/keptn /keptnfoo http://keptn/x http://keptn.svc /keptn', '/w')).toBe('/w/a --x=/w /keptnfoo http://keptn/x http://keptn.svc /w');
+    expect(mapKeptnPaths('/keptn/a --x=/keptn /keptnfoo http://keptn/x http://keptn.svc /keptn', '/w')).toBe(
+      '/w/a --x=/w /keptnfoo http://keptn/x http://keptn.svc /w',
+    );
   });
 });

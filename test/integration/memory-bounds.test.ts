@@ -12,7 +12,11 @@ actions:
 describe('what queued runs hold is bounded in bytes', () => {
   it('past --queue-max-bytes, events are refused as a full queue, whatever the count; one always fits', async () => {
     const dir = await tempTree({ 'c.yaml': config });
-    const { service } = await testService(`${dir}/c.yaml`, { 'queue-max-bytes': String(300 * 1024), concurrency: '1', 'queue-size': '1000' });
+    const { service } = await testService(`${dir}/c.yaml`, {
+      'queue-max-bytes': String(300 * 1024),
+      concurrency: '1',
+      'queue-size': '1000',
+    });
     const big = () => keptnEvent('sh.keptn.event.test.triggered', { blob: 'b'.repeat(100 * 1024) });
     const results = [];
     for (let i = 0; i < 6; i++) results.push((await service.executor.submit(big())).status);
@@ -26,7 +30,9 @@ describe('what queued runs hold is bounded in bytes', () => {
   it('a lone event larger than the budget still runs (the body limit bounds it)', async () => {
     const dir = await tempTree({ 'c.yaml': config });
     const { service } = await testService(`${dir}/c.yaml`, { 'queue-max-bytes': '1024' });
-    expect((await service.executor.submit(keptnEvent('sh.keptn.event.test.triggered', { blob: 'x'.repeat(50_000) }))).status).toBe('accepted');
+    expect(
+      (await service.executor.submit(keptnEvent('sh.keptn.event.test.triggered', { blob: 'x'.repeat(50_000) }))).status,
+    ).toBe('accepted');
     await service.executor.close(100);
   });
 });

@@ -78,9 +78,19 @@ describe('/metrics after a few runs, over a real socket', () => {
     expect((await post('{nope')).status).toBe(400);
     expect((await post(event('deployment', { type: 'com.example.other' }))).status).toBe(400);
     expect((await post(event('deployment'), { authorization: 'Bearer wrong' })).status).toBe(401);
-    expect((await post({ ...event('deployment'), data: { project: 'p', stage: 's', service: 'svc', big: 'x'.repeat(4000) } })).status).toBe(413);
+    expect(
+      (
+        await post({
+          ...event('deployment'),
+          data: { project: 'p', stage: 's', service: 'svc', big: 'x'.repeat(4000) },
+        })
+      ).status,
+    ).toBe(413);
 
-    const m = await scrapeUntil({ 'job_executor_runs_total{outcome="failed"}': 1, 'job_executor_answers_total{outcome="delivered"}': 6 });
+    const m = await scrapeUntil({
+      'job_executor_runs_total{outcome="failed"}': 1,
+      'job_executor_answers_total{outcome="delivered"}': 6,
+    });
     expect(m.get('job_executor_events_received_total')).toBe(9);
     expect(m.get('job_executor_events_matched_total')).toBe(3);
     expect(m.get('job_executor_events_duplicate_total')).toBe(1);
@@ -108,13 +118,20 @@ describe('/metrics after a few runs, over a real socket', () => {
     expect(busy.get('job_executor_runs_in_flight')).toBe(1);
     expect(busy.get('job_executor_queue_depth')).toBe(1);
     expect(busy.get('job_executor_events_rejected_total{reason="queue_full"}')).toBe(1);
-    const idle = await scrapeUntil({ job_executor_runs_in_flight: 0, job_executor_queue_depth: 0, 'job_executor_runs_total{outcome="succeeded"}': 4 });
+    const idle = await scrapeUntil({
+      job_executor_runs_in_flight: 0,
+      job_executor_queue_depth: 0,
+      'job_executor_runs_total{outcome="succeeded"}': 4,
+    });
     expect(idle.get('job_executor_runs_total{outcome="succeeded"}')).toBe(4);
     expect(idle.get('job_executor_task_duration_seconds_sum{outcome="succeeded"}')).toBeGreaterThan(1.2);
   });
 
   it('keeps its own registry per service: a second service counts from zero', async () => {
-    const settings = loadSettings({ config: await tempTree({ 'job/config.yaml': CONFIG }), port: '0', 'allowed-images': 'alpine' }, {});
+    const settings = loadSettings(
+      { config: await tempTree({ 'job/config.yaml': CONFIG }), port: '0', 'allowed-images': 'alpine' },
+      {},
+    );
     const other = await createService(settings, silentLogger);
     const m = parseMetrics(await other.metrics.text());
     expect(m.get('job_executor_events_received_total')).toBe(0);
@@ -123,7 +140,9 @@ describe('/metrics after a few runs, over a real socket', () => {
     const after = parseMetrics(await other.metrics.text());
     expect(after.get('job_executor_kubernetes_api_errors_total{operation="create_job",status="409"}')).toBe(1);
     expect(after.get('job_executor_kubernetes_api_errors_total{operation="watch",status=""}')).toBe(1);
-    expect((await scrape()).has('job_executor_kubernetes_api_errors_total{operation="create_job",status="409"}')).toBe(false);
+    expect((await scrape()).has('job_executor_kubernetes_api_errors_total{operation="create_job",status="409"}')).toBe(
+      false,
+    );
     await other.executor.close(100);
   });
 });

@@ -15,10 +15,14 @@ async function progressOf(tty: boolean): Promise<{ text: string; times: number[]
   const { service } = await testService(await tempTree({ 'job/config.yaml': CONFIG }));
   let text = '';
   const times: number[] = [];
-  const stop = reportProgress(service.store, (t) => {
-    text += t;
-    times.push(Date.now());
-  }, tty);
+  const stop = reportProgress(
+    service.store,
+    (t) => {
+      text += t;
+      times.push(Date.now());
+    },
+    tty,
+  );
   await runEvent(service, keptnEvent('sh.keptn.event.deployment.triggered'));
   stop();
   await service.executor.close(100);

@@ -11,7 +11,12 @@ import { keptnEvent, silentLogger } from '../helpers/service.js';
 
 const ev = keptnEvent('sh.keptn.event.deployment.triggered');
 const outbox = (sinkFlag: string, env: Record<string, string> = {}, maxAttempts = 5) =>
-  new Outbox(createSinks(loadSettings({ sink: sinkFlag }, env)), { maxAttempts, baseDelayMs: 20, maxDelayMs: 100, logger: silentLogger });
+  new Outbox(createSinks(loadSettings({ sink: sinkFlag }, env)), {
+    maxAttempts,
+    baseDelayMs: 20,
+    maxDelayMs: 100,
+    logger: silentLogger,
+  });
 
 describe('sinks', () => {
   it('keptn-api: POST {endpoint}/v1/event with x-token, the event as JSON', async () => {
@@ -22,7 +27,11 @@ describe('sinks', () => {
     const [req] = api.received;
     expect(req?.url).toBe('/api/v1/event');
     expect(req?.headers['x-token']).toBe('tok');
-    expect(JSON.parse(req?.body ?? '{}')).toMatchObject({ type: 'sh.keptn.event.deployment.started', triggeredid: ev.id, shkeptncontext: ev.shkeptncontext });
+    expect(JSON.parse(req?.body ?? '{}')).toMatchObject({
+      type: 'sh.keptn.event.deployment.started',
+      triggeredid: ev.id,
+      shkeptncontext: ev.shkeptncontext,
+    });
     await api.close();
   });
 
@@ -44,7 +53,10 @@ describe('sinks', () => {
     const [a, b] = await Promise.all([started, finished]);
     expect(a).toMatchObject({ delivered: true, attempts: 4 });
     expect(b).toMatchObject({ delivered: true, attempts: 1 });
-    expect(flaky.received.map((r) => r.headers['ce-type'])).toEqual(['sh.keptn.event.deployment.started', 'sh.keptn.event.deployment.finished']);
+    expect(flaky.received.map((r) => r.headers['ce-type'])).toEqual([
+      'sh.keptn.event.deployment.started',
+      'sh.keptn.event.deployment.finished',
+    ]);
     await flaky.close();
   });
 
@@ -62,12 +74,22 @@ describe('sinks', () => {
     const ob = outbox(`file:${file}`);
     await ob.send('r', buildStarted(ev, 's'));
     await ob.send('r', buildFinished(ev, 's', { status: 'succeeded', result: 'pass', message: 'ok' }));
-    const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string });
-    expect(lines.map((l) => l.type)).toEqual(['sh.keptn.event.deployment.started', 'sh.keptn.event.deployment.finished']);
+    const lines = (await readFile(file, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string });
+    expect(lines.map((l) => l.type)).toEqual([
+      'sh.keptn.event.deployment.started',
+      'sh.keptn.event.deployment.finished',
+    ]);
   });
 
   it('names a bad sink', () => {
-    expect(() => createSinks(loadSettings({ sink: 'carrier-pigeon' }, {}))).toThrow('--sink carrier-pigeon: unknown sink');
-    expect(() => createSinks(loadSettings({ sink: 'keptn-api' }, {}))).toThrow('--sink keptn-api needs KEPTN_API_ENDPOINT');
+    expect(() => createSinks(loadSettings({ sink: 'carrier-pigeon' }, {}))).toThrow(
+      '--sink carrier-pigeon: unknown sink',
+    );
+    expect(() => createSinks(loadSettings({ sink: 'keptn-api' }, {}))).toThrow(
+      '--sink keptn-api needs KEPTN_API_ENDPOINT',
+    );
   });
 });

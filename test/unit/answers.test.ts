@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { answers, eventBytes, finishedFor, shrinkFinished, type AnswerLimits } from '../../src/executor/answers.js';
 import { keptnEvent } from '../helpers/service.js';
 
-const limits: AnswerLimits = { source: 'job-executor-service', messageLogBytes: 64 * 1024, maxEventBytes: 64 * 1024, runUrl: 'http://je/api/runs/r1' };
+const limits: AnswerLimits = {
+  source: 'job-executor-service',
+  messageLogBytes: 64 * 1024,
+  maxEventBytes: 64 * 1024,
+  runUrl: 'http://je/api/runs/r1',
+};
 const window = { start: Date.parse('2026-01-01T00:00:00Z'), end: Date.parse('2026-01-01T00:01:00Z') };
 const loud = { action: { silent: false } };
 const quiet = { action: { silent: true } };
@@ -28,12 +33,23 @@ describe('the .finished fits the receiver', () => {
 
   it('the whole event, not only the message, stays within the limit: logs are cut with a note and the run URL', () => {
     const ev = keptnEvent('sh.keptn.event.test.triggered', { labels: { a: 'b'.repeat(2000) } });
-    const out = finishedFor(ev, { status: 'errored', result: 'fail', parts, output: { big: 'y'.repeat(8000) }, window }, limits);
+    const out = finishedFor(
+      ev,
+      { status: 'errored', result: 'fail', parts, output: { big: 'y'.repeat(8000) }, window },
+      limits,
+    );
     expect(eventBytes(out)).toBeLessThanOrEqual(limits.maxEventBytes);
-    expect(out.data).toMatchObject({ status: 'errored', result: 'fail', big: 'y'.repeat(8000), test: { start: '2026-01-01T00:00:00Z', end: '2026-01-01T00:01:00Z' } });
+    expect(out.data).toMatchObject({
+      status: 'errored',
+      result: 'fail',
+      big: 'y'.repeat(8000),
+      test: { start: '2026-01-01T00:00:00Z', end: '2026-01-01T00:01:00Z' },
+    });
     const message = out.data.message as string;
     expect(message).toContain("Task 'two' failed: exited with code 1");
-    expect(message).toMatch(/\[\.\.\. \d+ bytes cut; more of the log in the run store \(http:\/\/je\/api\/runs\/r1\) \.\.\.\]/);
+    expect(message).toMatch(
+      /\[\.\.\. \d+ bytes cut; more of the log in the run store \(http:\/\/je\/api\/runs\/r1\) \.\.\.\]/,
+    );
   });
 
   it('with a small limit too (a setting), and the same id on every form', () => {
@@ -46,7 +62,11 @@ describe('the .finished fits the receiver', () => {
 
   it('job output that cannot fit is left out and the answer is errored, saying why', () => {
     const ev = keptnEvent('sh.keptn.event.action.triggered');
-    const out = finishedFor(ev, { status: 'succeeded', result: 'pass', parts, output: { huge: 'z'.repeat(100_000) }, window }, limits);
+    const out = finishedFor(
+      ev,
+      { status: 'succeeded', result: 'pass', parts, output: { huge: 'z'.repeat(100_000) }, window },
+      limits,
+    );
     expect(eventBytes(out)).toBeLessThanOrEqual(limits.maxEventBytes);
     expect(out.data.huge).toBeUndefined();
     expect(out.data).toMatchObject({ status: 'errored', result: 'fail' });
@@ -55,14 +75,22 @@ describe('the .finished fits the receiver', () => {
 
   it('an answer under the limit is left as it is', () => {
     const ev = keptnEvent('sh.keptn.event.action.triggered');
-    const out = finishedFor(ev, { status: 'succeeded', result: 'pass', parts: [{ name: 'one', outcome: 'succeeded', logs: 'hello\n' }], window }, limits);
+    const out = finishedFor(
+      ev,
+      { status: 'succeeded', result: 'pass', parts: [{ name: 'one', outcome: 'succeeded', logs: 'hello\n' }], window },
+      limits,
+    );
     expect(out.data.message).toBe("Task 'one' finished successfully!\n\nLogs:\nhello\n\n\n");
     expect(out.data.test).toBeUndefined();
   });
 
   it('shrinking a refused answer: shorter every time, same id, status and result, until nothing is left to cut', () => {
     const ev = keptnEvent('sh.keptn.event.action.triggered');
-    let answer = finishedFor(ev, { status: 'succeeded', result: 'pass', parts, output: { keep: 'k'.repeat(3000) }, window }, limits);
+    let answer = finishedFor(
+      ev,
+      { status: 'succeeded', result: 'pass', parts, output: { keep: 'k'.repeat(3000) }, window },
+      limits,
+    );
     const sizes = [eventBytes(answer)];
     for (let i = 0; i < 50; i++) {
       const next = shrinkFinished(answer, limits.runUrl);

@@ -40,7 +40,9 @@ const final = stages.at(-1);
 
 function ignored(p: string): boolean {
   const first = p.split('/')[0] ?? p;
-  return ignore.some((pat) => pat === p || pat === first || (pat === '**/node_modules' && p.split('/').includes('node_modules')));
+  return ignore.some(
+    (pat) => pat === p || pat === first || (pat === '**/node_modules' && p.split('/').includes('node_modules')),
+  );
 }
 
 describe('deploy/Dockerfile', () => {
@@ -48,7 +50,9 @@ describe('deploy/Dockerfile', () => {
     expect(stages.map((s) => s.name)).toEqual(['build', 'deps', undefined]);
     expect(stages.every((s) => s.from === '${NODE_IMAGE}')).toBe(true);
     // Built on the Node.js LTS line the tests also run on (scripts/node-lts.version pins it).
-    const lts = /^NODE_LTS_VERSION=(\d+)\./m.exec(readFileSync(path.join(ROOT, 'scripts/node-lts.version'), 'utf8'))?.[1];
+    const lts = /^NODE_LTS_VERSION=(\d+)\./m.exec(
+      readFileSync(path.join(ROOT, 'scripts/node-lts.version'), 'utf8'),
+    )?.[1];
     expect(lts).toBeDefined();
     expect(text).toMatch(new RegExp(`^ARG NODE_IMAGE=node:${lts}-bookworm-slim$`, 'm'));
   });
@@ -78,7 +82,9 @@ describe('deploy/Dockerfile', () => {
     }
     expect(problems).toEqual([]);
     // The build script uses only what the build stage copies.
-    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
     expect(pkg.scripts.build).toBe('node node_modules/typescript7/bin/tsc -b scripts/tsconfig.build.json');
     expect(existsSync(path.join(ROOT, 'src/cli/main.ts'))).toBe(true);
   });
@@ -88,11 +94,17 @@ describe('deploy/Dockerfile', () => {
     expect(user).toMatch(/^[1-9]\d*(:\d+)?$/);
     const chartValues = readFileSync(path.join(ROOT, 'deploy/helm/job-executor/values.yaml'), 'utf8');
     expect(chartValues).toContain(`runAsUser: ${user.split(':')[0] ?? ''}`);
-    expect(final?.body.find((i) => i.op === 'ENTRYPOINT')?.args).toBe('["node", "--max-semi-space-size=1", "dist/src/cli/main.js"]');
+    expect(final?.body.find((i) => i.op === 'ENTRYPOINT')?.args).toBe(
+      '["node", "--max-semi-space-size=1", "dist/src/cli/main.js"]',
+    );
     expect(final?.body.find((i) => i.op === 'CMD')?.args).toBe('["serve"]');
     expect(final?.body.find((i) => i.op === 'EXPOSE')?.args).toBe('8080');
     // Nothing written outside /tmp at run time: TMPDIR points there, and the listener is reachable in a pod.
-    const env = final?.body.filter((i) => i.op === 'ENV').map((i) => i.args).join(' ') ?? '';
+    const env =
+      final?.body
+        .filter((i) => i.op === 'ENV')
+        .map((i) => i.args)
+        .join(' ') ?? '';
     expect(env).toMatch(/TMPDIR=\/tmp/);
     expect(env).toMatch(/JOB_EXECUTOR_HOST=0\.0\.0\.0/);
   });

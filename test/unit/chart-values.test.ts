@@ -36,7 +36,8 @@ function leaves(v: unknown, prefix: string[] = []): Array<{ path: string[]; valu
 
 /** `.Values.a.b` references anywhere in the templates (also `$root.Values.a.b`). */
 const references = new Set<string>();
-for (const t of templates) for (const m of t.text.matchAll(/\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/g)) references.add((m[1] ?? '').slice(1));
+for (const t of templates)
+  for (const m of t.text.matchAll(/\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/g)) references.add((m[1] ?? '').slice(1));
 
 function schemaAt(p: string[]): Schema | undefined {
   let s: Schema | undefined = schema;
@@ -95,7 +96,9 @@ describe('Helm chart values', () => {
       const s = schemaAt(l.path);
       if (!s) problems.push(`${l.path.join('.')}: not in the schema`);
       else if (!types(s).includes(typeOf(l.value)) && !(typeOf(l.value) === 'integer' && types(s).includes('number'))) {
-        problems.push(`${l.path.join('.')}: ${typeOf(l.value)} in values.yaml, schema says ${types(s).join('|') || 'nothing'}`);
+        problems.push(
+          `${l.path.join('.')}: ${typeOf(l.value)} in values.yaml, schema says ${types(s).join('|') || 'nothing'}`,
+        );
       }
     }
     expect(problems).toEqual([]);
@@ -106,12 +109,17 @@ describe('Helm chart values', () => {
     const walk = (s: Schema, v: unknown, at: string[]) => {
       for (const alt of s.anyOf ?? []) walk(alt, v, at);
       if (!s.properties) return;
-      if (s.additionalProperties !== false) problems.push(`${at.join('.') || '(top)'}: additionalProperties is not false`);
+      if (s.additionalProperties !== false)
+        problems.push(`${at.join('.') || '(top)'}: additionalProperties is not false`);
       // Passthrough Kubernetes objects (securityContext, resources, affinity) may list fields values.yaml leaves out.
-      const passthrough = ['podSecurityContext', 'securityContext', 'affinity', 'resources'].includes(at[at.length - 1] ?? '') || at.includes('securityContext') || at.includes('podSecurityContext');
+      const passthrough =
+        ['podSecurityContext', 'securityContext', 'affinity', 'resources'].includes(at[at.length - 1] ?? '') ||
+        at.includes('securityContext') ||
+        at.includes('podSecurityContext');
       for (const [k, child] of Object.entries(s.properties)) {
         const cv = isMap(v) ? v[k] : undefined;
-        if (cv === undefined && !passthrough && !at.includes('ingressFrom')) problems.push(`${[...at, k].join('.')}: in the schema, not in values.yaml`);
+        if (cv === undefined && !passthrough && !at.includes('ingressFrom'))
+          problems.push(`${[...at, k].join('.')}: in the schema, not in values.yaml`);
         walk(child, cv, [...at, k]);
       }
     };
@@ -130,7 +138,11 @@ describe('Helm chart values', () => {
 
   it('RBAC grants exactly the runner calls, and no Secrets', () => {
     const rbac = templates.find((t) => t.file === 'rbac.yaml')?.text ?? '';
-    const rules = yaml.load(/define "je.rules" -}}\n([\s\S]*?)\{\{- end/.exec(rbac)?.[1] ?? '') as Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>;
+    const rules = yaml.load(/define "je.rules" -}}\n([\s\S]*?)\{\{- end/.exec(rbac)?.[1] ?? '') as Array<{
+      apiGroups: string[];
+      resources: string[];
+      verbs: string[];
+    }>;
     expect(rules).toEqual([
       { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'get', 'list', 'watch', 'patch', 'delete'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },

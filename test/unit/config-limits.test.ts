@@ -16,24 +16,29 @@ function first(text: string): ConfigProblem {
 const head = 'apiVersion: v2\nactions:\n';
 const task = (extra = '') => `{ name: t, image: alpine${extra} }`;
 const list = (n: number, item: (i: number) => string) => `[${Array.from({ length: n }, (_, i) => item(i)).join(', ')}]`;
-const action = (tasks: number, extra = '') => `  - events: [{ name: sh.keptn.event.x.triggered }]\n    tasks: ${list(tasks, () => task(extra))}\n`;
+const action = (tasks: number, extra = '') =>
+  `  - events: [{ name: sh.keptn.event.x.triggered }]\n    tasks: ${list(tasks, () => task(extra))}\n`;
 
 describe('YAML aliases: a shorthand, never a bomb', () => {
   it('refuses a billion-laughs config of a few kB that would expand to millions of tasks, naming the alias', () => {
     let text = `${head}  - name: bomb\n    events: [{ name: sh.keptn.event.x.triggered }]\n`;
     text += `    x0: &a0 ${task()}\n`;
-    for (let i = 1; i <= 9; i++) text += `    x${i}: &a${i} [${Array.from({ length: 10 }, () => `*a${i - 1}`).join(', ')}]\n`;
+    for (let i = 1; i <= 9; i++)
+      text += `    x${i}: &a${i} [${Array.from({ length: 10 }, () => `*a${i - 1}`).join(', ')}]\n`;
     text += '    tasks: *a9\n';
     expect(text.length).toBeLessThan(5000);
     const p = first(text);
-    expect(p.message).toMatch(new RegExp(`expands to more than ${LIMITS.yamlNodes} values \\(at the alias \\*a\\d\\): too much aliasing`));
+    expect(p.message).toMatch(
+      new RegExp(`expands to more than ${LIMITS.yamlNodes} values \\(at the alias \\*a\\d\\): too much aliasing`),
+    );
     expect(p.path).toMatch(/^actions\[0\]\.x\d/);
     expect(p.line).toBeGreaterThan(3);
   });
 
   it('accepts anchors and merge keys used as a shorthand for shared task fields', () => {
     let text = `${head}  - events: [{ name: sh.keptn.event.x.triggered }]\n    tasks:\n`;
-    text += '      - &base { name: first, image: alpine, cmd: [echo], env: [{ name: A, value: b, valueFrom: string }] }\n';
+    text +=
+      '      - &base { name: first, image: alpine, cmd: [echo], env: [{ name: A, value: b, valueFrom: string }] }\n';
     for (let i = 0; i < 99; i++) text += `      - { <<: *base, name: task-${i} }\n`;
     const r = parseJobConfig(text);
     expect(r.ok).toBe(true);
@@ -44,23 +49,33 @@ describe('YAML aliases: a shorthand, never a bomb', () => {
   });
 
   it('refuses an alias inside its own anchor (a cycle)', () => {
-    expect(problems(`${head}  - &a { events: [*a] }\n`)).toEqual(['actions[0].events[0]: the alias *a is inside its own anchor (a cycle)']);
+    expect(problems(`${head}  - &a { events: [*a] }\n`)).toEqual([
+      'actions[0].events[0]: the alias *a is inside its own anchor (a cycle)',
+    ]);
   });
 
   it('refuses keys that are lists or maps', () => {
-    expect(problems('apiVersion: v2\n? [a, b]\n: c\n')).toEqual(['(root): a key must be a plain value, not a list or a map']);
+    expect(problems('apiVersion: v2\n? [a, b]\n: c\n')).toEqual([
+      '(root): a key must be a plain value, not a list or a map',
+    ]);
   });
 });
 
 describe('size and shape of the YAML', () => {
   it(`refuses a file over ${LIMITS.configBytes} bytes before parsing it`, () => {
     const text = `${head}# ${'x'.repeat(LIMITS.configBytes)}\n`;
-    expect(problems(text)).toEqual([`(root): the file is ${Buffer.byteLength(text)} bytes, more than the limit of ${formatBytes(LIMITS.configBytes)}`]);
+    expect(problems(text)).toEqual([
+      `(root): the file is ${Buffer.byteLength(text)} bytes, more than the limit of ${formatBytes(LIMITS.configBytes)}`,
+    ]);
   });
 
   it('refuses deep nesting with its position, in flow and block style, without reaching the stack limit', () => {
     // The second shape made the YAML composer exhaust the stack, and V8 then aborted the process.
-    for (const text of ['['.repeat(20_000) + ']'.repeat(20_000), `${'- '.repeat(5000)}x`, `a:\n${Array.from({ length: 40 }, (_, i) => `${'  '.repeat(i + 1)}k${i}:`).join('\n')} x\n`]) {
+    for (const text of [
+      '['.repeat(20_000) + ']'.repeat(20_000),
+      `${'- '.repeat(5000)}x`,
+      `a:\n${Array.from({ length: 40 }, (_, i) => `${'  '.repeat(i + 1)}k${i}:`).join('\n')} x\n`,
+    ]) {
       const p = first(text);
       expect(p.message).toBe(`invalid YAML: nested deeper than ${LIMITS.yamlDepth} levels`);
       expect(p.line).toBeGreaterThanOrEqual(1);
@@ -68,9 +83,16 @@ describe('size and shape of the YAML', () => {
   });
 
   it('refuses a second document, unknown tags and duplicate keys, each with line and column', () => {
-    expect(problems(`${head}---\napiVersion: v2\n`)).toEqual(['line 3, column 1: invalid YAML: the file holds more than one document (remove the second "---")']);
+    expect(problems(`${head}---\napiVersion: v2\n`)).toEqual([
+      'line 3, column 1: invalid YAML: the file holds more than one document (remove the second "---")',
+    ]);
     expect(problems(`${head}  - name: !!js/function "x"\n`)[0]).toMatch(/^line 3, column 11: invalid YAML: .*tag/i);
-    expect(first(`${head}  - name: a\n    name: b\n`)).toMatchObject({ path: 'actions[0].name', message: 'invalid YAML: map keys must be unique', line: 4, column: 5 });
+    expect(first(`${head}  - name: a\n    name: b\n`)).toMatchObject({
+      path: 'actions[0].name',
+      message: 'invalid YAML: map keys must be unique',
+      line: 4,
+      column: 5,
+    });
   });
 
   it('treats __proto__ as an unknown key and does not touch any prototype', () => {
@@ -87,13 +109,43 @@ describe('size and shape of the YAML', () => {
 
 describe('count limits: each refused past the limit, naming the path, and accepted at it', () => {
   const cases: Array<[string, (n: number) => string, number, string]> = [
-    ['actions', (n) => head + Array.from({ length: n }, () => action(0)).join(''), LIMITS.actions, 'actions: too many actions'],
-    ['events of an action', (n) => `${head}  - events: ${list(n, () => '{ name: sh.keptn.event.x.triggered }')}\n`, LIMITS.eventsPerAction, 'actions[0].events: too many events'],
+    [
+      'actions',
+      (n) => head + Array.from({ length: n }, () => action(0)).join(''),
+      LIMITS.actions,
+      'actions: too many actions',
+    ],
+    [
+      'events of an action',
+      (n) => `${head}  - events: ${list(n, () => '{ name: sh.keptn.event.x.triggered }')}\n`,
+      LIMITS.eventsPerAction,
+      'actions[0].events: too many events',
+    ],
     ['tasks of an action', (n) => head + action(n), LIMITS.tasksPerAction, 'actions[0].tasks: too many tasks'],
-    ['cmd entries', (n) => head + action(1, `, cmd: ${list(n, () => 'a')}`), LIMITS.argsPerTask, 'actions[0].tasks[0].cmd: too many cmd entries'],
-    ['args', (n) => head + action(1, `, args: ${list(n, () => 'a')}`), LIMITS.argsPerTask, 'actions[0].tasks[0].args: too many args'],
-    ['env entries', (n) => head + action(1, `, env: ${list(n, (i) => `{ name: E${i}, valueFrom: string }`)}`), LIMITS.envPerTask, 'actions[0].tasks[0].env: too many env entries'],
-    ['files entries', (n) => head + action(1, `, files: ${list(n, (i) => `f${i}`)}`), LIMITS.filesPerTask, 'actions[0].tasks[0].files: too many files entries'],
+    [
+      'cmd entries',
+      (n) => head + action(1, `, cmd: ${list(n, () => 'a')}`),
+      LIMITS.argsPerTask,
+      'actions[0].tasks[0].cmd: too many cmd entries',
+    ],
+    [
+      'args',
+      (n) => head + action(1, `, args: ${list(n, () => 'a')}`),
+      LIMITS.argsPerTask,
+      'actions[0].tasks[0].args: too many args',
+    ],
+    [
+      'env entries',
+      (n) => head + action(1, `, env: ${list(n, (i) => `{ name: E${i}, valueFrom: string }`)}`),
+      LIMITS.envPerTask,
+      'actions[0].tasks[0].env: too many env entries',
+    ],
+    [
+      'files entries',
+      (n) => head + action(1, `, files: ${list(n, (i) => `f${i}`)}`),
+      LIMITS.filesPerTask,
+      'actions[0].tasks[0].files: too many files entries',
+    ],
   ];
   it.each(cases)('%s', (_what, make, limit, message) => {
     expect(problems(make(limit))).toEqual([]);
@@ -112,7 +164,9 @@ describe('count limits: each refused past the limit, naming the path, and accept
     const nested = (n: number) => `${'{{#if data}}'.repeat(n)}x${'{{/if}}'.repeat(n)}`;
     expect(problems(head + action(1, `, args: ["${nested(LIMITS.templateDepth)}"]`))).toEqual([]);
     expect(problems(head + action(1, `, args: ["${nested(LIMITS.templateDepth + 1)}"]`))[0]).toMatch(
-      new RegExp(`^actions\\[0\\]\\.tasks\\[0\\]\\.args\\[0\\]: template: blocks and subexpressions nest deeper than ${LIMITS.templateDepth} levels`),
+      new RegExp(
+        `^actions\\[0\\]\\.tasks\\[0\\]\\.args\\[0\\]: template: blocks and subexpressions nest deeper than ${LIMITS.templateDepth} levels`,
+      ),
     );
   });
 });

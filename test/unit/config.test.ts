@@ -67,9 +67,11 @@ describe('job/config.yaml schema', () => {
   });
 
   it('rejects an unknown key and names its path, with a suggestion', () => {
-    expect(problems('apiVersion: v2\nactions:\n  - tasks:\n      - name: a\n        image: alpine\n      - imagee: alpine\n')).toEqual([
-      'actions[0].tasks[1].imagee: unknown key (did you mean "image"?)',
-    ]);
+    expect(
+      problems(
+        'apiVersion: v2\nactions:\n  - tasks:\n      - name: a\n        image: alpine\n      - imagee: alpine\n',
+      ),
+    ).toEqual(['actions[0].tasks[1].imagee: unknown key (did you mean "image"?)']);
   });
 
   it('explains cmd given as a string (JES issue #206)', () => {
@@ -83,12 +85,14 @@ describe('job/config.yaml schema', () => {
   });
 
   it('requires valueFrom on env entries and names the allowed values', () => {
-    expect(problems('apiVersion: v2\nactions:\n  - tasks:\n      - image: alpine\n        env: [{name: A, value: b}]\n')).toEqual([
-      'actions[0].tasks[0].env[0].valueFrom: required: one of event, secret, string',
-    ]);
-    expect(problems('apiVersion: v2\nactions:\n  - tasks:\n      - image: alpine\n        env: [{name: A, value: b, valueFrom: file}]\n')).toEqual([
-      'actions[0].tasks[0].env[0].valueFrom: unknown valueFrom "file", use one of event, secret, string',
-    ]);
+    expect(
+      problems('apiVersion: v2\nactions:\n  - tasks:\n      - image: alpine\n        env: [{name: A, value: b}]\n'),
+    ).toEqual(['actions[0].tasks[0].env[0].valueFrom: required: one of event, secret, string']);
+    expect(
+      problems(
+        'apiVersion: v2\nactions:\n  - tasks:\n      - image: alpine\n        env: [{name: A, value: b, valueFrom: file}]\n',
+      ),
+    ).toEqual(['actions[0].tasks[0].env[0].valueFrom: unknown valueFrom "file", use one of event, secret, string']);
   });
 
   it('reports YAML errors with their line, including duplicate keys', () => {
@@ -99,9 +103,11 @@ describe('job/config.yaml schema', () => {
   });
 
   it('rejects a seccompProfile without type (JES panicked)', () => {
-    expect(problems('apiVersion: v2\nactions:\n  - tasks:\n      - image: alpine\n        securityContext: {seccompProfile: {}}\n')).toEqual([
-      'actions[0].tasks[0].securityContext.seccompProfile.type: required',
-    ]);
+    expect(
+      problems(
+        'apiVersion: v2\nactions:\n  - tasks:\n      - image: alpine\n        securityContext: {seccompProfile: {}}\n',
+      ),
+    ).toEqual(['actions[0].tasks[0].securityContext.seccompProfile.type: required']);
   });
 
   it('parses the shipped configs', async () => {
@@ -132,7 +138,8 @@ describe('generated artefacts', () => {
 });
 
 describe('what would fail at run time is refused at load, naming the field', () => {
-  const withTask = (fields: string) => `apiVersion: v2\nactions:\n  - events: [{ name: sh.keptn.event.x.triggered }]\n    tasks:\n      - { name: t, image: alpine, ${fields} }\n`;
+  const withTask = (fields: string) =>
+    `apiVersion: v2\nactions:\n  - events: [{ name: sh.keptn.event.x.triggered }]\n    tasks:\n      - { name: t, image: alpine, ${fields} }\n`;
 
   it.each([
     ['A=B', 'A=B'],
@@ -147,7 +154,13 @@ describe('what would fail at run time is refused at load, naming the field', () 
   });
 
   it('accepts the env names JES configs use, and checks Secret names as Secret names', () => {
-    expect(problems(withTask('env: [{ name: E2E-jsonPathLabel, value: $.data.x, valueFrom: event }, { name: _a.b, valueFrom: string }]'))).toEqual([]);
+    expect(
+      problems(
+        withTask(
+          'env: [{ name: E2E-jsonPathLabel, value: $.data.x, valueFrom: event }, { name: _a.b, valueFrom: string }]',
+        ),
+      ),
+    ).toEqual([]);
     expect(problems(withTask('env: [{ name: e2e-kubernetes-secret, valueFrom: secret }]'))).toEqual([]);
     expect(problems(withTask('env: [{ name: ../My_Secret, valueFrom: secret }]'))).toEqual([
       'actions[0].tasks[0].env[0].name: "../My_Secret" is not a valid Secret name (lower-case letters, digits, "-" and ".", at most 253 characters)',
@@ -155,33 +168,56 @@ describe('what would fail at run time is refused at load, naming the field', () 
   });
 
   it.each([
-    ['{{shout data.x}}', 'template: unknown helper "shout" (line 1, column 1) (known: json, yaml, shq, default, lower, upper, eq, lookup, if, unless, each, with)'],
+    [
+      '{{shout data.x}}',
+      'template: unknown helper "shout" (line 1, column 1) (known: json, yaml, shq, default, lower, upper, eq, lookup, if, unless, each, with)',
+    ],
     ['{{helperMissing}}', 'template: "helperMissing" is not a helper templates may use (line 1, column 1)'],
     ['{{log data}}', 'template: "log" is not a helper templates may use (line 1, column 1)'],
-    ['{{constructor.constructor}}', 'template: "constructor.constructor" reaches "constructor", which templates may not use (line 1, column 3)'],
-    ['{{lookup this \\"constructor\\"}}', 'template: lookup of "constructor", which templates may not use (line 1, column 1)'],
-    ['{{data.__proto__.x}}', 'template: "data.__proto__.x" reaches "__proto__", which templates may not use (line 1, column 3)'],
+    [
+      '{{constructor.constructor}}',
+      'template: "constructor.constructor" reaches "constructor", which templates may not use (line 1, column 3)',
+    ],
+    [
+      '{{lookup this \\"constructor\\"}}',
+      'template: lookup of "constructor", which templates may not use (line 1, column 1)',
+    ],
+    [
+      '{{data.__proto__.x}}',
+      'template: "data.__proto__.x" reaches "__proto__", which templates may not use (line 1, column 3)',
+    ],
     ['{{> partial}}', 'template: partials ({{> name}}) are not supported (line 1, column 1)'],
     ['{{json}}', 'template: "json" takes 1 argument, got 0 (line 1, column 1)'],
     ['{{if data.x}}', 'template: "if" is a block helper: write {{#if …}}…{{/if}} (line 1, column 1)'],
-    ['{{#if data.x}}', 'template syntax: line 1, column 15: the template ends too early (a {{#block}} without its {{/block}}?)'],
-    ['{{data.x}', 'template syntax: line 1, column 9: unexpected character, expected "}}" or "}}}" or "(" or ")" or a name'],
+    [
+      '{{#if data.x}}',
+      'template syntax: line 1, column 15: the template ends too early (a {{#block}} without its {{/block}}?)',
+    ],
+    [
+      '{{data.x}',
+      'template syntax: line 1, column 9: unexpected character, expected "}}" or "}}}" or "(" or ")" or a name',
+    ],
   ])('template %s', (template, message) => {
     expect(problems(withTask(`args: ["${template}"]`))).toEqual([`actions[0].tasks[0].args[0]: ${message}`]);
   });
 
   it('checks templates in every templated field, env names and values included', () => {
-    expect(problems(withTask('workingDir: "{{nope x}}", env: [{ name: "{{x y}}", value: "{{z w}}", valueFrom: string }]'))).toEqual([
+    expect(
+      problems(withTask('workingDir: "{{nope x}}", env: [{ name: "{{x y}}", value: "{{z w}}", valueFrom: string }]')),
+    ).toEqual([
       expect.stringMatching(/^actions\[0\]\.tasks\[0\]\.workingDir: template: unknown helper "nope"/),
       expect.stringMatching(/^actions\[0\]\.tasks\[0\]\.env\[0\]\.name: template: unknown helper "x"/),
       expect.stringMatching(/^actions\[0\]\.tasks\[0\]\.env\[0\]\.value: template: unknown helper "z"/),
     ]);
   });
 
-  it.each([['../secrets'], ['a/../../b'], ['~root/x'], ['a//b'], ['./charts'], ['/']])('files entry %j leaving the folder (or naming nothing)', (entry) => {
-    const [p] = problems(withTask(`files: ["${entry}"]`));
-    expect(p).toMatch(/^actions\[0\]\.tasks\[0\]\.files\[0\]: /);
-  });
+  it.each([['../secrets'], ['a/../../b'], ['~root/x'], ['a//b'], ['./charts'], ['/']])(
+    'files entry %j leaving the folder (or naming nothing)',
+    (entry) => {
+      const [p] = problems(withTask(`files: ["${entry}"]`));
+      expect(p).toMatch(/^actions\[0\]\.tasks\[0\]\.files\[0\]: /);
+    },
+  );
 
   it('accepts files entries below the folder, with or without a leading slash', () => {
     expect(problems(withTask('files: [/charts, locust/basic.py, "charts/{{service}}.tgz"]'))).toEqual([]);
@@ -206,7 +242,9 @@ actions:
   });
 
   it('refuses a missing image, a literal pull policy that Kubernetes does not know and cmd with spaces', () => {
-    expect(problems('apiVersion: v2\nactions:\n  - tasks: [{ name: t, imagePullPolicy: Sometimes, cmd: ["ls -la"] }]\n')).toEqual([
+    expect(
+      problems('apiVersion: v2\nactions:\n  - tasks: [{ name: t, imagePullPolicy: Sometimes, cmd: ["ls -la"] }]\n'),
+    ).toEqual([
       'actions[0].tasks[0].image: required',
       'actions[0].tasks[0].imagePullPolicy: "Sometimes" is not one of Always, IfNotPresent, Never',
       'actions[0].tasks[0].cmd[0]: "ls -la" holds spaces: put the program in cmd and its arguments in args',
@@ -214,7 +252,11 @@ actions:
   });
 
   it('gives every problem its line and column', () => {
-    const r = parseJobConfig('apiVersion: v2\nactions:\n  - tasks:\n      - name: t\n        image: alpine\n        imag: x\n');
-    expect(r.ok ? [] : r.problems).toEqual([{ path: 'actions[0].tasks[0].imag', message: 'unknown key (did you mean "image"?)', line: 6, column: 9 }]);
+    const r = parseJobConfig(
+      'apiVersion: v2\nactions:\n  - tasks:\n      - name: t\n        image: alpine\n        imag: x\n',
+    );
+    expect(r.ok ? [] : r.problems).toEqual([
+      { path: 'actions[0].tasks[0].imag', message: 'unknown key (did you mean "image"?)', line: 6, column: 9 },
+    ]);
   });
 });

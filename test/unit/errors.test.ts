@@ -26,7 +26,13 @@ describe('the error catalogue', () => {
   });
 
   it('gives every HTTP refusal its status', () => {
-    expect([httpStatus('EVENT_INVALID'), httpStatus('UNAUTHORIZED'), httpStatus('BODY_TOO_LARGE'), httpStatus('UNSUPPORTED_MEDIA_TYPE'), httpStatus('QUEUE_FULL')]).toEqual([400, 401, 413, 415, 503]);
+    expect([
+      httpStatus('EVENT_INVALID'),
+      httpStatus('UNAUTHORIZED'),
+      httpStatus('BODY_TOO_LARGE'),
+      httpStatus('UNSUPPORTED_MEDIA_TYPE'),
+      httpStatus('QUEUE_FULL'),
+    ]).toEqual([400, 401, 413, 415, 503]);
     expect(httpStatus('CONFIG_INVALID')).toBe(500);
   });
 });

@@ -33,7 +33,10 @@ const dollarText = fc.string({
   maxLength: 24,
 });
 /** Config text around an insertion: the same, without what Handlebars reads (`{`, `}`, `\\`). */
-const configText = fc.string({ unit: fc.constantFrom('$', '(', ')', '$(', '$$', 'A', 'B', ' ', 'x', '-'), maxLength: 12 });
+const configText = fc.string({
+  unit: fc.constantFrom('$', '(', ')', '$(', '$$', 'A', 'B', ' ', 'x', '-'),
+  maxLength: 12,
+});
 
 /** A parsed event; data the event parser refuses (a `__proto__` key, ...) is not a case for rendering. */
 function event(data: Record<string, unknown>): KeptnEvent {
@@ -86,8 +89,15 @@ describe('event text survives $(VAR) expansion exactly', () => {
         );
         const spec = renderTask(t, renderContext(event({ v: value })), where);
         const around = (inner: string) => expandVars(before, lookup) + inner + expandVars(after, lookup);
-        expect(spec.args.map((a) => expandVars(a, lookup))).toEqual([around(value), around(shellQuote(value)), JSON.stringify({ project: 'p', stage: 's', service: 'v', v: value })]);
-        const env = expandEnvironment([...Object.entries(ENV), ...spec.env.flatMap((e) => (e.kind === 'value' ? [[e.name, e.value] as [string, string]] : []))]);
+        expect(spec.args.map((a) => expandVars(a, lookup))).toEqual([
+          around(value),
+          around(shellQuote(value)),
+          JSON.stringify({ project: 'p', stage: 's', service: 'v', v: value }),
+        ]);
+        const env = expandEnvironment([
+          ...Object.entries(ENV),
+          ...spec.env.flatMap((e) => (e.kind === 'value' ? [[e.name, e.value] as [string, string]] : [])),
+        ]);
         expect(env.get('X')).toBe(around(value));
         expect(env.get('Y')).toBe(value);
       }),
@@ -100,11 +110,15 @@ describe('event text survives $(VAR) expansion exactly', () => {
         const spec = renderTask(oneTask('{ name: t, image: alpine }'), renderContext(event({ labels })), where);
         const names = spec.env.map((e) => (e.kind === 'value' ? e.name : ''));
         for (const n of names) expect(n).toMatch(/^[A-Z_][A-Z0-9_]*$/);
-        const env = expandEnvironment(spec.env.flatMap((e) => (e.kind === 'value' ? [[e.name, e.value] as [string, string]] : [])));
+        const env = expandEnvironment(
+          spec.env.flatMap((e) => (e.kind === 'value' ? [[e.name, e.value] as [string, string]] : [])),
+        );
         for (const [k, v] of Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
           const name = `LABELS_${k.replace(/[^A-Za-z0-9_]/g, '_').toUpperCase()}`;
           // The first key (in sorted order) that gives a name owns it.
-          const owner = Object.keys(labels).sort().find((other) => `LABELS_${other.replace(/[^A-Za-z0-9_]/g, '_').toUpperCase()}` === name);
+          const owner = Object.keys(labels)
+            .sort()
+            .find((other) => `LABELS_${other.replace(/[^A-Za-z0-9_]/g, '_').toUpperCase()}` === name);
           if (owner === k) expect(env.get(name)).toBe(v);
         }
       }),
@@ -115,12 +129,57 @@ describe('event text survives $(VAR) expansion exactly', () => {
 /** Pieces of templates, valid and not, so random concatenations reach every corner of the checker. */
 const templatePiece = fc.oneof(
   fc.constantFrom(
-    '{{data.x}}', '{{data.list}}', '{{json data}}', '{{yaml data.list}}', '{{shq data.x}}', '{{default data.nope "d"}}', '{{lower data.x}}',
-    '{{upper (lower data.x)}}', '{{eq data.x "a"}}', '{{lookup data "x"}}', '{{lookup this data.key}}', '{{#if data.x}}', '{{else}}', '{{/if}}',
-    '{{#each data.list}}', '{{@index}}', '{{@key}}', '{{this}}', '{{/each}}', '{{#with data}}', '{{/with}}', '{{#unless data.x}}', '{{/unless}}',
-    '{{constructor}}', '{{__proto__.x}}', '{{data.constructor.name}}', '{{lookup this "__proto__"}}', '{{log data}}', '{{helperMissing}}',
-    '{{blockHelperMissing data}}', '{{> p}}', '{{*d}}', '{{{data.x}}}', '{{!comment}}', '{{~data.x~}}', '{{@root.data.x}}', '{{../data}}',
-    '{{', '}}', '{{#', '{{/', '(', ')', '"', '$(A)', '$', '\\{{x}}', '{{{{raw}}}}', '{{{{/raw}}}}', '{{data.[a b]}}', '{{nope x}}',
+    '{{data.x}}',
+    '{{data.list}}',
+    '{{json data}}',
+    '{{yaml data.list}}',
+    '{{shq data.x}}',
+    '{{default data.nope "d"}}',
+    '{{lower data.x}}',
+    '{{upper (lower data.x)}}',
+    '{{eq data.x "a"}}',
+    '{{lookup data "x"}}',
+    '{{lookup this data.key}}',
+    '{{#if data.x}}',
+    '{{else}}',
+    '{{/if}}',
+    '{{#each data.list}}',
+    '{{@index}}',
+    '{{@key}}',
+    '{{this}}',
+    '{{/each}}',
+    '{{#with data}}',
+    '{{/with}}',
+    '{{#unless data.x}}',
+    '{{/unless}}',
+    '{{constructor}}',
+    '{{__proto__.x}}',
+    '{{data.constructor.name}}',
+    '{{lookup this "__proto__"}}',
+    '{{log data}}',
+    '{{helperMissing}}',
+    '{{blockHelperMissing data}}',
+    '{{> p}}',
+    '{{*d}}',
+    '{{{data.x}}}',
+    '{{!comment}}',
+    '{{~data.x~}}',
+    '{{@root.data.x}}',
+    '{{../data}}',
+    '{{',
+    '}}',
+    '{{#',
+    '{{/',
+    '(',
+    ')',
+    '"',
+    '$(A)',
+    '$',
+    '\\{{x}}',
+    '{{{{raw}}}}',
+    '{{{{/raw}}}}',
+    '{{data.[a b]}}',
+    '{{nope x}}',
   ),
   dollarText,
 );
@@ -154,9 +213,12 @@ describe('rendering answers with a string or its own error, and finishes', () =>
   it('a template the loader accepts never fails for a reason other than the event (missing values, the budget)', () => {
     run(
       fc.property(template, hostileData, (t, data) => {
-        const r = parseJobConfig(`apiVersion: v2\nactions:\n  - tasks:\n      - { name: t, image: alpine, args: [${JSON.stringify(t)}] }\n`);
+        const r = parseJobConfig(
+          `apiVersion: v2\nactions:\n  - tasks:\n      - { name: t, image: alpine, args: [${JSON.stringify(t)}] }\n`,
+        );
         if (!r.ok) {
-          for (const p of r.problems) expect(p.path).toMatch(/^(actions\[0\]\.tasks\[0\]\.args\[0\]|line \d+, column \d+)$/);
+          for (const p of r.problems)
+            expect(p.path).toMatch(/^(actions\[0\]\.tasks\[0\]\.args\[0\]|line \d+, column \d+)$/);
           return;
         }
         try {
@@ -164,7 +226,9 @@ describe('rendering answers with a string or its own error, and finishes', () =>
         } catch (e) {
           if (!(e instanceof JobExecutorError)) throw new Error(`threw ${String(e)}`, { cause: e });
           expect(e.message).not.toMatch(JS_ERROR);
-          expect(e.message).toMatch(/^actions\[0\]\.tasks\[0\]\.args\[0\]: (template ".*" refers to .*, which the event does not have|the run renders more than|template ".*" failed: )/s);
+          expect(e.message).toMatch(
+            /^actions\[0\]\.tasks\[0\]\.args\[0\]: (template ".*" refers to .*, which the event does not have|the run renders more than|template ".*" failed: )/s,
+          );
         }
       }),
       1000,

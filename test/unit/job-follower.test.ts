@@ -96,6 +96,9 @@ describe('Follower: waiting for changes', () => {
   it('shows the pods the source holds and whether they are watched', () => {
     const s = source();
     s.pods = [{ metadata: { name: 'p' } }];
-    expect(new Follower(s, 'j', MINE).snapshot()).toMatchObject({ pods: [{ metadata: { name: 'p' } }], podsLive: true });
+    expect(new Follower(s, 'j', MINE).snapshot()).toMatchObject({
+      pods: [{ metadata: { name: 'p' } }],
+      podsLive: true,
+    });
   });
 });

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { buildJob, CONFIGMAP_BUDGET, mergeSecurityContext, type JobDefaults } from '../../src/runners/kubernetes/job-spec.js';
+import {
+  buildJob,
+  CONFIGMAP_BUDGET,
+  mergeSecurityContext,
+  type JobDefaults,
+} from '../../src/runners/kubernetes/job-spec.js';
 import { jobName, labelValue, runKey } from '../../src/runners/kubernetes/naming.js';
 import type { TaskSpec } from '../../src/render/task-spec.js';
 import { keptnEvent } from '../helpers/service.js';
@@ -14,24 +19,42 @@ const defaults: JobDefaults = {
   imagePullSecrets: ['regcred'],
 };
 const task = (p: Partial<TaskSpec> = {}): TaskSpec => ({
-  actionIndex: 1, taskIndex: 0, actionName: 'Scale', name: 'Scale with Helm', image: 'alpine/helm:3.9.0', cmd: ['helm'], args: ['upgrade'], env: [], files: [], maxPollDuration: 300, onError: 'fail', ...p,
+  actionIndex: 1,
+  taskIndex: 0,
+  actionName: 'Scale',
+  name: 'Scale with Helm',
+  image: 'alpine/helm:3.9.0',
+  cmd: ['helm'],
+  args: ['upgrade'],
+  env: [],
+  files: [],
+  maxPollDuration: 300,
+  onError: 'fail',
+  ...p,
 });
 
 describe('Job names', () => {
-  it.each(['f2b878d3-03c0-4e8f-bc3f-454bc1b3d79d', 'x', '', 'UPPER_case.and spaces!', 'é'.repeat(300), '--', 'a'.repeat(100)])(
-    'are valid DNS-1123 labels of at most 63 characters for %j',
-    (id) => {
-      const name = jobName(id, 999, 998);
-      expect(name.length).toBeLessThanOrEqual(63);
-      expect(name).toMatch(DNS1123);
-      expect(jobName(id, 999, 998)).toBe(name); // deterministic
-    },
-  );
+  it.each([
+    'f2b878d3-03c0-4e8f-bc3f-454bc1b3d79d',
+    'x',
+    '',
+    'UPPER_case.and spaces!',
+    'é'.repeat(300),
+    '--',
+    'a'.repeat(100),
+  ])('are valid DNS-1123 labels of at most 63 characters for %j', (id) => {
+    const name = jobName(id, 999, 998);
+    expect(name.length).toBeLessThanOrEqual(63);
+    expect(name).toMatch(DNS1123);
+    expect(jobName(id, 999, 998)).toBe(name); // deterministic
+  });
 
   it('keep ids apart that differ only in what is cut or replaced', () => {
     expect(runKey('A.b')).not.toBe(runKey('a-b'));
     expect(runKey(`${'a'.repeat(40)}1`)).not.toBe(runKey(`${'a'.repeat(40)}2`));
-    expect(jobName('f2b878d3-03c0-4e8f-bc3f-454bc1b3d79d', 2, 0)).toMatch(/^je-f2b878d3-03c0-4e8f-bc3f-454bc1b3-[0-9a-f]{8}-002-001$/);
+    expect(jobName('f2b878d3-03c0-4e8f-bc3f-454bc1b3d79d', 2, 0)).toMatch(
+      /^je-f2b878d3-03c0-4e8f-bc3f-454bc1b3-[0-9a-f]{8}-002-001$/,
+    );
   });
 
   it('label values follow the label rules', () => {
@@ -61,7 +84,13 @@ describe('Job spec', () => {
       command: ['helm'],
       args: ['upgrade'],
       resources: { limits: { cpu: '1', memory: '512Mi' }, requests: { cpu: '50m', memory: '128Mi' } },
-      securityContext: { allowPrivilegeEscalation: false, privileged: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
+      securityContext: {
+        allowPrivilegeEscalation: false,
+        privileged: false,
+        readOnlyRootFilesystem: true,
+        runAsNonRoot: true,
+        capabilities: { drop: ['ALL'] },
+      },
       terminationMessagePath: '/dev/termination-log',
       volumeMounts: [{ name: 'keptn', mountPath: '/keptn' }],
     });
@@ -85,7 +114,10 @@ describe('Job spec', () => {
         tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'jobs', effect: 'NoSchedule' }],
         keptnVolumeSize: '1Gi',
         securityContext: { readOnlyRootFilesystem: false, capabilities: { add: ['NET_BIND_SERVICE'] } },
-        env: [{ kind: 'value', name: 'A', value: 'b' }, { kind: 'secret', secretName: 'creds' }],
+        env: [
+          { kind: 'value', name: 'A', value: 'b' },
+          { kind: 'secret', secretName: 'creds' },
+        ],
       }),
       event,
       configHash: 'h',
@@ -98,11 +130,21 @@ describe('Job spec', () => {
     expect(job.metadata?.annotations?.['vault.hashicorp.com/agent-inject']).toBe('true');
     expect(pod?.metadata?.annotations?.['vault.hashicorp.com/agent-inject']).toBe('true');
     expect(pod?.metadata?.labels?.team).toBe('sre');
-    expect(pod?.spec).toMatchObject({ serviceAccountName: 'deployer', nodeSelector: { pool: 'jobs' }, imagePullSecrets: [{ name: 'regcred' }, { name: 'private' }] });
+    expect(pod?.spec).toMatchObject({
+      serviceAccountName: 'deployer',
+      nodeSelector: { pool: 'jobs' },
+      imagePullSecrets: [{ name: 'regcred' }, { name: 'private' }],
+    });
     expect(pod?.spec?.automountServiceAccountToken).toBeUndefined();
-    expect(pod?.spec?.tolerations).toEqual([{ key: 'dedicated', operator: 'Equal', value: 'jobs', effect: 'NoSchedule' }]);
+    expect(pod?.spec?.tolerations).toEqual([
+      { key: 'dedicated', operator: 'Equal', value: 'jobs', effect: 'NoSchedule' },
+    ]);
     const c = pod?.spec?.containers[0];
-    expect(c).toMatchObject({ imagePullPolicy: 'Always', workingDir: '/keptn', resources: { limits: { memory: '1Gi' } } });
+    expect(c).toMatchObject({
+      imagePullPolicy: 'Always',
+      workingDir: '/keptn',
+      resources: { limits: { memory: '1Gi' } },
+    });
     expect(c?.resources?.requests).toBeUndefined(); // a resources block replaces all defaults (JES)
     expect(c?.env?.map((e) => e.name)).toEqual(['A', 'KEPTN_OUTPUT']);
     expect(c?.envFrom).toEqual([{ secretRef: { name: 'creds' } }]);
@@ -112,13 +154,22 @@ describe('Job spec', () => {
   });
 
   it('carries project, stage, service, event id, context and task in labels and annotations', () => {
-    const odd = keptnEvent('sh.keptn.event.action.triggered', { project: 'My Project!', stage: 'prod', service: 'svc' });
+    const odd = keptnEvent('sh.keptn.event.action.triggered', {
+      project: 'My Project!',
+      stage: 'prod',
+      service: 'svc',
+    });
     const { job } = buildJob({ task: task(), event: odd, configHash: 'abc', files: [], defaults });
     for (const [k, v] of Object.entries(job.metadata?.labels ?? {})) {
       expect(v.length, k).toBeLessThanOrEqual(63);
       expect(v, k).toMatch(/^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/);
     }
-    expect(job.metadata?.labels).toMatchObject({ 'keptn.sh/project': 'My_Project', 'keptn.sh/jes-action-index': '1', 'keptn.sh/jes-task-index': '0', 'keptn.sh/jes-job-confighash': 'abc' });
+    expect(job.metadata?.labels).toMatchObject({
+      'keptn.sh/project': 'My_Project',
+      'keptn.sh/jes-action-index': '1',
+      'keptn.sh/jes-task-index': '0',
+      'keptn.sh/jes-job-confighash': 'abc',
+    });
     expect(job.metadata?.annotations).toMatchObject({
       'job-executor.keptn.sh/project': 'My Project!',
       'job-executor.keptn.sh/event-id': odd.id,
@@ -152,13 +203,23 @@ describe('Job spec', () => {
       ['/keptn/locust/basic.py', 'files-0', 'f1', true],
       ['/keptn/locust/big.bin', 'files-1', 'f2', true],
     ]);
-    expect(() => buildJob({ task: task(), event, configHash: 'h', files: [{ path: 'huge', content: Buffer.alloc(CONFIGMAP_BUDGET + 1) }], defaults })).toThrow(
-      /files: huge is \d+ bytes; the Kubernetes runner delivers files up to/,
-    );
+    expect(() =>
+      buildJob({
+        task: task(),
+        event,
+        configHash: 'h',
+        files: [{ path: 'huge', content: Buffer.alloc(CONFIGMAP_BUDGET + 1) }],
+        defaults,
+      }),
+    ).toThrow(/files: huge is \d+ bytes; the Kubernetes runner delivers files up to/);
   });
 
   it('merges the security context field by field; capabilities replace both lists (JES)', () => {
-    expect(mergeSecurityContext({ runAsUser: 2000 })).toMatchObject({ runAsUser: 2000, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
+    expect(mergeSecurityContext({ runAsUser: 2000 })).toMatchObject({
+      runAsUser: 2000,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+    });
     expect(mergeSecurityContext({ capabilities: { add: ['X'] } }).capabilities).toEqual({ add: ['X'] });
   });
 });

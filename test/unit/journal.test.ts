@@ -41,7 +41,10 @@ describe('the run journal', () => {
     const taken = await second.takeOver();
     expect(taken.map((t) => t.event.id).sort()).toEqual([a.id, b.id].sort());
     const ta = taken.find((t) => t.event.id === a.id);
-    expect(ta).toMatchObject({ startedDelivered: true, journal: { tasks: ['build'], answers: [{ delivered: true }], processes: [{ pgid: 4242, startTime: '99' }] } });
+    expect(ta).toMatchObject({
+      startedDelivered: true,
+      journal: { tasks: ['build'], answers: [{ delivered: true }], processes: [{ pgid: 4242, startTime: '99' }] },
+    });
     const tb = taken.find((t) => t.event.id === b.id);
     expect(tb).toMatchObject({ startedDelivered: true, journal: { answers: [{ delivered: false }] } });
     expect(await second.takeOver()).toEqual([]);
@@ -67,7 +70,9 @@ describe('the run journal', () => {
     const j = await RunJournal.openIn(options(dir));
     // our own pid holds it; a different live pid (the parent, here) must be refused
     writeFileSync(path.join(dir, 'journal.lock'), String(process.ppid));
-    await expect(RunJournal.openIn(options(dir))).rejects.toThrow(/in use by another job-executor \(pid \d+\); give each instance its own --work-dir/);
+    await expect(RunJournal.openIn(options(dir))).rejects.toThrow(
+      /in use by another job-executor \(pid \d+\); give each instance its own --work-dir/,
+    );
     writeFileSync(path.join(dir, 'journal.lock'), '999999999');
     const k = await RunJournal.openIn(options(dir));
     await k.closeFile();
@@ -76,7 +81,9 @@ describe('the run journal', () => {
 
   it('stays small: compaction keeps open runs and the ids of the window, not every line ever written', async () => {
     const dir = tmp();
-    const j = new JournalClaims(await RunJournal.openIn(options(dir, { compactBytes: 64 * 1024, maxClosedBytes: 16 * 1024 })));
+    const j = new JournalClaims(
+      await RunJournal.openIn(options(dir, { compactBytes: 64 * 1024, maxClosedBytes: 16 * 1024 })),
+    );
     const open = keptnEvent('sh.keptn.event.test.triggered');
     await j.claim(open);
     for (let i = 0; i < 500; i++) {
@@ -89,7 +96,9 @@ describe('the run journal', () => {
     expect(statSync(path.join(dir, 'journal.jsonl')).size).toBeLessThan(80 * 1024);
     const again = new JournalClaims(await RunJournal.openIn(options(dir)));
     expect((await again.takeOver()).map((t) => t.event.id)).toEqual([open.id]);
-    const closedLines = readFileSync(path.join(dir, 'journal.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"closed"'));
+    const closedLines = readFileSync(path.join(dir, 'journal.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"closed"'));
     expect(closedLines.length).toBeLessThan(500);
     await again.close();
   });
@@ -108,7 +117,16 @@ describe('memory bounds in bytes', () => {
     const store = new RunStore(1000, 1024 * 1024, 200_000);
     const runs: RunRecord[] = [];
     for (let i = 0; i < 50; i++) {
-      const run: RunRecord = { id: `r${i}`, event: keptnEvent('sh.keptn.event.test.triggered', { big: 'b'.repeat(20_000) }), receivedAt: i, status: i === 0 ? 'running' : 'succeeded', actions: [], tasks: [], answers: [], logBytes: 0 };
+      const run: RunRecord = {
+        id: `r${i}`,
+        event: keptnEvent('sh.keptn.event.test.triggered', { big: 'b'.repeat(20_000) }),
+        receivedAt: i,
+        status: i === 0 ? 'running' : 'succeeded',
+        actions: [],
+        tasks: [],
+        answers: [],
+        logBytes: 0,
+      };
       runs.push(run);
       store.add(run);
     }

@@ -54,7 +54,8 @@ interface Seen {
   impersonate?: string;
 }
 
-const text = (v: unknown) => (v === undefined || v === null ? undefined : Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
+const text = (v: unknown) =>
+  v === undefined || v === null ? undefined : Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
 
 /** What client-node's KubeConfig puts on a request. */
 async function clientNode(kc: k8s.KubeConfig): Promise<Seen> {
@@ -62,7 +63,8 @@ async function clientNode(kc: k8s.KubeConfig): Promise<Seen> {
   await kc.applyToHTTPSOptions(opts);
   const headers = (opts.headers ?? {}) as Record<string, string>;
   // Node turns `auth` into a Basic Authorization header, unless one is set already.
-  const authorization = headers.Authorization ?? (opts.auth ? `Basic ${Buffer.from(opts.auth).toString('base64')}` : undefined);
+  const authorization =
+    headers.Authorization ?? (opts.auth ? `Basic ${Buffer.from(opts.auth).toString('base64')}` : undefined);
   return clean({
     server: kc.getCurrentCluster()?.server,
     ca: text(opts.ca),
@@ -112,7 +114,10 @@ describe('kubeconfig: the same credentials as client-node’s KubeConfig', () =>
   });
 
   it('client certificate and key from files named relative to the kubeconfig, CA file too', async () => {
-    const cfg = kubeconfig({ 'certificate-authority': 'pki/ca.crt' }, { 'client-certificate': 'pki/client.crt', 'client-key': 'pki/client.key' });
+    const cfg = kubeconfig(
+      { 'certificate-authority': 'pki/ca.crt' },
+      { 'client-certificate': 'pki/client.crt', 'client-key': 'pki/client.key' },
+    );
     file(path.join(path.basename(path.dirname(cfg)), 'pki/ca.crt'), 'CA FILE');
     file(path.join(path.basename(path.dirname(cfg)), 'pki/client.crt'), 'CERT FILE');
     file(path.join(path.basename(path.dirname(cfg)), 'pki/client.key'), 'KEY FILE');
@@ -120,11 +125,15 @@ describe('kubeconfig: the same credentials as client-node’s KubeConfig', () =>
   });
 
   it('client certificate and key inline', async () => {
-    expect(await same(kubeconfig({}, { 'client-certificate-data': b64('CERT'), 'client-key-data': b64('KEY') }))).toMatchObject({ cert: 'CERT', key: 'KEY' });
+    expect(
+      await same(kubeconfig({}, { 'client-certificate-data': b64('CERT'), 'client-key-data': b64('KEY') })),
+    ).toMatchObject({ cert: 'CERT', key: 'KEY' });
   });
 
   it('insecure-skip-tls-verify and tls-server-name', async () => {
-    expect(await same(kubeconfig({ 'insecure-skip-tls-verify': true, 'tls-server-name': 'api.internal' }, { token: 't' }))).toMatchObject({
+    expect(
+      await same(kubeconfig({ 'insecure-skip-tls-verify': true, 'tls-server-name': 'api.internal' }, { token: 't' })),
+    ).toMatchObject({
       rejectUnauthorized: false,
       servername: 'api.internal',
     });
@@ -138,12 +147,16 @@ describe('kubeconfig: the same credentials as client-node’s KubeConfig', () =>
   });
 
   it('a token wins over basic credentials, as with client-node', async () => {
-    expect(await same(kubeconfig({}, { username: 'ann', password: 'pw', token: 'tok' }))).toMatchObject({ authorization: 'Bearer tok' });
+    expect(await same(kubeconfig({}, { username: 'ann', password: 'pw', token: 'tok' }))).toMatchObject({
+      authorization: 'Bearer tok',
+    });
   });
 
   it('a token file (auth-provider config), read from disk', async () => {
     const tokenFile = file('token-file', 'from-the-file');
-    expect(await same(kubeconfig({}, { 'auth-provider': { name: 'tokenFile', config: { tokenFile } } }))).toMatchObject({ authorization: 'Bearer from-the-file' });
+    expect(await same(kubeconfig({}, { 'auth-provider': { name: 'tokenFile', config: { tokenFile } } }))).toMatchObject(
+      { authorization: 'Bearer from-the-file' },
+    );
   });
 
   it('an exec credential plugin (EKS, GKE, AKS style): its token, and a client certificate it gives', async () => {
@@ -156,7 +169,18 @@ process.stdout.write(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/
     );
     chmodSync(plugin, 0o755);
     const seen = await same(
-      kubeconfig({}, { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: [plugin], env: [{ name: 'EXTRA', value: 'x1' }], interactiveMode: 'Never' } }),
+      kubeconfig(
+        {},
+        {
+          exec: {
+            apiVersion: 'client.authentication.k8s.io/v1',
+            command: process.execPath,
+            args: [plugin],
+            env: [{ name: 'EXTRA', value: 'x1' }],
+            interactiveMode: 'Never',
+          },
+        },
+      ),
     );
     expect(seen).toMatchObject({ authorization: 'Bearer exec-x1', cert: 'EXEC CERT', key: 'EXEC KEY' });
   });
@@ -201,14 +225,20 @@ process.stdout.write(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/
   });
 
   it('a proxy-url gets client-node’s proxy agents (loaded only then)', async () => {
-    const socks = new KubeAuth(loadKubeConfigData(kubeconfig({ 'proxy-url': 'socks5://127.0.0.1:1080' }, { token: 't' })));
+    const socks = new KubeAuth(
+      loadKubeConfigData(kubeconfig({ 'proxy-url': 'socks5://127.0.0.1:1080' }, { token: 't' })),
+    );
     expect((await socks.request()).agent.constructor.name).toBe('SocksProxyAgent');
-    const proxy = new KubeAuth(loadKubeConfigData(kubeconfig({ 'proxy-url': 'http://127.0.0.1:3128' }, { token: 't' })));
+    const proxy = new KubeAuth(
+      loadKubeConfigData(kubeconfig({ 'proxy-url': 'http://127.0.0.1:3128' }, { token: 't' })),
+    );
     expect((await proxy.request()).agent.constructor.name).toBe('HttpsProxyAgent');
   });
 
   it('one keep-alive agent for all requests with the same credentials', async () => {
-    const auth = new KubeAuth(loadKubeConfigData(kubeconfig({ 'certificate-authority-data': b64('CA') }, { token: 't' })));
+    const auth = new KubeAuth(
+      loadKubeConfigData(kubeconfig({ 'certificate-authority-data': b64('CA') }, { token: 't' })),
+    );
     const first = await auth.request();
     const second = await auth.request();
     expect(second.agent).toBe(first.agent);
@@ -216,7 +246,11 @@ process.stdout.write(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/
   });
 
   it('refuses what client-node refuses: no current cluster, plain http without skip-tls-verify', () => {
-    expect(() => new KubeAuth({ clusters: [], users: [], contexts: [], currentContext: undefined })).toThrow('no cluster found');
-    expect(() => new KubeAuth(loadKubeConfigData(kubeconfig({ server: 'http://127.0.0.1:8080' }, {})))).toThrow('HTTP protocol is not allowed');
+    expect(() => new KubeAuth({ clusters: [], users: [], contexts: [], currentContext: undefined })).toThrow(
+      'no cluster found',
+    );
+    expect(() => new KubeAuth(loadKubeConfigData(kubeconfig({ server: 'http://127.0.0.1:8080' }, {})))).toThrow(
+      'HTTP protocol is not allowed',
+    );
   });
 });

@@ -15,7 +15,8 @@ import { found } from '../helpers/wait.js';
  * order it tells of objects, and how it comes back from a watch that ends, a 410 and a refusal.
  */
 
-const waitUntil = (test: () => boolean) => vi.waitFor(() => found(test(), 'the condition'), { timeout: 5000, interval: 5 });
+const waitUntil = (test: () => boolean) =>
+  vi.waitFor(() => found(test(), 'the condition'), { timeout: 5000, interval: 5 });
 
 interface Req {
   readonly url: URL;
@@ -56,8 +57,13 @@ current-context: x
   return { api: new KubeApi(new KubeAuth(loadKubeConfigData(file))), requests };
 }
 
-const pod = (name: string, rv: string, phase = 'Running'): V1Pod => ({ metadata: { name, resourceVersion: rv, managedFields: [{ manager: 'x' }] }, spec: { containers: [] }, status: { phase } });
-const list = (items: V1Pod[], rv: string, cont?: string) => JSON.stringify({ kind: 'PodList', metadata: { resourceVersion: rv, ...(cont ? { continue: cont } : {}) }, items });
+const pod = (name: string, rv: string, phase = 'Running'): V1Pod => ({
+  metadata: { name, resourceVersion: rv, managedFields: [{ manager: 'x' }] },
+  spec: { containers: [] },
+  status: { phase },
+});
+const list = (items: V1Pod[], rv: string, cont?: string) =>
+  JSON.stringify({ kind: 'PodList', metadata: { resourceVersion: rv, ...(cont ? { continue: cont } : {}) }, items });
 const line = (type: string, object: unknown) => `${JSON.stringify({ type, object })}\n`;
 
 function start(api: KubeApi) {
@@ -69,7 +75,10 @@ function start(api: KubeApi) {
     path: '/api/v1/namespaces/ns/pods',
     labelSelector: 'app=je',
     // What the runner keeps: no spec, no managedFields.
-    keep: (p) => ({ metadata: { name: p.metadata?.name, resourceVersion: p.metadata?.resourceVersion }, ...(p.status ? { status: p.status } : {}) }),
+    keep: (p) => ({
+      metadata: { name: p.metadata?.name, resourceVersion: p.metadata?.resourceVersion },
+      ...(p.status ? { status: p.status } : {}),
+    }),
     onEvent: (type, p) => {
       events.push([type, p.metadata?.name as string, p.status?.phase]);
       expect(p.spec).toBeUndefined();
@@ -96,7 +105,13 @@ describe('ListWatch', () => {
     });
     const { w, events, live } = start(api);
     await waitUntil(() => watchRes !== undefined);
-    expect(requests.map((u) => [u.searchParams.get('continue'), u.searchParams.get('watch'), u.searchParams.get('resourceVersion')])).toEqual([
+    expect(
+      requests.map((u) => [
+        u.searchParams.get('continue'),
+        u.searchParams.get('watch'),
+        u.searchParams.get('resourceVersion'),
+      ]),
+    ).toEqual([
       [null, null, null],
       ['page-2', null, null],
       [null, 'true', '10'],
@@ -138,7 +153,9 @@ describe('ListWatch', () => {
         return;
       }
       lists++;
-      res.end(lists === 1 ? list([pod('a', '1'), pod('b', '2')], '5') : list([pod('a', '7', 'Failed'), pod('c', '8')], '9'));
+      res.end(
+        lists === 1 ? list([pod('a', '1'), pod('b', '2')], '5') : list([pod('a', '7', 'Failed'), pod('c', '8')], '9'),
+      );
     });
     const { events, errors } = start(api);
     await waitUntil(() => watchRes !== undefined);
@@ -157,7 +174,15 @@ describe('ListWatch', () => {
     let allowed = false;
     const { api } = await apiServer(({ url, res }) => {
       if (!allowed) {
-        res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', code: 403, message: 'pods is forbidden: User "u" cannot list resource "pods"' }));
+        res
+          .writeHead(403, { 'content-type': 'application/json' })
+          .end(
+            JSON.stringify({
+              kind: 'Status',
+              code: 403,
+              message: 'pods is forbidden: User "u" cannot list resource "pods"',
+            }),
+          );
         return;
       }
       if (url.searchParams.get('watch') === 'true') res.writeHead(200).flushHeaders();
@@ -180,7 +205,8 @@ describe('ListWatch', () => {
       if (url.searchParams.get('watch') !== 'true') return void res.end(list([], '1'));
       versions.push(url.searchParams.get('resourceVersion'));
       res.writeHead(200);
-      if (++watchCount === 1) res.write(`{"type":"ADDED","object":{"metadata":{"name":"big"},"x":"${'x'.repeat(MAX_WATCH_LINE_BYTES + 10)}`);
+      if (++watchCount === 1)
+        res.write(`{"type":"ADDED","object":{"metadata":{"name":"big"},"x":"${'x'.repeat(MAX_WATCH_LINE_BYTES + 10)}`);
     });
     const { events, errors } = start(api);
     await waitUntil(() => versions.length === 2);

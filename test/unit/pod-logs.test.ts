@@ -22,9 +22,12 @@ afterEach(async () => {
     await new Promise((r) => s.close(r));
   }
 });
-const waitUntil = (test: () => boolean) => vi.waitFor(() => found(test(), 'the condition'), { timeout: 5000, interval: 5 });
+const waitUntil = (test: () => boolean) =>
+  vi.waitFor(() => found(test(), 'the condition'), { timeout: 5000, interval: 5 });
 
-async function apiServer(handle: (url: URL, res: http.ServerResponse) => void): Promise<{ api: KubeApi; requests: URL[] }> {
+async function apiServer(
+  handle: (url: URL, res: http.ServerResponse) => void,
+): Promise<{ api: KubeApi; requests: URL[] }> {
   const requests: URL[] = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -62,7 +65,13 @@ describe('LiveLog', () => {
     });
     const log = taskLog();
     let stopped = false;
-    const live = new LiveLog(api, 'ns', log, () => undefined, () => stopped);
+    const live = new LiveLog(
+      api,
+      'ns',
+      log,
+      () => undefined,
+      () => stopped,
+    );
     live.start('pod-1');
     await waitUntil(() => stream !== undefined);
     expect(requests[0]?.pathname).toBe('/api/v1/namespaces/ns/pods/pod-1/log');
@@ -84,7 +93,13 @@ describe('LiveLog', () => {
       res.end('early\n');
     });
     const log = taskLog();
-    const live = new LiveLog(api, 'ns', log, () => undefined, () => false);
+    const live = new LiveLog(
+      api,
+      'ns',
+      log,
+      () => undefined,
+      () => false,
+    );
     live.start('pod-1');
     await waitUntil(() => log.lines.length === 1);
     await new Promise((r) => setTimeout(r, 50));
@@ -93,10 +108,20 @@ describe('LiveLog', () => {
 
   it('a log that cannot be streamed is tried three times, then noted (the read at the end still comes)', async () => {
     const { api, requests } = await apiServer((url, res) => {
-      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', code: 400, message: 'container "task" in pod "pod-1" is waiting to start' }));
+      res
+        .writeHead(400, { 'content-type': 'application/json' })
+        .end(
+          JSON.stringify({ kind: 'Status', code: 400, message: 'container "task" in pod "pod-1" is waiting to start' }),
+        );
     });
     const notes: string[] = [];
-    const live = new LiveLog(api, 'ns', taskLog(), (n) => notes.push(n), () => false);
+    const live = new LiveLog(
+      api,
+      'ns',
+      taskLog(),
+      (n) => notes.push(n),
+      () => false,
+    );
     for (let i = 0; i < 3; i++) {
       live.start('pod-1');
       await waitUntil(() => live.startable || requests.length === 3);
@@ -104,7 +129,9 @@ describe('LiveLog', () => {
     await waitUntil(() => notes.length === 1);
     expect(requests).toHaveLength(3);
     expect(live.startable).toBe(false);
-    expect(notes[0]).toBe('could not stream the log of pod pod-1 (container "task" in pod "pod-1" is waiting to start); it is read when the Job ends');
+    expect(notes[0]).toBe(
+      'could not stream the log of pod pod-1 (container "task" in pod "pod-1" is waiting to start); it is read when the Job ends',
+    );
   });
 });
 
@@ -112,20 +139,48 @@ describe('readContainerLog', () => {
   it('reads the whole log once, skipping the lines the live stream passed on', async () => {
     const { api, requests } = await apiServer((url, res) => res.end('a\nb\nc\nd'));
     const got: string[] = [];
-    expect(await readContainerLog(api, { namespace: 'ns', pod: 'p', container: 'task' }, 2, (l) => got.push(l), new AbortController().signal)).toBeUndefined();
+    expect(
+      await readContainerLog(
+        api,
+        { namespace: 'ns', pod: 'p', container: 'task' },
+        2,
+        (l) => got.push(l),
+        new AbortController().signal,
+      ),
+    ).toBeUndefined();
     expect(got).toEqual(['c', 'd']);
     expect(requests[0]?.searchParams.get('follow')).toBeNull();
   });
 
   it('says why it could not: the API server’s message, a body cut short, the service stopping', async () => {
     const noop = () => undefined;
-    const refused = await apiServer((url, res) => res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', code: 404, message: 'pods "p" not found' })));
-    expect(await readContainerLog(refused.api, { namespace: 'ns', pod: 'p', container: 'task' }, 0, noop, new AbortController().signal)).toBe('pods "p" not found');
+    const refused = await apiServer((url, res) =>
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ kind: 'Status', code: 404, message: 'pods "p" not found' })),
+    );
+    expect(
+      await readContainerLog(
+        refused.api,
+        { namespace: 'ns', pod: 'p', container: 'task' },
+        0,
+        noop,
+        new AbortController().signal,
+      ),
+    ).toBe('pods "p" not found');
     const cut = await apiServer((url, res) => {
       res.writeHead(200).write('partial\n');
       setTimeout(() => res.socket?.destroy(), 20);
     });
-    expect(await readContainerLog(cut.api, { namespace: 'ns', pod: 'p', container: 'task' }, 0, noop, new AbortController().signal)).toMatch(/cut short|aborted|socket hang up/);
+    expect(
+      await readContainerLog(
+        cut.api,
+        { namespace: 'ns', pod: 'p', container: 'task' },
+        0,
+        noop,
+        new AbortController().signal,
+      ),
+    ).toMatch(/cut short|aborted|socket hang up/);
     const hung = await apiServer((url, res) => res.writeHead(200).flushHeaders());
     const stop = new AbortController();
     const reading = readContainerLog(hung.api, { namespace: 'ns', pod: 'p', container: 'task' }, 0, noop, stop.signal);

@@ -11,7 +11,18 @@ const policy = (p: Partial<PolicySettings> = {}): PolicySettings => ({
   ...p,
 });
 const task = (p: Partial<TaskSpec> = {}): TaskSpec => ({
-  actionIndex: 0, taskIndex: 1, actionName: 'a', name: 't', image: 'alpine:3.20', cmd: [], args: [], env: [], files: [], maxPollDuration: 300, onError: 'fail', ...p,
+  actionIndex: 0,
+  taskIndex: 1,
+  actionName: 'a',
+  name: 't',
+  image: 'alpine:3.20',
+  cmd: [],
+  args: [],
+  env: [],
+  files: [],
+  maxPollDuration: 300,
+  onError: 'fail',
+  ...p,
 });
 
 describe('policy, checked before anything runs', () => {
@@ -32,7 +43,9 @@ describe('policy, checked before anything runs', () => {
 
   it('refuses privileged containers unless allowed', () => {
     const privileged = task({ securityContext: { privileged: true } });
-    expect(() => checkPolicy([privileged], policy())).toThrow(/^Forbidden: privileged containers are not allowed \(actions\[0\]\.tasks\[1\]\.securityContext\.privileged; set ALLOW_PRIVILEGED_JOBS=true/);
+    expect(() => checkPolicy([privileged], policy())).toThrow(
+      /^Forbidden: privileged containers are not allowed \(actions\[0\]\.tasks\[1\]\.securityContext\.privileged; set ALLOW_PRIVILEGED_JOBS=true/,
+    );
     expect(() => checkPolicy([privileged], policy({ allowPrivileged: true }))).not.toThrow();
   });
 });

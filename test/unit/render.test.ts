@@ -8,11 +8,15 @@ import { renderActions, renderContext, renderTask, type EnvSpec } from '../../sr
 import { keptnEvent } from '../helpers/service.js';
 
 function task(yamlTask: string) {
-  const { config } = parseJobConfigOrThrow(`apiVersion: v2\nactions:\n  - name: a\n    tasks:\n      - ${yamlTask.trim().split('\n').join('\n        ')}\n`, 'inline');
+  const { config } = parseJobConfigOrThrow(
+    `apiVersion: v2\nactions:\n  - name: a\n    tasks:\n      - ${yamlTask.trim().split('\n').join('\n        ')}\n`,
+    'inline',
+  );
   return config.actions[0]?.tasks[0] as NonNullable<(typeof config.actions)[0]['tasks'][0]>;
 }
 
-const values = (env: readonly EnvSpec[]) => env.map((e) => (e.kind === 'value' ? `${e.name}=${e.value}` : `secret:${e.secretName}`));
+const values = (env: readonly EnvSpec[]) =>
+  env.map((e) => (e.kind === 'value' ? `${e.name}=${e.value}` : `secret:${e.secretName}`));
 
 describe('Handlebars rendering', () => {
   const event = keptnEvent('sh.keptn.event.action.triggered', {
@@ -23,9 +27,13 @@ describe('Handlebars rendering', () => {
   const ctx = templateContext(event);
 
   it('sees the event and its shortcuts', () => {
-    expect(renderTemplate('{{project}}-{{stage}}/{{service}} {{data.action.value}} {{event.type}} {{type}} {{labels.team}} {{gitcommitid}}', ctx, 'f')).toBe(
-      'proj-dev/svc 2 sh.keptn.event.action.triggered sh.keptn.event.action.triggered a b abc123',
-    );
+    expect(
+      renderTemplate(
+        '{{project}}-{{stage}}/{{service}} {{data.action.value}} {{event.type}} {{type}} {{labels.team}} {{gitcommitid}}',
+        ctx,
+        'f',
+      ),
+    ).toBe('proj-dev/svc 2 sh.keptn.event.action.triggered sh.keptn.event.action.triggered a b abc123');
     expect(renderTemplate('{{shkeptncontext}} {{id}}', ctx, 'f')).toBe(`${event.shkeptncontext} ${event.id}`);
   });
 
@@ -36,7 +44,7 @@ describe('Handlebars rendering', () => {
   it('has json, yaml, shq and default helpers', () => {
     expect(renderTemplate('{{json data.list}}', ctx, 'f')).toBe('["x","z"]');
     expect(renderTemplate('{{yaml data.list}}', ctx, 'f')).toBe('- x\n- z');
-    expect(renderTemplate("{{shq labels.team}}", ctx, 'f')).toBe("'a b'");
+    expect(renderTemplate('{{shq labels.team}}', ctx, 'f')).toBe("'a b'");
     expect(renderTemplate('{{default data.missing "fallback"}}', ctx, 'f')).toBe('fallback');
     expect(renderTemplate('{{default data.action.value "fallback"}}', ctx, 'f')).toBe('2');
   });
@@ -127,12 +135,18 @@ env:
 
   it('fails naming the entry when the event has no such value', () => {
     expect(() =>
-      renderTask(task('name: t\nimage: alpine\nenv: [{ name: X, value: "$.data.nope", valueFrom: event }]'), renderContext(event), {
-        actionIndex: 0,
-        taskIndex: 0,
-        actionName: 'a',
-      }),
-    ).toThrow("actions[0].tasks[0].env[0]: could not add env with name 'X', value '$.data.nope', valueFrom 'event': the event has no value at $.data.nope");
+      renderTask(
+        task('name: t\nimage: alpine\nenv: [{ name: X, value: "$.data.nope", valueFrom: event }]'),
+        renderContext(event),
+        {
+          actionIndex: 0,
+          taskIndex: 0,
+          actionName: 'a',
+        },
+      ),
+    ).toThrow(
+      "actions[0].tasks[0].env[0]: could not add env with name 'X', value '$.data.nope', valueFrom 'event': the event has no value at $.data.nope",
+    );
   });
 
   it('renders every string field of a task and keeps $(VAR) for the runner', () => {
@@ -223,7 +237,7 @@ describe('event text never becomes a $(VAR) reference (defect 1)', () => {
     paren: '(API_KEY)',
     dollars: '$$(API_KEY) $',
     nested: { '$(API_KEY)': ['$(API_KEY)'] },
-    labels: { 'note': '$(API_KEY)' },
+    labels: { note: '$(API_KEY)' },
   });
   const spec = renderTask(
     task(`
@@ -264,8 +278,14 @@ env:
 
   it('does not let the event choose the variable of a reference the config leaves open', () => {
     const ev = keptnEvent('sh.keptn.event.x.triggered', { which: 'API_KEY', rest: 'API_KEY)' });
-    const t = task('name: t\nimage: alpine\nargs: ["$({{data.which}})", "$({{data.rest}}", "$(API_KEY) $({{data.which}})"]\nenv: [{ name: API_KEY, value: s3cret, valueFrom: string }]');
-    expect(expanded(renderTask(t, renderContext(ev), { actionIndex: 0, taskIndex: 0, actionName: 'a' })).argv).toEqual(['$(API_KEY)', '$(API_KEY)', 's3cret $(API_KEY)']);
+    const t = task(
+      'name: t\nimage: alpine\nargs: ["$({{data.which}})", "$({{data.rest}}", "$(API_KEY) $({{data.which}})"]\nenv: [{ name: API_KEY, value: s3cret, valueFrom: string }]',
+    );
+    expect(expanded(renderTask(t, renderContext(ev), { actionIndex: 0, taskIndex: 0, actionName: 'a' })).argv).toEqual([
+      '$(API_KEY)',
+      '$(API_KEY)',
+      's3cret $(API_KEY)',
+    ]);
   });
 
   it('leaves fields Kubernetes does not expand as the raw text', () => {
@@ -284,7 +304,11 @@ env:
   it('escapes keys and values of the whole event in the expansion context', () => {
     const ctx = expansionContext(event);
     expect(ctx.data.nested).toEqual({ '$$(API_KEY)': ['$$(API_KEY)'] });
-    expect([ctx.data.note, ctx.labels.note, ctx.event.data.note]).toEqual(['$$(API_KEY)', '$$(API_KEY)', '$$(API_KEY)']);
+    expect([ctx.data.note, ctx.labels.note, ctx.event.data.note]).toEqual([
+      '$$(API_KEY)',
+      '$$(API_KEY)',
+      '$$(API_KEY)',
+    ]);
     // An own "__proto__" key stays data (the event parser refuses it anyway; the copy must not depend on that).
     const copy = escapeJson(JSON.parse('{"__proto__": {"$(X)": "$(Y)"}}')) as Record<string, unknown>;
     expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
@@ -294,23 +318,41 @@ env:
 
 describe('label keys become valid env names (defect 9)', () => {
   it('sanitises what cannot be in a name and keeps the first of two keys that give the same name', () => {
-    const event = keptnEvent('sh.keptn.event.x.triggered', { labels: { 'a=b': '1', 'a b': '2', 'ä-x': '3', '': '4', 'a-b': '5' } });
-    const spec = renderTask(task('name: t\nimage: alpine'), renderContext(event), { actionIndex: 0, taskIndex: 0, actionName: 'a' });
-    expect(values(spec.env).filter((v) => v.startsWith('LABELS_'))).toEqual(['LABELS_=4', 'LABELS_A_B=2', 'LABELS___X=3']);
+    const event = keptnEvent('sh.keptn.event.x.triggered', {
+      labels: { 'a=b': '1', 'a b': '2', 'ä-x': '3', '': '4', 'a-b': '5' },
+    });
+    const spec = renderTask(task('name: t\nimage: alpine'), renderContext(event), {
+      actionIndex: 0,
+      taskIndex: 0,
+      actionName: 'a',
+    });
+    expect(values(spec.env).filter((v) => v.startsWith('LABELS_'))).toEqual([
+      'LABELS_=4',
+      'LABELS_A_B=2',
+      'LABELS___X=3',
+    ]);
   });
 
   it('refuses a templated env name that renders into an invalid one, naming the entry', () => {
     const event = keptnEvent('sh.keptn.event.x.triggered', { n: 'A=B' });
     expect(() =>
-      renderTask(task('name: t\nimage: alpine\nenv: [{ name: "{{data.n}}", value: x, valueFrom: string }]'), renderContext(event), { actionIndex: 0, taskIndex: 0, actionName: 'a' }),
+      renderTask(
+        task('name: t\nimage: alpine\nenv: [{ name: "{{data.n}}", value: x, valueFrom: string }]'),
+        renderContext(event),
+        { actionIndex: 0, taskIndex: 0, actionName: 'a' },
+      ),
     ).toThrow('actions[0].tasks[0].env[0].name: "A=B" is not a valid environment variable name');
   });
 
   it('refuses a templated files entry that renders out of the config folder', () => {
     const event = keptnEvent('sh.keptn.event.x.triggered', { f: '../../etc/passwd' });
-    expect(() => renderTask(task('name: t\nimage: alpine\nfiles: ["{{data.f}}"]'), renderContext(event), { actionIndex: 0, taskIndex: 0, actionName: 'a' })).toThrow(
-      /^actions\[0\]\.tasks\[0\]\.files\[0\]: "\.\.\/\.\.\/etc\/passwd" has a "\.\." segment/,
-    );
+    expect(() =>
+      renderTask(task('name: t\nimage: alpine\nfiles: ["{{data.f}}"]'), renderContext(event), {
+        actionIndex: 0,
+        taskIndex: 0,
+        actionName: 'a',
+      }),
+    ).toThrow(/^actions\[0\]\.tasks\[0\]\.files\[0\]: "\.\.\/\.\.\/etc\/passwd" has a "\.\." segment/);
   });
 });
 
@@ -366,14 +408,18 @@ describe('rendering is bounded per run', () => {
   const event = keptnEvent('sh.keptn.event.x.triggered', { list, big: 'x'.repeat(100_000) });
 
   it('stops loops inside loops over event data', () => {
-    expect(() => renderTemplate('{{#each data.list}}{{#each ../data.list}}{{/each}}{{/each}}', templateContext(event), 'f')).toThrow(
-      /^f: the run renders more than 4194304 characters/,
-    );
+    expect(() =>
+      renderTemplate('{{#each data.list}}{{#each ../data.list}}{{/each}}{{/each}}', templateContext(event), 'f'),
+    ).toThrow(/^f: the run renders more than 4194304 characters/);
   });
 
   it('counts every field of the run against one budget', () => {
     const rc = renderContext(event);
-    const t = task(`name: t\nimage: alpine\nargs: ${JSON.stringify(Array.from({ length: 50 }, () => '{{json data.big}}'))}`);
-    expect(() => renderTask(t, rc, { actionIndex: 0, taskIndex: 0, actionName: 'a' })).toThrow(/^actions\[0\]\.tasks\[0\]\.args\[\d+\]: the run renders more than/);
+    const t = task(
+      `name: t\nimage: alpine\nargs: ${JSON.stringify(Array.from({ length: 50 }, () => '{{json data.big}}'))}`,
+    );
+    expect(() => renderTask(t, rc, { actionIndex: 0, taskIndex: 0, actionName: 'a' })).toThrow(
+      /^actions\[0\]\.tasks\[0\]\.args\[\d+\]: the run renders more than/,
+    );
   });
 });

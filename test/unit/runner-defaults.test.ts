@@ -20,7 +20,9 @@ describe('default concurrency per runner', () => {
   });
 
   it('the settings table says so', () => {
-    const row = settingsMarkdown().split('\n').find((l) => l.startsWith('| `--concurrency`'));
+    const row = settingsMarkdown()
+      .split('\n')
+      .find((l) => l.startsWith('| `--concurrency`'));
     expect(row).toContain('4 with the local runner');
     expect(row).toContain('64 with the Kubernetes runner');
   });

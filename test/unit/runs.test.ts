@@ -41,7 +41,9 @@ describe('run views (GET /api/runs/:id, the live stream)', () => {
           id: 'a1',
           time: '2026-01-01T00:00:01Z',
           status: 'delivered',
-          event: { data: { project: 'p', stage: 's', service: 'v', output } } as unknown as RunRecord['answers'][number]['event'],
+          event: {
+            data: { project: 'p', stage: 's', service: 'v', output },
+          } as unknown as RunRecord['answers'][number]['event'],
         },
       ],
     });
@@ -61,7 +63,12 @@ describe('run views (GET /api/runs/:id, the live stream)', () => {
   });
 
   it('impossible times and missing parts do not throw', () => {
-    const r = run({ receivedAt: Number.NaN, startedAt: 1e20, finishedAt: 5, tasks: [{ name: 't' } as RunRecord['tasks'][number]] });
+    const r = run({
+      receivedAt: Number.NaN,
+      startedAt: 1e20,
+      finishedAt: 5,
+      tasks: [{ name: 't' } as RunRecord['tasks'][number]],
+    });
     expect(runSummary(r)).toMatchObject({ receivedAt: undefined, startedAt: undefined, durationMs: undefined });
     expect(runDetail(r)).toMatchObject({ tasks: [{ name: 't', logs: '', startedAt: undefined }] });
   });
@@ -79,11 +86,31 @@ describe('run views (GET /api/runs/:id, the live stream)', () => {
 describe('ignored answers', () => {
   const event = keptnEvent('sh.keptn.event.test.triggered');
   it.each([
-    ['no-match', 'no action in /srv/job-config/proj/job/config.yaml matches sh.keptn.event.test.triggered', 'no action in the job config for project "proj", stage "dev", service "svc" matches sh.keptn.event.test.triggered'],
-    ['no-config', 'no job/config.yaml for proj/dev/svc in /srv/job-config (looked at service, stage, project and global level)', 'no job config for project "proj", stage "dev", service "svc"'],
-    ['config-invalid', 'C:\\config\\job\\config.yaml: actions[0].events: required', 'the job config for project "proj", stage "dev", service "svc" is invalid; the service log says why'],
-    ['config-invalid', 'could not read file:///etc/job/config.yaml', 'the job config for project "proj", stage "dev", service "svc" is invalid; the service log says why'],
-    ['no-config', 'config file ../secret/job/config.yaml does not exist', 'no job config for project "proj", stage "dev", service "svc"'],
+    [
+      'no-match',
+      'no action in /srv/job-config/proj/job/config.yaml matches sh.keptn.event.test.triggered',
+      'no action in the job config for project "proj", stage "dev", service "svc" matches sh.keptn.event.test.triggered',
+    ],
+    [
+      'no-config',
+      'no job/config.yaml for proj/dev/svc in /srv/job-config (looked at service, stage, project and global level)',
+      'no job config for project "proj", stage "dev", service "svc"',
+    ],
+    [
+      'config-invalid',
+      'C:\\config\\job\\config.yaml: actions[0].events: required',
+      'the job config for project "proj", stage "dev", service "svc" is invalid; the service log says why',
+    ],
+    [
+      'config-invalid',
+      'could not read file:///etc/job/config.yaml',
+      'the job config for project "proj", stage "dev", service "svc" is invalid; the service log says why',
+    ],
+    [
+      'no-config',
+      'config file ../secret/job/config.yaml does not exist',
+      'no job config for project "proj", stage "dev", service "svc"',
+    ],
   ] as const)('%s with a path in the message: the reason and the scope instead', (reason, message, shown) => {
     expect(ignoredAnswer({ status: 'ignored', reason, message }, event)).toEqual({
       status: 'ignored',
@@ -94,7 +121,8 @@ describe('ignored answers', () => {
   });
 
   it('a message without a path (a URL is not one) is passed on', () => {
-    const message = 'could not retrieve config: GET http://api/resource-service/v1/project/p answered 401; check KEPTN_API_TOKEN';
+    const message =
+      'could not retrieve config: GET http://api/resource-service/v1/project/p answered 401; check KEPTN_API_TOKEN';
     expect(ignoredAnswer({ status: 'ignored', reason: 'config-invalid', message }, event).message).toBe(message);
   });
 });

@@ -4,7 +4,10 @@ import { SETTINGS, loadSettings, settingsMarkdown } from '../../src/settings/set
 
 describe('settings', () => {
   it('have defaults, and flags win over the environment (JES names work)', () => {
-    const s = loadSettings({ port: '9000' }, { JOB_EXECUTOR_PORT: '7000', ALLOWED_IMAGE_LIST: 'alpine:*, busybox', ALWAYS_SEND_FINISHED_EVENT: 'true' });
+    const s = loadSettings(
+      { port: '9000' },
+      { JOB_EXECUTOR_PORT: '7000', ALLOWED_IMAGE_LIST: 'alpine:*, busybox', ALWAYS_SEND_FINISHED_EVENT: 'true' },
+    );
     expect(s.port).toBe(9000);
     expect(s.allowedImages).toEqual(['alpine:*', 'busybox']);
     expect(s.alwaysSendFinished).toBe(true);

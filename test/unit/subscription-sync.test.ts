@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { planSubscriptionSync, type Subscription } from '../../src/keptn/transports/subscription-sync.js';
 
-const sub = (id: string, event: string, projects: string[] = []): Subscription => ({ id, hasServerId: true, event, projects, stages: [], services: [] });
+const sub = (id: string, event: string, projects: string[] = []): Subscription => ({
+  id,
+  hasServerId: true,
+  event,
+  projects,
+  stages: [],
+  services: [],
+});
 const A = 'sh.keptn.event.action.triggered';
 const T = 'sh.keptn.event.test.triggered';
 const D = 'sh.keptn.event.deployment.triggered';

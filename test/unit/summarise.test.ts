@@ -5,15 +5,29 @@ import type { TaskOutcome, TaskResult } from '../../src/runners/runner.js';
 
 function spec(actionIndex: number, taskIndex: number, onError: TaskSpec['onError'] = 'fail'): TaskSpec {
   return {
-    actionIndex, taskIndex, actionName: `a${actionIndex}`, name: `t${actionIndex}.${taskIndex}`, image: 'alpine', cmd: ['true'], args: [], env: [], files: [],
-    maxPollDuration: 10, onError,
+    actionIndex,
+    taskIndex,
+    actionName: `a${actionIndex}`,
+    name: `t${actionIndex}.${taskIndex}`,
+    image: 'alpine',
+    cmd: ['true'],
+    args: [],
+    env: [],
+    files: [],
+    maxPollDuration: 10,
+    onError,
   };
 }
 function action(index: number, silent: boolean, ...tasks: TaskSpec[]): RenderedAction {
   return { index, name: `a${index}`, silent, tasks };
 }
 function result(outcome: TaskOutcome, extra: Partial<TaskResult> = {}): TaskResult {
-  return { outcome, logs: `logs of ${outcome}\n`, ...(outcome === 'succeeded' ? {} : { reason: `${outcome} because` }), ...extra };
+  return {
+    outcome,
+    logs: `logs of ${outcome}\n`,
+    ...(outcome === 'succeeded' ? {} : { reason: `${outcome} because` }),
+    ...extra,
+  };
 }
 function results(entries: Array<[TaskSpec, TaskResult]>): Map<string, TaskResult> {
   return new Map(entries.map(([s, r]) => [taskKey(s), r]));
@@ -40,12 +54,23 @@ describe('summarise: the outcome of a run', () => {
   it('every task passed: succeeded/pass, one part per task with its logs, outputs merged in order', () => {
     const a = spec(0, 0);
     const b = spec(0, 1);
-    const s = summarise([action(0, false, a, b)], results([
-      [a, result('succeeded', { output: { x: 1, deep: { a: 1 } } })],
-      [b, result('succeeded', { output: { x: 2, deep: { b: 2 } } })],
-    ]));
-    expect(s).toMatchObject({ status: 'succeeded', answerStatus: 'succeeded', result: 'pass', output: { x: 2, deep: { a: 1, b: 2 } } });
-    expect(s.parts.map((p) => [p.name, p.outcome, p.logs])).toEqual([['t0.0', 'succeeded', 'logs of succeeded\n'], ['t0.1', 'succeeded', 'logs of succeeded\n']]);
+    const s = summarise(
+      [action(0, false, a, b)],
+      results([
+        [a, result('succeeded', { output: { x: 1, deep: { a: 1 } } })],
+        [b, result('succeeded', { output: { x: 2, deep: { b: 2 } } })],
+      ]),
+    );
+    expect(s).toMatchObject({
+      status: 'succeeded',
+      answerStatus: 'succeeded',
+      result: 'pass',
+      output: { x: 2, deep: { a: 1, b: 2 } },
+    });
+    expect(s.parts.map((p) => [p.name, p.outcome, p.logs])).toEqual([
+      ['t0.0', 'succeeded', 'logs of succeeded\n'],
+      ['t0.1', 'succeeded', 'logs of succeeded\n'],
+    ]);
   });
 
   it('a failing task with onError fail: errored/fail; the tasks after it are named as not run', () => {
@@ -67,7 +92,13 @@ describe('summarise: the outcome of a run', () => {
   ] as const)('onError %s: the run goes on, succeeded with result %s, the part says %s', (onError, res, outcome) => {
     const a = spec(0, 0, onError);
     const b = spec(0, 1);
-    const s = summarise([action(0, false, a, b)], results([[a, result('timeout')], [b, result('succeeded')]]));
+    const s = summarise(
+      [action(0, false, a, b)],
+      results([
+        [a, result('timeout')],
+        [b, result('succeeded')],
+      ]),
+    );
     expect(s).toMatchObject({ status: 'succeeded', answerStatus: 'succeeded', result: res });
     expect(s.parts[0]).toMatchObject({ outcome, reason: 'timeout because', logs: 'logs of timeout\n' });
   });
@@ -82,7 +113,13 @@ describe('summarise: the outcome of a run', () => {
   it('a silent action: its failure fails the run in the store, never the answer, and shows no part', () => {
     const quiet = spec(0, 0);
     const loud = spec(1, 0);
-    const s = summarise([action(0, true, quiet, spec(0, 1)), action(1, false, loud)], results([[quiet, result('failed')], [loud, result('succeeded')]]));
+    const s = summarise(
+      [action(0, true, quiet, spec(0, 1)), action(1, false, loud)],
+      results([
+        [quiet, result('failed')],
+        [loud, result('succeeded')],
+      ]),
+    );
     expect(s).toMatchObject({ status: 'failed', answerStatus: 'succeeded', result: 'pass' });
     expect(s.parts.map((p) => p.name)).toEqual(['t1.0']);
   });

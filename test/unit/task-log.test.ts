@@ -65,37 +65,47 @@ describe('TaskLog', () => {
   it('shows the output exactly: lines out and tail agree with what was written, for any split', () => {
     const text = fc.string({ unit: fc.constantFrom('a', 'é', '€', '\n', '\r', ' ', '😀'), maxLength: 300 });
     fc.assert(
-      fc.property(text, fc.array(fc.nat(), { maxLength: 10 }), fc.integer({ min: 4, max: 40 }), (out, cuts, maxLine) => {
-        const { log, lines } = taskLog(1 << 20, maxLine);
-        for (const c of chunks(out, cuts)) log.write('stdout', c);
-        log.end();
-        expect(log.bytes).toBe(Buffer.byteLength(out));
-        // The tail is the output with \r\n as \n and a last newline; no byte is lost or made up.
-        let expected = out.replace(/\r\n/g, '\n');
-        if (expected !== '' && !expected.endsWith('\n')) expected += '\n';
-        expect(log.text()).toBe(expected);
-        // No line given on holds more than 3 x maxLineBytes bytes (UTF-16 length is the cheap trigger).
-        for (const l of lines) expect(Buffer.byteLength(l.text)).toBeLessThanOrEqual(3 * maxLine + 4);
-      }),
+      fc.property(
+        text,
+        fc.array(fc.nat(), { maxLength: 10 }),
+        fc.integer({ min: 4, max: 40 }),
+        (out, cuts, maxLine) => {
+          const { log, lines } = taskLog(1 << 20, maxLine);
+          for (const c of chunks(out, cuts)) log.write('stdout', c);
+          log.end();
+          expect(log.bytes).toBe(Buffer.byteLength(out));
+          // The tail is the output with \r\n as \n and a last newline; no byte is lost or made up.
+          let expected = out.replace(/\r\n/g, '\n');
+          if (expected !== '' && !expected.endsWith('\n')) expected += '\n';
+          expect(log.text()).toBe(expected);
+          // No line given on holds more than 3 x maxLineBytes bytes (UTF-16 length is the cheap trigger).
+          for (const l of lines) expect(Buffer.byteLength(l.text)).toBeLessThanOrEqual(3 * maxLine + 4);
+        },
+      ),
     );
   });
 
   it('keeps a tail of whole lines and states the dropped bytes so that both add up to the output', () => {
     const line = fc.string({ unit: fc.constantFrom('a', 'é', '€', ' '), maxLength: 30 }).map((s) => `${s}\n`);
     fc.assert(
-      fc.property(fc.array(line, { maxLength: 60 }), fc.integer({ min: 1, max: 200 }), fc.array(fc.nat(), { maxLength: 8 }), (ls, max, cuts) => {
-        const out = ls.join('');
-        const { log } = taskLog(max);
-        for (const c of chunks(out, cuts)) log.write('stdout', c);
-        log.end();
-        const shown = log.text();
-        const m = DROPPED.exec(shown);
-        const body = m ? shown.slice(m[0].length) : shown;
-        const dropped = m ? Number(m[1]) : 0;
-        expect(dropped + Buffer.byteLength(body)).toBe(Buffer.byteLength(out));
-        expect(out.endsWith(body)).toBe(true);
-        expect(Buffer.byteLength(body)).toBeLessThanOrEqual(max);
-      }),
+      fc.property(
+        fc.array(line, { maxLength: 60 }),
+        fc.integer({ min: 1, max: 200 }),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        (ls, max, cuts) => {
+          const out = ls.join('');
+          const { log } = taskLog(max);
+          for (const c of chunks(out, cuts)) log.write('stdout', c);
+          log.end();
+          const shown = log.text();
+          const m = DROPPED.exec(shown);
+          const body = m ? shown.slice(m[0].length) : shown;
+          const dropped = m ? Number(m[1]) : 0;
+          expect(dropped + Buffer.byteLength(body)).toBe(Buffer.byteLength(out));
+          expect(out.endsWith(body)).toBe(true);
+          expect(Buffer.byteLength(body)).toBeLessThanOrEqual(max);
+        },
+      ),
     );
   });
 });

@@ -35,7 +35,10 @@ export async function createConfigSource(settings: Settings, logger: Logger): Pr
   try {
     new URL(base);
   } catch {
-    throw new JobExecutorError('SETTINGS_INVALID', `RESOURCE_SERVICE_URL (--resource-service-url): "${base}" is not a URL`);
+    throw new JobExecutorError(
+      'SETTINGS_INVALID',
+      `RESOURCE_SERVICE_URL (--resource-service-url): "${base}" is not a URL`,
+    );
   }
   return new KeptnResourceConfigSource({
     baseUrl: base,

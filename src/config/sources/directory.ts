@@ -36,7 +36,10 @@ export class DirectoryFileSource implements FileSource {
 
   private refuseOutside(entry: string, rel: string): JobExecutorError {
     const what = rel === entry.replace(/^\/+/, '').replace(/\/+$/, '') ? '' : ` (at ${rel})`;
-    return new JobExecutorError('FILE_REFUSED', `files: "${entry}"${what} is a symbolic link to outside the config folder; only files inside it are delivered`);
+    return new JobExecutorError(
+      'FILE_REFUSED',
+      `files: "${entry}"${what} is a symbolic link to outside the config folder; only files inside it are delivered`,
+    );
   }
 
   /** The real path of a file or folder below the root, refused when it resolves outside. */
@@ -45,7 +48,10 @@ export class DirectoryFileSource implements FileSource {
     try {
       real = await realpath(abs);
     } catch {
-      throw new JobExecutorError('FILE_NOT_FOUND', `files: could not find file or directory ${entry} in the config folder${rel === entry ? '' : ` (at ${rel})`}`);
+      throw new JobExecutorError(
+        'FILE_NOT_FOUND',
+        `files: could not find file or directory ${entry} in the config folder${rel === entry ? '' : ` (at ${rel})`}`,
+      );
     }
     if (!inside(realRoot, real)) throw this.refuseOutside(entry, rel);
     return real;
@@ -55,7 +61,13 @@ export class DirectoryFileSource implements FileSource {
    * Reads one file that was resolved inside the root. It is opened without following a final symbolic link and
    * checked again through the open descriptor, so swapping the file for a link after the check gains nothing.
    */
-  private async readInside(realRoot: string, real: string, entry: string, rel: string, budget: FileBudget): Promise<TaskFile> {
+  private async readInside(
+    realRoot: string,
+    real: string,
+    entry: string,
+    rel: string,
+    budget: FileBudget,
+  ): Promise<TaskFile> {
     let handle;
     try {
       handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -69,7 +81,8 @@ export class DirectoryFileSource implements FileSource {
       budget.reserve(entry, rel, size);
       // Read what the file said it holds, and one byte more to notice a file that grew since.
       const content = await readAtMost(handle, size + 1);
-      if (content.length > size) throw new JobExecutorError('FILE_REFUSED', `files: ${entry}: ${rel} changed while it was read`);
+      if (content.length > size)
+        throw new JobExecutorError('FILE_REFUSED', `files: ${entry}: ${rel} changed while it was read`);
       return { path: rel, content };
     } finally {
       await handle.close();
@@ -93,7 +106,9 @@ export class DirectoryFileSource implements FileSource {
       const [dir, relDir] = pending.shift() as [string, string];
       if (seen.has(dir)) continue;
       seen.add(dir);
-      const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
+        a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+      );
       const subdirs: Array<[string, string]> = [];
       for (const e of entries) {
         const childRel = `${relDir}/${e.name}`;
@@ -111,7 +126,8 @@ export class DirectoryFileSource implements FileSource {
       }
       pending.unshift(...subdirs);
     }
-    if (out.length === 0) throw new JobExecutorError('FILE_NOT_FOUND', `files: folder ${entry} in the config folder holds no files`);
+    if (out.length === 0)
+      throw new JobExecutorError('FILE_NOT_FOUND', `files: folder ${entry} in the config folder holds no files`);
     return out;
   }
 }
@@ -155,7 +171,11 @@ export class ParsedFileCache {
       else {
         // A bad file is not cached: it throws on every look until it is fixed.
         this.checked.delete(file);
-        found = { mtimeMs: info.mtimeMs, size: info.size, ...(await loadJobConfig(await readConfigText(file, name), name)) };
+        found = {
+          mtimeMs: info.mtimeMs,
+          size: info.size,
+          ...(await loadJobConfig(await readConfigText(file, name), name)),
+        };
         this.parsed.set(file, found);
       }
     } else this.parsed.delete(file);
@@ -220,7 +240,8 @@ export class FileConfigSource implements ConfigSource {
 
   async load(): Promise<LoadedConfig> {
     const found = await this.cache.get(this.file, this.name);
-    if (!found) throw new JobExecutorError('CONFIG_NOT_FOUND', `the config file ${this.name} does not exist (any more)`);
+    if (!found)
+      throw new JobExecutorError('CONFIG_NOT_FOUND', `the config file ${this.name} does not exist (any more)`);
     return { ...found, origin: this.name, level: 'file', files: new DirectoryFileSource(this.filesRoot) };
   }
 }

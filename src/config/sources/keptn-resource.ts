@@ -34,9 +34,18 @@ export interface KeptnResourceSourceOptions {
 
 type Level = Extract<ConfigLevel, 'service' | 'stage' | 'project'>;
 
-const ResourceSchema = z.object({ resourceURI: z.string().optional(), resourceContent: z.string(), metadata: z.object({ version: z.string().optional() }).loose().optional() }).loose();
+const ResourceSchema = z
+  .object({
+    resourceURI: z.string().optional(),
+    resourceContent: z.string(),
+    metadata: z.object({ version: z.string().optional() }).loose().optional(),
+  })
+  .loose();
 const ResourceListSchema = z
-  .object({ resources: z.array(z.object({ resourceURI: z.string() }).loose()).nullish(), nextPageKey: z.string().nullish() })
+  .object({
+    resources: z.array(z.object({ resourceURI: z.string() }).loose()).nullish(),
+    nextPageKey: z.string().nullish(),
+  })
   .loose();
 
 /** The resource path of one level, with names encoded once (Keptn names are `[a-z0-9-]`, so this only guards). */
@@ -105,7 +114,9 @@ export class KeptnResourceConfigSource implements ConfigSource {
   load(scope: ConfigScope, signal?: AbortSignal): Promise<LoadedConfig> {
     for (const name of ['project', 'stage', 'service'] as const) {
       if (scope[name] === '' || scope[name].includes('/')) {
-        return Promise.reject(new JobExecutorError('CONFIG_NOT_FOUND', `data.${name}: "${scope[name]}" cannot name a Keptn ${name}`));
+        return Promise.reject(
+          new JobExecutorError('CONFIG_NOT_FOUND', `data.${name}: "${scope[name]}" cannot name a Keptn ${name}`),
+        );
       }
     }
     const key = `${scope.project}/${scope.stage}/${scope.service}@${scope.gitcommitid ?? ''}`;
@@ -145,7 +156,8 @@ export class KeptnResourceConfigSource implements ConfigSource {
       const commit = commitFor(level, scope);
       const origin = `keptn:${this.where(level, scope)}/${CONFIG_URI}${commit ? `@${commit}` : ''}`;
       const found = await this.get(level, scope, CONFIG_URI, commit, signal, (size) => {
-        if (size > LIMITS.configBytes) throw new JobExecutorError('CONFIG_INVALID', `${origin}: invalid job config: ${TOO_LARGE}`);
+        if (size > LIMITS.configBytes)
+          throw new JobExecutorError('CONFIG_INVALID', `${origin}: invalid job config: ${TOO_LARGE}`);
       });
       if (!found) continue;
       const parsed = await loadJobConfig(found.toString('utf8'), origin, signal);
@@ -161,7 +173,11 @@ export class KeptnResourceConfigSource implements ConfigSource {
   }
 
   private where(level: Level, scope: ConfigScope): string {
-    return level === 'project' ? scope.project : level === 'stage' ? `${scope.project}/${scope.stage}` : `${scope.project}/${scope.stage}/${scope.service}`;
+    return level === 'project'
+      ? scope.project
+      : level === 'stage'
+        ? `${scope.project}/${scope.stage}`
+        : `${scope.project}/${scope.stage}/${scope.service}`;
   }
 
   private encode(uri: string): string {
@@ -198,14 +214,20 @@ export class KeptnResourceConfigSource implements ConfigSource {
     const path = `${levelPath(level, scope)}/resource/${this.encode(uri)}`;
     let body: unknown;
     try {
-      body = await this.withRetries(() => this.api.request('GET', path, { query: { gitCommitID: commit }, ...(signal ? { signal } : {}) }), signal);
+      body = await this.withRetries(
+        () => this.api.request('GET', path, { query: { gitCommitID: commit }, ...(signal ? { signal } : {}) }),
+        signal,
+      );
     } catch (e) {
       if (isKeptnApiError(e) && e.status === 404) return undefined;
       throw e;
     }
     const parsed = ResourceSchema.safeParse(body);
     if (!parsed.success) {
-      throw new JobExecutorError('KEPTN_API_ERROR', `GET ${this.api.url(path)}: the answer has no resourceContent (is RESOURCE_SERVICE_URL the resource service?)`);
+      throw new JobExecutorError(
+        'KEPTN_API_ERROR',
+        `GET ${this.api.url(path)}: the answer has no resourceContent (is RESOURCE_SERVICE_URL the resource service?)`,
+      );
     }
     admit?.(decodedSize(parsed.data.resourceContent));
     // Standard base64, not URL-safe (§3.3).
@@ -221,7 +243,11 @@ export class KeptnResourceConfigSource implements ConfigSource {
       let body: unknown;
       try {
         body = await this.withRetries(
-          () => this.api.request('GET', path, { query: { gitCommitID: commit, pageSize: '100', nextPageKey }, ...(signal ? { signal } : {}) }),
+          () =>
+            this.api.request('GET', path, {
+              query: { gitCommitID: commit, pageSize: '100', nextPageKey },
+              ...(signal ? { signal } : {}),
+            }),
           signal,
         );
       } catch (e) {
@@ -229,8 +255,10 @@ export class KeptnResourceConfigSource implements ConfigSource {
         throw e;
       }
       const parsed = ResourceListSchema.safeParse(body);
-      if (!parsed.success) throw new JobExecutorError('KEPTN_API_ERROR', `GET ${this.api.url(path)}: not a resource list`);
-      for (const r of parsed.data.resources ?? []) out.push(r.resourceURI.startsWith('/') ? r.resourceURI : `/${r.resourceURI}`);
+      if (!parsed.success)
+        throw new JobExecutorError('KEPTN_API_ERROR', `GET ${this.api.url(path)}: not a resource list`);
+      for (const r of parsed.data.resources ?? [])
+        out.push(r.resourceURI.startsWith('/') ? r.resourceURI : `/${r.resourceURI}`);
       nextPageKey = parsed.data.nextPageKey ?? undefined;
       if (!nextPageKey || nextPageKey === '0') return out;
     }
@@ -239,7 +267,11 @@ export class KeptnResourceConfigSource implements ConfigSource {
 
   /** Used by the file source: the levels in lookup order with their commits. */
   levels(scope: ConfigScope): Array<{ level: Level; commit: string | undefined; where: string }> {
-    return (['service', 'stage', 'project'] as const).map((level) => ({ level, commit: commitFor(level, scope), where: this.where(level, scope) }));
+    return (['service', 'stage', 'project'] as const).map((level) => ({
+      level,
+      commit: commitFor(level, scope),
+      where: this.where(level, scope),
+    }));
   }
 }
 
@@ -257,21 +289,38 @@ export class KeptnResourceFileSource implements FileSource {
   async read(entry: string, signal?: AbortSignal, budget: FileBudget = new FileBudget()): Promise<TaskFile[]> {
     const uri = resourceUri(entry);
     for (const { level, commit } of this.source.levels(this.scope)) {
-      const exact = await this.source.get(level, this.scope, uri, commit, signal, (size) => budget.reserve(entry, uri, size));
+      const exact = await this.source.get(level, this.scope, uri, commit, signal, (size) =>
+        budget.reserve(entry, uri, size),
+      );
       if (exact) return [{ path: uri, content: exact }];
       const prefix = `/${uri}/`;
-      const below = (await this.source.list(level, this.scope, commit, signal)).filter((u) => u.startsWith(prefix)).sort();
+      const below = (await this.source.list(level, this.scope, commit, signal))
+        .filter((u) => u.startsWith(prefix))
+        .sort();
       if (below.length === 0) continue;
       if (below.length > budget.filesLeft()) {
-        throw new JobExecutorError('FILE_REFUSED', `files: ${entry}: the folder holds ${below.length} files; a task may be given at most ${LIMITS.taskFiles}`);
+        throw new JobExecutorError(
+          'FILE_REFUSED',
+          `files: ${entry}: the folder holds ${below.length} files; a task may be given at most ${LIMITS.taskFiles}`,
+        );
       }
       const files: TaskFile[] = [];
       for (const u of below) {
         const rel = u.slice(1);
         // A listed URI is the service's text: it must be a path below the entry like any other.
-        if (filesEntryProblem(rel)) throw new JobExecutorError('FILE_REFUSED', `files: ${entry}: the resource service listed "${u}", which is not a plain path`);
-        const content = await this.source.get(level, this.scope, rel, commit, signal, (size) => budget.reserve(entry, rel, size));
-        if (!content) throw new JobExecutorError('FILE_NOT_FOUND', `files: ${u} was listed at ${level} level but could not be read`);
+        if (filesEntryProblem(rel))
+          throw new JobExecutorError(
+            'FILE_REFUSED',
+            `files: ${entry}: the resource service listed "${u}", which is not a plain path`,
+          );
+        const content = await this.source.get(level, this.scope, rel, commit, signal, (size) =>
+          budget.reserve(entry, rel, size),
+        );
+        if (!content)
+          throw new JobExecutorError(
+            'FILE_NOT_FOUND',
+            `files: ${u} was listed at ${level} level but could not be read`,
+          );
         files.push({ path: rel, content });
       }
       return files;

@@ -33,19 +33,29 @@ export function createSinks(settings: Settings, parts: SinkParts = {}): Sink[] {
     if (spec.startsWith('file:') && spec.length > 5) return new FileSink(path.resolve(spec.slice(5)));
     if (spec === 'keptn-api') {
       if (!settings.keptnApiEndpoint) {
-        throw new JobExecutorError('SETTINGS_INVALID', '--sink keptn-api needs KEPTN_API_ENDPOINT (--keptn-api-endpoint)');
+        throw new JobExecutorError(
+          'SETTINGS_INVALID',
+          '--sink keptn-api needs KEPTN_API_ENDPOINT (--keptn-api-endpoint)',
+        );
       }
       return new KeptnApiSink(settings.keptnApiEndpoint, settings.keptnApiToken);
     }
     if (spec === 'distributor') {
       const url = settings.pubsubUrl ?? DEFAULT_DISTRIBUTOR_URL;
       if (!/^https?:\/\//.test(url)) {
-        throw new JobExecutorError('SETTINGS_INVALID', `--sink distributor: PUBSUB_URL (--pubsub-url) must be the distributor's http:// event endpoint, got "${url}"`);
+        throw new JobExecutorError(
+          'SETTINGS_INVALID',
+          `--sink distributor: PUBSUB_URL (--pubsub-url) must be the distributor's http:// event endpoint, got "${url}"`,
+        );
       }
       return new DistributorSink(url);
     }
     if (spec === 'nats') {
-      if (!parts.nats) throw new JobExecutorError('SETTINGS_INVALID', '--sink nats needs --transport nats (JOB_EXECUTOR_TRANSPORT=nats)');
+      if (!parts.nats)
+        throw new JobExecutorError(
+          'SETTINGS_INVALID',
+          '--sink nats needs --transport nats (JOB_EXECUTOR_TRANSPORT=nats)',
+        );
       return parts.nats();
     }
     if (spec.startsWith('http:') || spec.startsWith('https:')) {

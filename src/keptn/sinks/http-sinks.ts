@@ -11,7 +11,10 @@ const KEPTN_DEFAULT_LIMIT_BYTES = 64 * 1024;
 
 // node:http with kept-alive connections: answers go to one or two endpoints all day long, and fetch's web
 // streams cost several times more CPU per request than a plain request does.
-const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 32 }), https: new https.Agent({ keepAlive: true, maxSockets: 32 }) };
+const agents = {
+  http: new http.Agent({ keepAlive: true, maxSockets: 32 }),
+  https: new https.Agent({ keepAlive: true, maxSockets: 32 }),
+};
 
 /** What the receiver answered, for the sink to judge. */
 export interface Refusal {
@@ -34,7 +37,8 @@ export function refusalError(url: string, r: Refusal): Error {
   if (r.status === 413 || (r.status === 400 && /request body too large/i.test(r.body))) {
     return new AnswerTooLargeError(`${detail} (the answer was ${r.sentBytes} bytes)`, r.sentBytes);
   }
-  if (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429) return new PermanentDeliveryError(detail);
+  if (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429)
+    return new PermanentDeliveryError(detail);
   return new JobExecutorError('DELIVERY_FAILED', detail);
 }
 
@@ -58,7 +62,13 @@ export function distributorRefusalError(url: string, r: Refusal): Error {
 
 type Judge = (url: string, r: Refusal) => Error;
 
-function post(url: string, headers: Record<string, string>, body: string, signal: AbortSignal, judge: Judge = refusalError): Promise<void> {
+function post(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  signal: AbortSignal,
+  judge: Judge = refusalError,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const sentBytes = Buffer.byteLength(body);
     let req: http.ClientRequest;
@@ -67,7 +77,13 @@ function post(url: string, headers: Record<string, string>, body: string, signal
       const secure = target.protocol === 'https:';
       req = (secure ? https : http).request(
         target,
-        { method: 'POST', headers: { ...headers, 'content-length': sentBytes }, agent: secure ? agents.https : agents.http, signal, timeout: TIMEOUT_MS },
+        {
+          method: 'POST',
+          headers: { ...headers, 'content-length': sentBytes },
+          agent: secure ? agents.https : agents.http,
+          signal,
+          timeout: TIMEOUT_MS,
+        },
         (res) => {
           let text = '';
           res.setEncoding('utf8');
@@ -77,7 +93,14 @@ function post(url: string, headers: Record<string, string>, body: string, signal
           res.on('end', () => {
             const status = res.statusCode ?? 0;
             if (status >= 200 && status < 300) return resolve();
-            reject(judge(url, { status, body: text, connection: String(res.headers.connection ?? '').toLowerCase(), sentBytes }));
+            reject(
+              judge(url, {
+                status,
+                body: text,
+                connection: String(res.headers.connection ?? '').toLowerCase(),
+                sentBytes,
+              }),
+            );
           });
           res.on('error', reject);
         },
@@ -88,7 +111,9 @@ function post(url: string, headers: Record<string, string>, body: string, signal
       reject(new PermanentDeliveryError(`POST ${url}: ${(e as Error).message}`));
       return;
     }
-    req.on('timeout', () => req.destroy(new JobExecutorError('DELIVERY_FAILED', `POST ${url}: no answer within ${TIMEOUT_MS} ms`)));
+    req.on('timeout', () =>
+      req.destroy(new JobExecutorError('DELIVERY_FAILED', `POST ${url}: no answer within ${TIMEOUT_MS} ms`)),
+    );
     req.on('error', (e) => reject(new JobExecutorError('DELIVERY_FAILED', `POST ${url}: ${e.message}`)));
     req.end(body);
   });
@@ -98,7 +123,10 @@ function post(url: string, headers: Record<string, string>, body: string, signal
 export class KeptnApiSink implements Sink {
   readonly name = 'keptn-api';
   private readonly url: string;
-  constructor(endpoint: string, private readonly token: string | undefined) {
+  constructor(
+    endpoint: string,
+    private readonly token: string | undefined,
+  ) {
     this.url = `${endpoint.replace(/\/+$/, '')}/v1/event`;
   }
   async send(event: OutgoingEvent, signal: AbortSignal): Promise<void> {
@@ -115,7 +143,13 @@ export class DistributorSink implements Sink {
     this.name = `distributor:${url}`;
   }
   async send(event: OutgoingEvent, signal: AbortSignal): Promise<void> {
-    await post(this.url, { 'content-type': 'application/cloudevents+json' }, JSON.stringify(event), signal, distributorRefusalError);
+    await post(
+      this.url,
+      { 'content-type': 'application/cloudevents+json' },
+      JSON.stringify(event),
+      signal,
+      distributorRefusalError,
+    );
   }
 }
 

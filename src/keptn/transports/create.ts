@@ -96,7 +96,10 @@ export function planIntake(settings: Settings, logger: Logger): IntakePlan {
   switch (settings.transport) {
     case 'keptn-api': {
       if (!settings.keptnApiEndpoint) {
-        throw new JobExecutorError('SETTINGS_INVALID', '--transport keptn-api needs KEPTN_API_ENDPOINT (--keptn-api-endpoint), e.g. http://api-gateway-nginx.keptn/api');
+        throw new JobExecutorError(
+          'SETTINGS_INVALID',
+          '--transport keptn-api needs KEPTN_API_ENDPOINT (--keptn-api-endpoint), e.g. http://api-gateway-nginx.keptn/api',
+        );
       }
       const wild = settings.pubsubTopic.filter((t) => t.includes('*') || t.includes('>'));
       if (wild.length > 0) {
@@ -120,7 +123,8 @@ export function planIntake(settings: Settings, logger: Logger): IntakePlan {
         },
         sinks: () => createSinks(settings),
         observers: () => [new KeptnErrorLogObserver(api, () => transport?.integrationId)],
-        subscribedByName: () => new Set([...namedTopics(settings.pubsubTopic), ...(transport?.subscriptions ?? []).map((s) => s.event)]),
+        subscribedByName: () =>
+          new Set([...namedTopics(settings.pubsubTopic), ...(transport?.subscriptions ?? []).map((s) => s.event)]),
         start(intake) {
           transport = new KeptnApiTransport({
             api,
@@ -151,7 +155,14 @@ export function planIntake(settings: Settings, logger: Logger): IntakePlan {
         sinks: () => createSinks(settings, { nats: () => new NatsSink(connection()) }),
         observers: () => [],
         subscribedByName: () => namedTopics(settings.pubsubTopic),
-        start: (intake) => (transport = new NatsTransport({ holder: connection(), intake, topics: settings.pubsubTopic, group: settings.pubsubGroup, logger })),
+        start: (intake) =>
+          (transport = new NatsTransport({
+            holder: connection(),
+            intake,
+            topics: settings.pubsubTopic,
+            group: settings.pubsubGroup,
+            logger,
+          })),
       };
     }
     default:

@@ -50,11 +50,19 @@ export interface KeptnApiTransportOptions {
 }
 
 const FilterSchema = z
-  .object({ projects: z.array(z.string()).nullish(), stages: z.array(z.string()).nullish(), services: z.array(z.string()).nullish() })
+  .object({
+    projects: z.array(z.string()).nullish(),
+    stages: z.array(z.string()).nullish(),
+    services: z.array(z.string()).nullish(),
+  })
   .loose()
   .nullish();
-const SubscriptionSchema = z.object({ id: z.string().optional(), event: z.string().min(1), filter: FilterSchema }).loose();
-const IntegrationSchema = z.object({ id: z.string().optional(), subscriptions: z.array(SubscriptionSchema).nullish() }).loose();
+const SubscriptionSchema = z
+  .object({ id: z.string().optional(), event: z.string().min(1), filter: FilterSchema })
+  .loose();
+const IntegrationSchema = z
+  .object({ id: z.string().optional(), subscriptions: z.array(SubscriptionSchema).nullish() })
+  .loose();
 const RegisteredSchema = z.object({ id: z.string().min(1) }).loose();
 const PollSchema = z.object({ events: z.array(z.unknown()).nullish(), nextPageKey: z.string().nullish() }).loose();
 
@@ -183,27 +191,46 @@ export class KeptnApiTransport implements Transport {
         integrationversion: r.integrationVersion,
         distributorversion: SDK_DISTRIBUTOR_VERSION,
         location: r.location,
-        kubernetesmetadata: { namespace: r.namespace, podname: r.podName ?? '', deploymentname: r.deploymentName ?? '' },
+        kubernetesmetadata: {
+          namespace: r.namespace,
+          podname: r.podName ?? '',
+          deploymentname: r.deploymentName ?? '',
+        },
       },
       subscriptions: [...new Set(this.options.topics)].map((event) => ({ event, filter: EMPTY_FILTER })),
     };
   }
 
   private async register(): Promise<void> {
-    const body = await this.options.api.request('POST', '/controlPlane/v1/uniform/registration', { body: this.registrationBody(), signal: this.signal });
+    const body = await this.options.api.request('POST', '/controlPlane/v1/uniform/registration', {
+      body: this.registrationBody(),
+      signal: this.signal,
+    });
     const parsed = RegisteredSchema.safeParse(body);
-    if (!parsed.success) throw new JobExecutorError('KEPTN_API_ERROR', 'POST /controlPlane/v1/uniform/registration: the answer has no integration id');
+    if (!parsed.success)
+      throw new JobExecutorError(
+        'KEPTN_API_ERROR',
+        'POST /controlPlane/v1/uniform/registration: the answer has no integration id',
+      );
     this.id = parsed.data.id;
     this.syncFailures = 0;
-    this.log.info({ integrationId: this.id, name: this.options.registration.name, topics: this.options.topics }, 'registered with the Keptn control plane');
+    this.log.info(
+      { integrationId: this.id, name: this.options.registration.name, topics: this.options.topics },
+      'registered with the Keptn control plane',
+    );
   }
 
   /** The heartbeat; its answer is the integration with its current subscriptions. */
   private async ping(): Promise<void> {
     const id = this.id as string;
-    const body = await this.options.api.request('PUT', `/controlPlane/v1/uniform/registration/${encodeURIComponent(id)}/ping`, { signal: this.signal });
+    const body = await this.options.api.request(
+      'PUT',
+      `/controlPlane/v1/uniform/registration/${encodeURIComponent(id)}/ping`,
+      { signal: this.signal },
+    );
     const parsed = IntegrationSchema.safeParse(body);
-    if (!parsed.success) throw new JobExecutorError('KEPTN_API_ERROR', `PUT …/registration/${id}/ping: the answer is not an integration`);
+    if (!parsed.success)
+      throw new JobExecutorError('KEPTN_API_ERROR', `PUT …/registration/${id}/ping: the answer is not an integration`);
     const subs = (parsed.data.subscriptions ?? []).map(toSubscription);
     const before = this.subs.map((s) => `${s.id}:${s.event}`).join(',');
     const after = subs.map((s) => `${s.id}:${s.event}`).join(',');
@@ -226,8 +253,10 @@ export class KeptnApiTransport implements Transport {
         const plan = planSubscriptionSync(this.subs, this.options.topics, mode);
         if (pass === 0) this.reportSync(plan, mode);
         if (plan.create.length === 0 && plan.remove.length === 0) break;
-        for (const event of plan.create) await this.options.api.request('POST', base, { body: { event, filter: EMPTY_FILTER }, signal: this.signal });
-        for (const s of plan.remove) await this.options.api.request('DELETE', `${base}/${encodeURIComponent(s.id)}`, { signal: this.signal });
+        for (const event of plan.create)
+          await this.options.api.request('POST', base, { body: { event, filter: EMPTY_FILTER }, signal: this.signal });
+        for (const s of plan.remove)
+          await this.options.api.request('DELETE', `${base}/${encodeURIComponent(s.id)}`, { signal: this.signal });
         await this.ping();
       }
       this.syncFailures = undefined;
@@ -246,13 +275,18 @@ export class KeptnApiTransport implements Transport {
   }
 
   private reportSync(plan: ReturnType<typeof planSubscriptionSync>, mode: SubscriptionSyncMode): void {
-    if (plan.create.length > 0) this.log.info({ add: plan.create }, 'subscribing to the PUBSUB_TOPIC types Keptn has no subscription for');
+    if (plan.create.length > 0)
+      this.log.info({ add: plan.create }, 'subscribing to the PUBSUB_TOPIC types Keptn has no subscription for');
     const unlisted = plan.remove.filter((s) => !this.options.topics.includes(s.event));
-    if (unlisted.length > 0) this.log.info({ remove: unlisted.map((s) => s.event) }, 'removing the subscriptions PUBSUB_TOPIC no longer lists (PUBSUB_TOPIC_SYNC=replace)');
+    if (unlisted.length > 0)
+      this.log.info(
+        { remove: unlisted.map((s) => s.event) },
+        'removing the subscriptions PUBSUB_TOPIC no longer lists (PUBSUB_TOPIC_SYNC=replace)',
+      );
     if (plan.extra.length > 0) {
       this.log.warn(
         { notInPubsubTopic: plan.extra.map((s) => s.event) },
-        "Keptn holds subscriptions PUBSUB_TOPIC does not list (from an earlier PUBSUB_TOPIC, or added in Bridge); they are kept and polled. Remove them in Bridge, or set PUBSUB_TOPIC_SYNC=replace",
+        'Keptn holds subscriptions PUBSUB_TOPIC does not list (from an earlier PUBSUB_TOPIC, or added in Bridge); they are kept and polled. Remove them in Bridge, or set PUBSUB_TOPIC_SYNC=replace',
       );
     }
     if (plan.missing.length > 0) {
@@ -270,7 +304,8 @@ export class KeptnApiTransport implements Transport {
         if (this.id === undefined) await this.register();
         await this.ping();
         if (this.syncFailures !== undefined) await this.syncSubscriptions();
-        if (backoff.attempts > 0) this.log.info({ failedAttempts: backoff.attempts }, 'Keptn control plane reachable again');
+        if (backoff.attempts > 0)
+          this.log.info({ failedAttempts: backoff.attempts }, 'Keptn control plane reachable again');
         backoff.reset();
         this.registeredOnce?.();
         this.registeredOnce = undefined;
@@ -279,12 +314,18 @@ export class KeptnApiTransport implements Transport {
         if (this.signal.aborted) return;
         // The control plane forgot us (TTL, or it was reset): register again.
         if (isKeptnApiError(e) && e.status === 404 && this.id !== undefined) {
-          this.log.warn({ integrationId: this.id }, 'the control plane no longer knows this integration; registering again');
+          this.log.warn(
+            { integrationId: this.id },
+            'the control plane no longer knows this integration; registering again',
+          );
           this.id = undefined;
           continue;
         }
         const wait = backoff.next();
-        this.log.warn({ err: errorMessage(e), attempt: backoff.attempts, retryInMs: wait }, this.id === undefined ? 'registration failed; retrying' : 'heartbeat failed; retrying');
+        this.log.warn(
+          { err: errorMessage(e), attempt: backoff.attempts, retryInMs: wait },
+          this.id === undefined ? 'registration failed; retrying' : 'heartbeat failed; retrying',
+        );
         await sleep(wait, this.signal);
       }
     }
@@ -310,7 +351,10 @@ export class KeptnApiTransport implements Transport {
         await sleep(this.options.pollIntervalMs, this.signal);
       } else {
         const wait = Math.max(this.options.pollIntervalMs, backoff.next());
-        this.log.warn({ err: failure, attempt: backoff.attempts, retryInMs: wait }, 'polling for triggered events failed; retrying');
+        this.log.warn(
+          { err: failure, attempt: backoff.attempts, retryInMs: wait },
+          'polling for triggered events failed; retrying',
+        );
         await sleep(wait, this.signal);
       }
     }
@@ -337,7 +381,10 @@ export class KeptnApiTransport implements Transport {
     const fresh: PolledEvent[] = [];
     let nextPageKey: string | undefined;
     for (let page = 0; page < 1000; page++) {
-      const body = await this.options.api.request('GET', path, { query: { ...query, nextPageKey }, signal: this.signal });
+      const body = await this.options.api.request('GET', path, {
+        query: { ...query, nextPageKey },
+        signal: this.signal,
+      });
       const parsed = PollSchema.safeParse(body);
       if (!parsed.success) throw new JobExecutorError('KEPTN_API_ERROR', `GET ${path}: the answer has no events list`);
       for (const raw of parsed.data.events ?? []) {
@@ -359,7 +406,12 @@ export class KeptnApiTransport implements Transport {
     return memory;
   }
 
-  private async handOver(sub: Subscription, raw: Record<string, unknown>, memory: Map<string, Handled>, seen: Handled | undefined): Promise<void> {
+  private async handOver(
+    sub: Subscription,
+    raw: Record<string, unknown>,
+    memory: Map<string, Handled>,
+    seen: Handled | undefined,
+  ): Promise<void> {
     // Kept under a bounded key: an id over the limit is refused below, but it must not be remembered whole.
     const id = memoryKey(raw.id as string);
     const entry: Handled = seen ?? { retryAt: Number.POSITIVE_INFINITY, logged: false };
@@ -368,11 +420,17 @@ export class KeptnApiTransport implements Transport {
       // As the SDK does: the handler can tell which subscription brought the event.
       const data = isPlainObject(raw.data) ? raw.data : {};
       const temporaryData = isPlainObject(data.temporaryData) ? data.temporaryData : {};
-      event = parseKeptnEvent({ ...raw, data: { ...data, temporaryData: { ...temporaryData, distributor: { subscriptionID: sub.id } } } });
+      event = parseKeptnEvent({
+        ...raw,
+        data: { ...data, temporaryData: { ...temporaryData, distributor: { subscriptionID: sub.id } } },
+      });
     } catch (e) {
       entry.retryAt = Number.POSITIVE_INFINITY;
       memory.set(id, entry);
-      this.log.warn({ eventId: id, type: sub.event, err: errorMessage(e), code: isJobExecutorError(e) ? e.code : undefined }, 'polled event is not a valid Keptn event; skipped');
+      this.log.warn(
+        { eventId: id, type: sub.event, err: errorMessage(e), code: isJobExecutorError(e) ? e.code : undefined },
+        'polled event is not a valid Keptn event; skipped',
+      );
       return;
     }
     const result = await this.options.intake.submit(event);
@@ -381,7 +439,8 @@ export class KeptnApiTransport implements Transport {
       case 'duplicate':
         entry.retryAt = Number.POSITIVE_INFINITY;
         memory.set(id, entry);
-        if (result.status === 'duplicate') this.log.debug({ eventId: id, runId: result.runId }, 'polled event already taken');
+        if (result.status === 'duplicate')
+          this.log.debug({ eventId: id, runId: result.runId }, 'polled event already taken');
         return;
       case 'ignored':
         // no-match: nothing to do, ever. Config problems: logged to Keptn once; tried again later in case the
@@ -403,7 +462,10 @@ export class KeptnApiTransport implements Transport {
   }
 
   /** A log-ingestion entry, shown on Bridge's Uniform page (keptn-protocol.md §2.7). Best effort: never throws. */
-  async errorLog(event: { shkeptncontext: string; type: string; id: string; gitcommitid?: string }, message: string): Promise<void> {
+  async errorLog(
+    event: { shkeptncontext: string; type: string; id: string; gitcommitid?: string },
+    message: string,
+  ): Promise<void> {
     if (this.id === undefined) {
       this.log.warn({ eventId: event.id, err: message }, 'not registered; error log kept local');
       return;

@@ -28,7 +28,10 @@ export class NatsConnectionHolder {
   private readonly controller = new AbortController();
 
   constructor(private readonly options: NatsConnectionOptions) {
-    const servers = options.url.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const servers = options.url
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     const log = options.logger.child({ nats: servers.join(',') });
     this.connecting = this.connectLoop(servers, log);
     // Without a user waiting, a failed start must not be an unhandled rejection.
@@ -45,7 +48,13 @@ export class NatsConnectionHolder {
       try {
         // Loaded on first use: only the NATS transport needs the client.
         const { connect } = await import('nats');
-        const nc = await connect({ servers, name: this.options.name, maxReconnectAttempts: -1, reconnectTimeWait: 1000, timeout: 5000 });
+        const nc = await connect({
+          servers,
+          name: this.options.name,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 1000,
+          timeout: 5000,
+        });
         log.info({ server: nc.getServer() }, 'connected to NATS');
         void (async () => {
           for await (const s of nc.status()) {
@@ -57,9 +66,16 @@ export class NatsConnectionHolder {
         return nc;
       } catch (e) {
         const wait = backoff.next();
-        log.warn({ err: errorMessage(e), attempt: backoff.attempts, retryInMs: wait }, 'cannot connect to NATS (PUBSUB_URL); retrying');
+        log.warn(
+          { err: errorMessage(e), attempt: backoff.attempts, retryInMs: wait },
+          'cannot connect to NATS (PUBSUB_URL); retrying',
+        );
         await sleep(wait, this.controller.signal);
-        if (this.controller.signal.aborted) throw new JobExecutorError('TRANSPORT_ERROR', `NATS ${servers.join(',')}: stopped before a connection was made`);
+        if (this.controller.signal.aborted)
+          throw new JobExecutorError(
+            'TRANSPORT_ERROR',
+            `NATS ${servers.join(',')}: stopped before a connection was made`,
+          );
       }
     }
   }
@@ -166,17 +182,24 @@ export class NatsTransport implements Transport {
       event = parseKeptnEvent(JSON.parse(Buffer.from(payload).toString('utf8')));
     } catch (e) {
       // With wide subjects (`sh.keptn.>`) much of what arrives is not a task event: not worth a warning.
-      this.log.debug({ subject, err: errorMessage(e), code: isJobExecutorError(e) ? e.code : undefined }, 'NATS message is not a Keptn task event; skipped');
+      this.log.debug(
+        { subject, err: errorMessage(e), code: isJobExecutorError(e) ? e.code : undefined },
+        'NATS message is not a Keptn task event; skipped',
+      );
       return;
     }
     const backoff = new Backoff(200, 5000);
     for (;;) {
       const result = await this.options.intake.submit(event);
       if (result.status !== 'queue-full') return;
-      if (backoff.attempts === 0) this.log.warn({ eventId: event.id, type: event.type }, 'run queue full; holding the event until there is room');
+      if (backoff.attempts === 0)
+        this.log.warn({ eventId: event.id, type: event.type }, 'run queue full; holding the event until there is room');
       await sleep(backoff.next(), this.controller.signal);
       if (this.controller.signal.aborted) {
-        this.log.error({ eventId: event.id, type: event.type, shkeptncontext: event.shkeptncontext }, 'event not taken: the service stopped while the queue was full');
+        this.log.error(
+          { eventId: event.id, type: event.type, shkeptncontext: event.shkeptncontext },
+          'event not taken: the service stopped while the queue was full',
+        );
         return;
       }
     }
@@ -199,9 +222,13 @@ export class NatsTransport implements Transport {
 function publishError(e: unknown, subject: string, bytes: number, maxPayload: number | undefined): Error {
   const code = (e as { code?: unknown }).code;
   if (code === 'MAX_PAYLOAD_EXCEEDED') {
-    return new AnswerTooLargeError(`NATS publish to ${subject}: the answer is ${bytes} bytes, over the server's max_payload of ${maxPayload ?? '?'} bytes`, bytes);
+    return new AnswerTooLargeError(
+      `NATS publish to ${subject}: the answer is ${bytes} bytes, over the server's max_payload of ${maxPayload ?? '?'} bytes`,
+      bytes,
+    );
   }
-  if (code === 'BAD_SUBJECT') return new PermanentDeliveryError(`NATS publish: ${JSON.stringify(subject)} is not a valid subject`);
+  if (code === 'BAD_SUBJECT')
+    return new PermanentDeliveryError(`NATS publish: ${JSON.stringify(subject)} is not a valid subject`);
   return new JobExecutorError('DELIVERY_FAILED', `NATS publish to ${subject}: ${errorMessage(e)}`, { cause: e });
 }
 

@@ -29,7 +29,8 @@ export interface SyncPlan {
 }
 
 function sameFilter(a: Subscription, b: Subscription): boolean {
-  const key = (s: Subscription) => JSON.stringify([s.event, [...s.projects].sort(), [...s.stages].sort(), [...s.services].sort()]);
+  const key = (s: Subscription) =>
+    JSON.stringify([s.event, [...s.projects].sort(), [...s.stages].sort(), [...s.services].sort()]);
   return key(a) === key(b);
 }
 
@@ -38,7 +39,11 @@ function sameFilter(a: Subscription, b: Subscription): boolean {
  * filter; two replicas that added the same subscription at once) are reduced to the one with the smallest
  * id, so replicas agree on which to keep.
  */
-export function planSubscriptionSync(stored: readonly Subscription[], topics: readonly string[], mode: SubscriptionSyncMode): SyncPlan {
+export function planSubscriptionSync(
+  stored: readonly Subscription[],
+  topics: readonly string[],
+  mode: SubscriptionSyncMode,
+): SyncPlan {
   const listed = new Set(topics);
   const have = new Set(stored.map((s) => s.event));
   const absent = [...listed].filter((t) => !have.has(t));
@@ -48,5 +53,10 @@ export function planSubscriptionSync(stored: readonly Subscription[], topics: re
   const duplicates = byId.filter((s, i) => byId.slice(0, i).some((earlier) => sameFilter(earlier, s)));
   const removeUnlisted = mode === 'replace' ? unlisted.filter((s) => s.hasServerId) : [];
   const remove = [...new Map([...duplicates, ...removeUnlisted].map((s) => [s.id, s])).values()];
-  return { create: absent, remove, missing: [], extra: mode === 'replace' ? unlisted.filter((s) => !s.hasServerId) : unlisted.filter((s) => !remove.includes(s)) };
+  return {
+    create: absent,
+    remove,
+    missing: [],
+    extra: mode === 'replace' ? unlisted.filter((s) => !s.hasServerId) : unlisted.filter((s) => !remove.includes(s)),
+  };
 }

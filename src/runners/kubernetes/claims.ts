@@ -98,7 +98,12 @@ export class KubernetesClaims implements RunClaims {
       metadata: {
         name,
         namespace: this.o.namespace,
-        labels: { [LABEL.managedBy]: this.o.managedBy, [CLAIM_LABEL]: 'true', [STATE_LABEL]: 'running', [LABEL.runKey]: runKey(event.id) },
+        labels: {
+          [LABEL.managedBy]: this.o.managedBy,
+          [CLAIM_LABEL]: 'true',
+          [STATE_LABEL]: 'running',
+          [LABEL.runKey]: runKey(event.id),
+        },
         annotations: { [A.holder]: this.o.identity, [A.renewed]: new Date().toISOString(), [A.started]: 'false' },
       },
       data: { 'event.json': JSON.stringify(event) },
@@ -112,14 +117,23 @@ export class KubernetesClaims implements RunClaims {
       this.o.onApiError?.('create-claim', e);
       // Without a claim the service cannot promise one answer; refusing would drop the event, so it runs it
       // and says so: the deterministic Job names still keep it to one Job.
-      this.o.logger.error({ err: apiMessage(e), eventId: event.id }, 'could not record the claim of this event; running it anyway');
+      this.o.logger.error(
+        { err: apiMessage(e), eventId: event.id },
+        'could not record the claim of this event; running it anyway',
+      );
       return 'claimed';
     }
   }
 
-  private async patch(name: string, annotations: Record<string, string | null>, labels?: Record<string, string>): Promise<void> {
+  private async patch(
+    name: string,
+    annotations: Record<string, string | null>,
+    labels?: Record<string, string>,
+  ): Promise<void> {
     try {
-      await this.o.api.patchConfigMap(this.o.namespace, name, { metadata: { annotations, ...(labels ? { labels } : {}) } });
+      await this.o.api.patchConfigMap(this.o.namespace, name, {
+        metadata: { annotations, ...(labels ? { labels } : {}) },
+      });
     } catch (e) {
       this.o.onApiError?.('patch-claim', e);
       this.o.logger.warn({ claim: name, err: apiMessage(e) }, 'could not update a run claim');
@@ -163,7 +177,10 @@ export class KubernetesClaims implements RunClaims {
   }
 
   private async beat(annotations: Record<string, string | null>): Promise<void> {
-    const metadata = { name: this.heartbeatName, labels: { [LABEL.managedBy]: this.o.managedBy, [CLAIM_LABEL]: 'holder' } };
+    const metadata = {
+      name: this.heartbeatName,
+      labels: { [LABEL.managedBy]: this.o.managedBy, [CLAIM_LABEL]: 'holder' },
+    };
     try {
       if (this.heartbeatExists !== false) {
         try {
@@ -174,13 +191,20 @@ export class KubernetesClaims implements RunClaims {
           if (apiStatus(e) !== 404) throw e;
         }
       }
-      const fresh = Object.fromEntries(Object.entries({ [A.holder]: this.o.identity, ...annotations }).filter((kv): kv is [string, string] => kv[1] !== null));
+      const fresh = Object.fromEntries(
+        Object.entries({ [A.holder]: this.o.identity, ...annotations }).filter(
+          (kv): kv is [string, string] => kv[1] !== null,
+        ),
+      );
       await this.o.api.createConfigMap(this.o.namespace, { metadata: { ...metadata, annotations: fresh } });
       this.heartbeatExists = true;
     } catch (e) {
       if (apiStatus(e) === 409) this.heartbeatExists = true;
       this.o.onApiError?.('heartbeat', e);
-      this.o.logger.warn({ heartbeat: this.heartbeatName, err: apiMessage(e) }, 'could not renew the heartbeat of this instance');
+      this.o.logger.warn(
+        { heartbeat: this.heartbeatName, err: apiMessage(e) },
+        'could not renew the heartbeat of this instance',
+      );
     }
   }
 
@@ -189,7 +213,11 @@ export class KubernetesClaims implements RunClaims {
     const out: Meta[] = [];
     let token: string | undefined;
     do {
-      const page = await this.o.api.listMetadata(this.o.namespace, 'configmaps', { labelSelector, limit: PAGE, continue: token });
+      const page = await this.o.api.listMetadata(this.o.namespace, 'configmaps', {
+        labelSelector,
+        limit: PAGE,
+        continue: token,
+      });
       for (const item of page.items ?? []) if (item.metadata?.name) out.push(item.metadata);
       token = listContinue(page);
     } while (token);
@@ -202,7 +230,9 @@ export class KubernetesClaims implements RunClaims {
     try {
       // Open claims and the heartbeats (which have no state) in one list, metadata only: the event is read only
       // from a claim that is taken.
-      const open = await this.listMeta(`${LABEL.managedBy}=${this.o.managedBy},${CLAIM_LABEL} in (true,holder),${STATE_LABEL}!=answered`);
+      const open = await this.listMeta(
+        `${LABEL.managedBy}=${this.o.managedBy},${CLAIM_LABEL} in (true,holder),${STATE_LABEL}!=answered`,
+      );
       const beats = open.filter((m) => m.labels?.[CLAIM_LABEL] === 'holder');
       claims = open.filter((m) => m.labels?.[CLAIM_LABEL] === 'true');
       holders = new Map(beats.map((m) => [m.annotations?.[A.holder] ?? '', m]));
@@ -228,7 +258,10 @@ export class KubernetesClaims implements RunClaims {
     let cm: k8s.V1ConfigMap;
     try {
       cm = await this.o.api.patchConfigMap(this.o.namespace, name, {
-        metadata: { resourceVersion: meta.resourceVersion, annotations: { [A.holder]: this.o.identity, [A.renewed]: new Date().toISOString() } },
+        metadata: {
+          resourceVersion: meta.resourceVersion,
+          annotations: { [A.holder]: this.o.identity, [A.renewed]: new Date().toISOString() },
+        },
       });
     } catch (e) {
       if (apiStatus(e) !== 409) this.o.onApiError?.('take-over-claim', e);
@@ -238,7 +271,10 @@ export class KubernetesClaims implements RunClaims {
     try {
       event = parseKeptnEvent(JSON.parse(cm.data?.['event.json'] ?? 'null'));
     } catch (e) {
-      this.o.logger.error({ claim: name, err: (e as Error).message }, 'a run claim holds no usable event; it is closed unanswered');
+      this.o.logger.error(
+        { claim: name, err: (e as Error).message },
+        'a run claim holds no usable event; it is closed unanswered',
+      );
       await this.patch(name, { [A.answeredAt]: new Date().toISOString() }, { [STATE_LABEL]: 'answered' });
       return undefined;
     }
@@ -250,7 +286,10 @@ export class KubernetesClaims implements RunClaims {
   /** A Job of the run in the claims' namespace: made only after `.started` was delivered. */
   private async hasJob(event: KeptnEvent): Promise<boolean> {
     try {
-      const list = await this.o.api.listMetadata(this.o.namespace, 'jobs', { labelSelector: `${LABEL.managedBy}=${this.o.managedBy},${LABEL.runKey}=${runKey(event.id)}`, limit: 1 });
+      const list = await this.o.api.listMetadata(this.o.namespace, 'jobs', {
+        labelSelector: `${LABEL.managedBy}=${this.o.managedBy},${LABEL.runKey}=${runKey(event.id)}`,
+        limit: 1,
+      });
       return (list.items ?? []).length > 0;
     } catch (e) {
       this.o.onApiError?.('list-jobs', e);
@@ -268,9 +307,17 @@ export class KubernetesClaims implements RunClaims {
     if (now - this.lastExpiry < EXPIRE_EVERY_MS) return;
     this.lastExpiry = now;
     const old = (iso: string | undefined) => now - time(iso) > this.o.retentionMs + this.o.staleMs;
-    const gone = beats.filter((m) => m.name !== this.heartbeatName && old(m.annotations?.[A.renewed]) && (m.annotations?.[A.released] === undefined || old(m.annotations[A.released])));
-    const answered = (await this.listMeta(`${this.selector('true')},${STATE_LABEL}=answered`)).filter((m) => now - time(m.annotations?.[A.answeredAt]) > this.o.retentionMs);
-    for (const meta of [...answered, ...gone]) await this.o.api.deleteConfigMap(this.o.namespace, meta.name as string).catch(() => undefined);
+    const gone = beats.filter(
+      (m) =>
+        m.name !== this.heartbeatName &&
+        old(m.annotations?.[A.renewed]) &&
+        (m.annotations?.[A.released] === undefined || old(m.annotations[A.released])),
+    );
+    const answered = (await this.listMeta(`${this.selector('true')},${STATE_LABEL}=answered`)).filter(
+      (m) => now - time(m.annotations?.[A.answeredAt]) > this.o.retentionMs,
+    );
+    for (const meta of [...answered, ...gone])
+      await this.o.api.deleteConfigMap(this.o.namespace, meta.name as string).catch(() => undefined);
   }
 
   /**
@@ -284,7 +331,10 @@ export class KubernetesClaims implements RunClaims {
     const beat = holder === undefined ? undefined : holders.get(holder)?.annotations;
     const released = time(beat?.[A.released]);
     if (released >= claimed) return true;
-    const heard = Math.max(Number.isNaN(claimed) ? 0 : claimed, Number.isNaN(time(beat?.[A.renewed])) ? 0 : time(beat?.[A.renewed]));
+    const heard = Math.max(
+      Number.isNaN(claimed) ? 0 : claimed,
+      Number.isNaN(time(beat?.[A.renewed])) ? 0 : time(beat?.[A.renewed]),
+    );
     return now - heard > this.o.staleMs;
   }
 

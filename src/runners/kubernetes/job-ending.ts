@@ -42,11 +42,15 @@ export type JobEnding =
 /** Endings the Job itself does not show: the service's own backstop after the deadline. */
 export type TaskEnding = JobEnding | { readonly kind: 'backstop' };
 
-const conditionTrue = (job: V1Job, type: string) => job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
+const conditionTrue = (job: V1Job, type: string) =>
+  job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
 
 const podTerminal = (pod: V1Pod) => pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
 
-const statusesOf = (pod: V1Pod): V1ContainerStatus[] => [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+const statusesOf = (pod: V1Pod): V1ContainerStatus[] => [
+  ...(pod.status?.initContainerStatuses ?? []),
+  ...(pod.status?.containerStatuses ?? []),
+];
 
 function jobName(job: V1Job | undefined): string {
   return `${job?.metadata?.namespace ?? '?'}/${job?.metadata?.name ?? '?'}`;
@@ -74,12 +78,16 @@ export function stuckContainer(pods: readonly V1Pod[]): string | undefined {
 export function jobEnding(state: JobState): JobEnding | undefined {
   const { job } = state;
   if (replaced(job, state.uid)) {
-    return { kind: 'deleted', reason: `Job ${jobName(job)} was replaced by another Job of the same name before it finished` };
+    return {
+      kind: 'deleted',
+      reason: `Job ${jobName(job)} was replaced by another Job of the same name before it finished`,
+    };
   }
   const final = job ? conditionEnding(job) : undefined;
   if (final) return final;
   if (state.gone) return { kind: 'deleted', reason: `Job ${jobName(job)} was deleted before it finished` };
-  if (job?.metadata?.deletionTimestamp) return { kind: 'deleted', reason: `Job ${jobName(job)} is being deleted before it finished` };
+  if (job?.metadata?.deletionTimestamp)
+    return { kind: 'deleted', reason: `Job ${jobName(job)} is being deleted before it finished` };
   const stuck = stuckContainer(state.pods);
   return stuck ? { kind: 'stuck', reason: stuck } : undefined;
 }
@@ -114,7 +122,10 @@ export function podsInOrder(pods: readonly V1Pod[]): V1Pod[] {
 /** The pod whose task container runs now: the one to stream the log of. */
 export function streamablePod(pods: readonly V1Pod[]): string | undefined {
   const pod = podsInOrder(pods).find(
-    (p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp && p.status.containerStatuses?.some((s) => s.name === CONTAINER_NAME && s.state?.running),
+    (p) =>
+      p.status?.phase === 'Running' &&
+      !p.metadata?.deletionTimestamp &&
+      p.status.containerStatuses?.some((s) => s.name === CONTAINER_NAME && s.state?.running),
   );
   return pod?.metadata?.name;
 }
@@ -123,7 +134,10 @@ export function streamablePod(pods: readonly V1Pod[]): string | undefined {
 export function containerStopped(pods: readonly V1Pod[], name: string): boolean {
   const pod = pods.find((p) => p.metadata?.name === name);
   if (!pod) return false;
-  return podTerminal(pod) || Boolean(pod.status?.containerStatuses?.find((s) => s.name === CONTAINER_NAME)?.state?.terminated);
+  return (
+    podTerminal(pod) ||
+    Boolean(pod.status?.containerStatuses?.find((s) => s.name === CONTAINER_NAME)?.state?.terminated)
+  );
 }
 
 /** Every pod has stopped (its end, exit code and termination message, can be read). */
@@ -160,7 +174,11 @@ export function containerEnd(pods: readonly V1Pod[]): ContainerEnd {
     const why = `(Reason: ${t.reason ?? 'unknown'}${t.message ? `, Message: ${t.message}` : ''})`;
     return {
       exitCode: t.exitCode,
-      ...(bad ? { terminated: `container ${CONTAINER_NAME} of pod ${pod.metadata?.name ?? '?'} exit code ${t.exitCode} ${why}` } : {}),
+      ...(bad
+        ? {
+            terminated: `container ${CONTAINER_NAME} of pod ${pod.metadata?.name ?? '?'} exit code ${t.exitCode} ${why}`,
+          }
+        : {}),
       ...(output ? { output } : {}),
     };
   }
@@ -173,7 +191,10 @@ export function logSources(pods: readonly V1Pod[], failed: boolean): Array<{ pod
   for (const pod of podsInOrder(pods)) {
     const name = pod.metadata?.name;
     if (!name) continue;
-    const statuses = [...(failed ? (pod.status?.initContainerStatuses ?? []) : []), ...(pod.status?.containerStatuses ?? [])];
+    const statuses = [
+      ...(failed ? (pod.status?.initContainerStatuses ?? []) : []),
+      ...(pod.status?.containerStatuses ?? []),
+    ];
     for (const s of statuses) {
       if (s.name === CONTAINER_NAME || s.state?.terminated) out.push({ pod: name, container: s.name });
     }
@@ -230,7 +251,9 @@ export const MAX_EVENTS = 10;
 export const EVENT_MESSAGE_CHARS = 300;
 
 /** The events that explain a failure (warnings and `Failed*` reasons), one line each, oldest first, capped. */
-export function explainingEvents(events: ReadonlyArray<{ readonly object: string; readonly event: CoreV1Event }>): string[] {
+export function explainingEvents(
+  events: ReadonlyArray<{ readonly object: string; readonly event: CoreV1Event }>,
+): string[] {
   const time = (e: CoreV1Event) => new Date(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? 0).getTime();
   const lines = events
     .filter(({ event: e }) => e.type === 'Warning' || e.reason?.startsWith('Failed'))
@@ -241,5 +264,7 @@ export function explainingEvents(events: ReadonlyArray<{ readonly object: string
       return `Kubernetes event on ${object}: ${e.reason ?? ''}: ${cut}`;
     });
   const unique = [...new Set(lines)];
-  return unique.length > MAX_EVENTS ? [`(${unique.length - MAX_EVENTS} earlier Kubernetes events not shown)`, ...unique.slice(-MAX_EVENTS)] : unique;
+  return unique.length > MAX_EVENTS
+    ? [`(${unique.length - MAX_EVENTS} earlier Kubernetes events not shown)`, ...unique.slice(-MAX_EVENTS)]
+    : unique;
 }

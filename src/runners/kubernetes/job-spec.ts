@@ -134,8 +134,16 @@ function resources(task: TaskSpec, defaults: JobDefaults): V1ResourceRequirement
 function packFiles(
   files: readonly TaskFile[],
   name: string,
-): { configMaps: Array<{ name: string; data: Record<string, string>; binaryData: Record<string, string> }>; mounts: V1VolumeMount[] } {
-  const configMaps: Array<{ name: string; data: Record<string, string>; binaryData: Record<string, string>; size: number }> = [];
+): {
+  configMaps: Array<{ name: string; data: Record<string, string>; binaryData: Record<string, string> }>;
+  mounts: V1VolumeMount[];
+} {
+  const configMaps: Array<{
+    name: string;
+    data: Record<string, string>;
+    binaryData: Record<string, string>;
+    size: number;
+  }> = [];
   const mounts: V1VolumeMount[] = [];
   const seen = new Set<string>();
   files.forEach((file, i) => {
@@ -157,7 +165,12 @@ function packFiles(
     if (Buffer.from(text, 'utf8').equals(file.content)) cm.data[key] = text;
     else cm.binaryData[key] = file.content.toString('base64');
     cm.size += file.content.length;
-    mounts.push({ name: `files-${configMaps.length - 1}`, mountPath: `${KEPTN_MOUNT}/${file.path}`, subPath: key, readOnly: true });
+    mounts.push({
+      name: `files-${configMaps.length - 1}`,
+      mountPath: `${KEPTN_MOUNT}/${file.path}`,
+      subPath: key,
+      readOnly: true,
+    });
   });
   return { configMaps, mounts };
 }
@@ -257,7 +270,10 @@ export function buildJob(input: JobBuildInput): JobManifests {
     { name: 'keptn', emptyDir: { sizeLimit: task.keptnVolumeSize ?? defaults.keptnVolumeSize } },
     ...packed.configMaps.map((cm, i) => ({
       name: `files-${i}`,
-      configMap: { name: cm.name, items: Object.keys({ ...cm.data, ...cm.binaryData }).map((k) => ({ key: k, path: k })) },
+      configMap: {
+        name: cm.name,
+        items: Object.keys({ ...cm.data, ...cm.binaryData }).map((k) => ({ key: k, path: k })),
+      },
     })),
   ];
   const job: V1Job = {
@@ -270,7 +286,10 @@ export function buildJob(input: JobBuildInput): JobManifests {
       ttlSecondsAfterFinished: Math.max(60, task.ttlSecondsAfterFinished ?? defaults.ttlSecondsAfterFinished),
       ...(packed.configMaps.length > 0 ? { suspend: true } : {}),
       template: {
-        metadata: { labels: { ...(task.labels ?? {}), [LABEL.managedBy]: defaults.managedBy, [LABEL.runKey]: key }, annotations: { ...(task.annotations ?? {}) } },
+        metadata: {
+          labels: { ...(task.labels ?? {}), [LABEL.managedBy]: defaults.managedBy, [LABEL.runKey]: key },
+          annotations: { ...(task.annotations ?? {}) },
+        },
         spec: podSpec(task, defaults, taskContainer(task, defaults, packed.mounts), volumes),
       },
     },

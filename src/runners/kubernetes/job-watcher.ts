@@ -188,7 +188,12 @@ class NamespaceWatch implements FollowerSource {
     const key = `${kind}:${status ?? 'other'}`;
     const log = { namespace: this.namespace, err: apiMessage(e), status };
     if (status === 403 && !this.warned.has(key)) {
-      this.logger.warn(log, kind === 'pods' ? 'not allowed to watch pods (grant list and watch on pods); reading the pods of each Job instead' : 'not allowed to watch Jobs (grant list and watch on jobs)');
+      this.logger.warn(
+        log,
+        kind === 'pods'
+          ? 'not allowed to watch pods (grant list and watch on pods); reading the pods of each Job instead'
+          : 'not allowed to watch Jobs (grant list and watch on jobs)',
+      );
     } else if (!this.warned.has(key)) this.logger.warn(log, `watching ${kind} failed; retrying`);
     else this.logger.debug(log, `watching ${kind} failed again; retrying`);
     this.warned.add(key);

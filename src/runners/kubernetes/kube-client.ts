@@ -1,7 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import http from 'node:http';
 import https from 'node:https';
-import type { CoreV1Event, KubernetesListObject, V1ConfigMap, V1Job, V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
+import type {
+  CoreV1Event,
+  KubernetesListObject,
+  V1ConfigMap,
+  V1Job,
+  V1ObjectMeta,
+  V1Pod,
+} from '@kubernetes/client-node';
 import { JobExecutorError } from '../../errors.js';
 import { KubeAuth, loadKubeConfigData } from './kube-config.js';
 
@@ -26,7 +33,8 @@ export class KubeApiError extends Error {
 
 /** The status code of a failed API call, if it was one (client-node's ApiException has the same shape). */
 export function apiStatus(e: unknown): number | undefined {
-  if (e && typeof e === 'object' && 'code' in e && typeof e.code === 'number' && 'body' in e) return e.code || undefined;
+  if (e && typeof e === 'object' && 'code' in e && typeof e.code === 'number' && 'body' in e)
+    return e.code || undefined;
   return undefined;
 }
 
@@ -40,7 +48,9 @@ function statusMessage(body: unknown): string | undefined {
       return body !== '' ? body : undefined;
     }
   }
-  return parsed && typeof parsed === 'object' && 'message' in parsed && typeof parsed.message === 'string' ? parsed.message : undefined;
+  return parsed && typeof parsed === 'object' && 'message' in parsed && typeof parsed.message === 'string'
+    ? parsed.message
+    : undefined;
 }
 
 /** The API server's own words for a failed call (its Status message), else the error text. */
@@ -87,12 +97,18 @@ function readBody(res: IncomingMessage, max: number): Promise<Buffer> {
     res.on('data', (c: Buffer) => {
       size += c.length;
       if (size > max) {
-        res.destroy(new JobExecutorError('KUBERNETES_API_ERROR', `the API server's answer is larger than ${max} bytes`));
+        res.destroy(
+          new JobExecutorError('KUBERNETES_API_ERROR', `the API server's answer is larger than ${max} bytes`),
+        );
         return;
       }
       chunks.push(c);
     });
-    res.once('end', () => (res.complete ? resolve(Buffer.concat(chunks)) : reject(new JobExecutorError('KUBERNETES_API_ERROR', 'the answer was cut short'))));
+    res.once('end', () =>
+      res.complete
+        ? resolve(Buffer.concat(chunks))
+        : reject(new JobExecutorError('KUBERNETES_API_ERROR', 'the answer was cut short')),
+    );
     res.once('error', reject);
     res.once('aborted', () => reject(new JobExecutorError('KUBERNETES_API_ERROR', 'the answer was cut short')));
   });
@@ -106,7 +122,10 @@ function errorFromBody(status: number, method: string, path: string, body: Buffe
   } catch {
     // Not a Status: the text itself (a proxy's page, say) is what there is.
   }
-  const message = parsed && typeof parsed === 'object' && 'message' in parsed && typeof parsed.message === 'string' ? parsed.message : text.slice(0, 300) || `HTTP ${status}`;
+  const message =
+    parsed && typeof parsed === 'object' && 'message' in parsed && typeof parsed.message === 'string'
+      ? parsed.message
+      : text.slice(0, 300) || `HTTP ${status}`;
   return new KubeApiError(status, parsed, `${method} ${path.split('?')[0] ?? path}: HTTP ${status}: ${message}`);
 }
 
@@ -119,12 +138,20 @@ export class KubeApi {
   constructor(readonly auth: KubeAuth) {}
 
   /** One request; resolves with the response once its headers are in (status 2xx), else rejects with KubeApiError. */
-  private send(method: string, path: string, o: { body?: Buffer; contentType?: string; accept?: string; signal: AbortSignal }): Promise<IncomingMessage> {
+  private send(
+    method: string,
+    path: string,
+    o: { body?: Buffer; contentType?: string; accept?: string; signal: AbortSignal },
+  ): Promise<IncomingMessage> {
     return this.auth.request().then(
       (auth) =>
         new Promise<IncomingMessage>((resolve, reject) => {
           const url = new URL(this.auth.server + path);
-          const headers: Record<string, string | number> = { ...auth.headers, Accept: o.accept ?? 'application/json', 'User-Agent': 'job-executor' };
+          const headers: Record<string, string | number> = {
+            ...auth.headers,
+            Accept: o.accept ?? 'application/json',
+            'User-Agent': 'job-executor',
+          };
           if (o.body) {
             headers['Content-Type'] = o.contentType ?? 'application/json';
             headers['Content-Length'] = o.body.length;
@@ -138,7 +165,16 @@ export class KubeApi {
               () => reject(new KubeApiError(status, '', `${method} ${url.pathname}: HTTP ${status}`)),
             );
           });
-          req.once('error', (e) => reject(o.signal.aborted ? new JobExecutorError('KUBERNETES_API_ERROR', `${method} ${url.pathname}: ${String(o.signal.reason instanceof Error ? o.signal.reason.message : 'aborted')}`) : e));
+          req.once('error', (e) =>
+            reject(
+              o.signal.aborted
+                ? new JobExecutorError(
+                    'KUBERNETES_API_ERROR',
+                    `${method} ${url.pathname}: ${String(o.signal.reason instanceof Error ? o.signal.reason.message : 'aborted')}`,
+                  )
+                : e,
+            ),
+          );
           req.end(o.body);
         }),
     );
@@ -149,7 +185,12 @@ export class KubeApi {
     const timeout = AbortSignal.timeout(o.timeoutMs ?? API_TIMEOUT_MS);
     const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout;
     const body = o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body));
-    const res = await this.send(method, path + queryString(o.query), { ...(body ? { body } : {}), ...(o.contentType ? { contentType: o.contentType } : {}), ...(o.accept ? { accept: o.accept } : {}), signal });
+    const res = await this.send(method, path + queryString(o.query), {
+      ...(body ? { body } : {}),
+      ...(o.contentType ? { contentType: o.contentType } : {}),
+      ...(o.accept ? { accept: o.accept } : {}),
+      signal,
+    });
     const text = (await readBody(res, MAX_RESPONSE_BYTES)).toString('utf8');
     return (text === '' ? undefined : JSON.parse(text)) as T;
   }
@@ -158,11 +199,22 @@ export class KubeApi {
    * A streaming GET (a watch, a log): the response once its headers are in, within `openTimeoutMs`. The caller
    * reads it and ends it by aborting `signal`.
    */
-  async stream(path: string, query: Query, signal: AbortSignal, openTimeoutMs = API_TIMEOUT_MS): Promise<IncomingMessage> {
+  async stream(
+    path: string,
+    query: Query,
+    signal: AbortSignal,
+    openTimeoutMs = API_TIMEOUT_MS,
+  ): Promise<IncomingMessage> {
     const opened = new AbortController();
-    const timer = setTimeout(() => opened.abort(new JobExecutorError('KUBERNETES_API_ERROR', `no answer within ${openTimeoutMs / 1000}s`)), openTimeoutMs);
+    const timer = setTimeout(
+      () => opened.abort(new JobExecutorError('KUBERNETES_API_ERROR', `no answer within ${openTimeoutMs / 1000}s`)),
+      openTimeoutMs,
+    );
     try {
-      return await this.send('GET', path + queryString(query), { signal: AbortSignal.any([signal, opened.signal]), accept: '*/*' });
+      return await this.send('GET', path + queryString(query), {
+        signal: AbortSignal.any([signal, opened.signal]),
+        accept: '*/*',
+      });
     } finally {
       clearTimeout(timer);
     }
@@ -171,7 +223,10 @@ export class KubeApi {
   // ---- the calls the runner makes -------------------------------------------------------------------
 
   createJob(namespace: string, job: V1Job, signal?: AbortSignal): Promise<V1Job> {
-    return this.call('POST', `/apis/batch/v1/namespaces/${enc(namespace)}/jobs`, { body: job, ...(signal ? { signal } : {}) });
+    return this.call('POST', `/apis/batch/v1/namespaces/${enc(namespace)}/jobs`, {
+      body: job,
+      ...(signal ? { signal } : {}),
+    });
   }
 
   readJob(namespace: string, name: string, signal?: AbortSignal): Promise<V1Job> {
@@ -179,15 +234,25 @@ export class KubeApi {
   }
 
   patchJob(namespace: string, name: string, patch: unknown, signal?: AbortSignal): Promise<V1Job> {
-    return this.call('PATCH', `/apis/batch/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}`, { body: patch, contentType: MERGE_PATCH, ...(signal ? { signal } : {}) });
+    return this.call('PATCH', `/apis/batch/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}`, {
+      body: patch,
+      contentType: MERGE_PATCH,
+      ...(signal ? { signal } : {}),
+    });
   }
 
   deleteJob(namespace: string, name: string, signal?: AbortSignal): Promise<unknown> {
-    return this.call('DELETE', `/apis/batch/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}`, { query: { propagationPolicy: 'Background' }, ...(signal ? { signal } : {}) });
+    return this.call('DELETE', `/apis/batch/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}`, {
+      query: { propagationPolicy: 'Background' },
+      ...(signal ? { signal } : {}),
+    });
   }
 
   listJobs(namespace: string, query: Query, signal?: AbortSignal): Promise<KubernetesListObject<V1Job>> {
-    return this.call('GET', `/apis/batch/v1/namespaces/${enc(namespace)}/jobs`, { query, ...(signal ? { signal } : {}) });
+    return this.call('GET', `/apis/batch/v1/namespaces/${enc(namespace)}/jobs`, {
+      query,
+      ...(signal ? { signal } : {}),
+    });
   }
 
   listPods(namespace: string, query: Query, signal?: AbortSignal): Promise<KubernetesListObject<V1Pod>> {
@@ -199,30 +264,64 @@ export class KubeApi {
   }
 
   createConfigMap(namespace: string, cm: V1ConfigMap, signal?: AbortSignal): Promise<V1ConfigMap> {
-    return this.call('POST', `/api/v1/namespaces/${enc(namespace)}/configmaps`, { body: cm, ...(signal ? { signal } : {}) });
+    return this.call('POST', `/api/v1/namespaces/${enc(namespace)}/configmaps`, {
+      body: cm,
+      ...(signal ? { signal } : {}),
+    });
   }
 
   patchConfigMap(namespace: string, name: string, patch: unknown, signal?: AbortSignal): Promise<V1ConfigMap> {
-    return this.call('PATCH', `/api/v1/namespaces/${enc(namespace)}/configmaps/${enc(name)}`, { body: patch, contentType: MERGE_PATCH, ...(signal ? { signal } : {}) });
+    return this.call('PATCH', `/api/v1/namespaces/${enc(namespace)}/configmaps/${enc(name)}`, {
+      body: patch,
+      contentType: MERGE_PATCH,
+      ...(signal ? { signal } : {}),
+    });
   }
 
   deleteConfigMap(namespace: string, name: string, signal?: AbortSignal): Promise<unknown> {
-    return this.call('DELETE', `/api/v1/namespaces/${enc(namespace)}/configmaps/${enc(name)}`, signal ? { signal } : {});
+    return this.call(
+      'DELETE',
+      `/api/v1/namespaces/${enc(namespace)}/configmaps/${enc(name)}`,
+      signal ? { signal } : {},
+    );
   }
 
   listConfigMaps(namespace: string, query: Query, signal?: AbortSignal): Promise<KubernetesListObject<V1ConfigMap>> {
-    return this.call('GET', `/api/v1/namespaces/${enc(namespace)}/configmaps`, { query, ...(signal ? { signal } : {}) });
+    return this.call('GET', `/api/v1/namespaces/${enc(namespace)}/configmaps`, {
+      query,
+      ...(signal ? { signal } : {}),
+    });
   }
 
   /** The metadata of a namespace's objects of one kind (`configmaps`, `jobs`), one page. */
-  listMetadata(namespace: string, kind: 'configmaps' | 'jobs', query: Query, signal?: AbortSignal): Promise<KubernetesListObject<{ metadata?: V1ObjectMeta }>> {
-    const base = kind === 'jobs' ? `/apis/batch/v1/namespaces/${enc(namespace)}/jobs` : `/api/v1/namespaces/${enc(namespace)}/configmaps`;
+  listMetadata(
+    namespace: string,
+    kind: 'configmaps' | 'jobs',
+    query: Query,
+    signal?: AbortSignal,
+  ): Promise<KubernetesListObject<{ metadata?: V1ObjectMeta }>> {
+    const base =
+      kind === 'jobs'
+        ? `/apis/batch/v1/namespaces/${enc(namespace)}/jobs`
+        : `/api/v1/namespaces/${enc(namespace)}/configmaps`;
     return this.call('GET', base, { query, accept: METADATA_ONLY, ...(signal ? { signal } : {}) });
   }
 
   /** A container's log as a stream (`follow`: until the container stops, or the signal aborts). */
-  podLog(namespace: string, pod: string, container: string, follow: boolean, signal: AbortSignal, openTimeoutMs?: number): Promise<IncomingMessage> {
-    return this.stream(`/api/v1/namespaces/${enc(namespace)}/pods/${enc(pod)}/log`, { container, ...(follow ? { follow: true } : {}) }, signal, openTimeoutMs);
+  podLog(
+    namespace: string,
+    pod: string,
+    container: string,
+    follow: boolean,
+    signal: AbortSignal,
+    openTimeoutMs?: number,
+  ): Promise<IncomingMessage> {
+    return this.stream(
+      `/api/v1/namespaces/${enc(namespace)}/pods/${enc(pod)}/log`,
+      { container, ...(follow ? { follow: true } : {}) },
+      signal,
+      openTimeoutMs,
+    );
   }
 
   close(): void {
@@ -235,6 +334,9 @@ export function kubeApi(kubeconfig?: string): KubeApi {
   try {
     return new KubeApi(new KubeAuth(loadKubeConfigData(kubeconfig)));
   } catch (e) {
-    throw new JobExecutorError('SETTINGS_INVALID', `--runner kubernetes: cannot load a kubeconfig (${(e as Error).message})`);
+    throw new JobExecutorError(
+      'SETTINGS_INVALID',
+      `--runner kubernetes: cannot load a kubeconfig (${(e as Error).message})`,
+    );
   }
 }

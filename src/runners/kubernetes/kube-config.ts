@@ -6,7 +6,14 @@ import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as yaml from 'js-yaml';
-import { newClusters, newContexts, newUsers, type Cluster, type Context, type User } from '@kubernetes/client-node/dist/config_types.js';
+import {
+  newClusters,
+  newContexts,
+  newUsers,
+  type Cluster,
+  type Context,
+  type User,
+} from '@kubernetes/client-node/dist/config_types.js';
 import { JobExecutorError } from '../../errors.js';
 
 /**
@@ -47,16 +54,26 @@ function fromFile(file: string): KubeConfigData {
   const obj = (yaml.load(fs.readFileSync(file, 'utf8')) ?? {}) as Record<string, unknown>;
   const root = path.dirname(file);
   const clusters = newClusters(obj.clusters).map((c) => ({ ...c, caFile: absolute(root, c.caFile) }));
-  const users = newUsers(obj.users).map((u) => ({ ...u, certFile: absolute(root, u.certFile), keyFile: absolute(root, u.keyFile) }));
+  const users = newUsers(obj.users).map((u) => ({
+    ...u,
+    certFile: absolute(root, u.certFile),
+    keyFile: absolute(root, u.keyFile),
+  }));
   const current = obj['current-context'];
-  return { clusters, users, contexts: newContexts(obj.contexts), currentContext: typeof current === 'string' ? current : undefined };
+  return {
+    clusters,
+    users,
+    contexts: newContexts(obj.contexts),
+    currentContext: typeof current === 'string' ? current : undefined,
+  };
 }
 
 /** client-node's mergeConfig: names must not repeat; a later file's current-context wins. */
 function merge(into: KubeConfigData, next: KubeConfigData): KubeConfigData {
   const add = <T extends { name: string }>(list: T[], items: T[], what: string) => {
     for (const item of items) {
-      if (list.some((x) => x.name === item.name)) throw new JobExecutorError('SETTINGS_INVALID', `kubeconfig: duplicate ${what}: ${item.name}`);
+      if (list.some((x) => x.name === item.name))
+        throw new JobExecutorError('SETTINGS_INVALID', `kubeconfig: duplicate ${what}: ${item.name}`);
       list.push(item);
     }
   };
@@ -78,9 +95,28 @@ export function inClusterConfig(env: NodeJS.ProcessEnv = process.env, prefix = '
   const nsFile = `${prefix}${SERVICEACCOUNT_ROOT}/namespace`;
   const namespace = exists(nsFile) ? fs.readFileSync(nsFile, 'utf8') : undefined;
   return {
-    clusters: [{ name: 'inCluster', caFile: `${prefix}${SERVICEACCOUNT_ROOT}/ca.crt`, server: `${scheme}://${serverHost}:${port}`, skipTLSVerify: false }],
-    users: [{ name: 'inClusterUser', authProvider: { name: 'tokenFile', config: { tokenFile: `${prefix}${SERVICEACCOUNT_ROOT}/token` } } }],
-    contexts: [{ cluster: 'inCluster', name: 'inClusterContext', user: 'inClusterUser', ...(namespace !== undefined ? { namespace } : {}) }],
+    clusters: [
+      {
+        name: 'inCluster',
+        caFile: `${prefix}${SERVICEACCOUNT_ROOT}/ca.crt`,
+        server: `${scheme}://${serverHost}:${port}`,
+        skipTLSVerify: false,
+      },
+    ],
+    users: [
+      {
+        name: 'inClusterUser',
+        authProvider: { name: 'tokenFile', config: { tokenFile: `${prefix}${SERVICEACCOUNT_ROOT}/token` } },
+      },
+    ],
+    contexts: [
+      {
+        cluster: 'inCluster',
+        name: 'inClusterContext',
+        user: 'inClusterUser',
+        ...(namespace !== undefined ? { namespace } : {}),
+      },
+    ],
     currentContext: 'inClusterContext',
   };
 }
@@ -96,7 +132,12 @@ export function loadKubeConfigData(file?: string, env: NodeJS.ProcessEnv = proce
   const home = env.HOME && exists(env.HOME) ? path.join(env.HOME, '.kube', 'config') : undefined;
   if (home && exists(home)) return fromFile(home);
   if (exists(`${SERVICEACCOUNT_ROOT}/token`)) return inClusterConfig(env);
-  return { clusters: [{ name: 'cluster', server: 'http://localhost:8080', skipTLSVerify: false }], users: [{ name: 'user' }], contexts: [{ name: 'loaded-context', cluster: 'cluster', user: 'user' }], currentContext: 'loaded-context' };
+  return {
+    clusters: [{ name: 'cluster', server: 'http://localhost:8080', skipTLSVerify: false }],
+    users: [{ name: 'user' }],
+    contexts: [{ name: 'loaded-context', cluster: 'cluster', user: 'user' }],
+    currentContext: 'loaded-context',
+  };
 }
 
 /** client-node's authenticator interface (exec_auth.js, file_auth.js, oidc_auth.js, azure_auth.js, gcp_auth.js). */
@@ -108,12 +149,30 @@ interface Authenticator {
 type ProviderConfig = { name?: string; config?: Record<string, unknown> } | undefined;
 
 /** client-node's authenticators, in its KubeConfig's order, each with the test its isAuthProvider makes. */
-const AUTHENTICATORS: ReadonlyArray<{ readonly wants: (user: User, p: ProviderConfig) => unknown; readonly load: () => Promise<Authenticator> }> = [
-  { wants: (_u, p) => p?.name === 'azure', load: async () => new (await import('@kubernetes/client-node/dist/azure_auth.js')).AzureAuth() },
-  { wants: (_u, p) => p?.name === 'gcp', load: async () => new (await import('@kubernetes/client-node/dist/gcp_auth.js')).GoogleCloudPlatformAuth() },
-  { wants: (u, p) => u.exec || p?.name === 'exec' || p?.config?.exec, load: async () => new (await import('@kubernetes/client-node/dist/exec_auth.js')).ExecAuth() },
-  { wants: (_u, p) => p?.config?.tokenFile, load: async () => new (await import('@kubernetes/client-node/dist/file_auth.js')).FileAuth() },
-  { wants: (_u, p) => p?.name === 'oidc', load: async () => new (await import('@kubernetes/client-node/dist/oidc_auth.js')).OpenIDConnectAuth() },
+const AUTHENTICATORS: ReadonlyArray<{
+  readonly wants: (user: User, p: ProviderConfig) => unknown;
+  readonly load: () => Promise<Authenticator>;
+}> = [
+  {
+    wants: (_u, p) => p?.name === 'azure',
+    load: async () => new (await import('@kubernetes/client-node/dist/azure_auth.js')).AzureAuth(),
+  },
+  {
+    wants: (_u, p) => p?.name === 'gcp',
+    load: async () => new (await import('@kubernetes/client-node/dist/gcp_auth.js')).GoogleCloudPlatformAuth(),
+  },
+  {
+    wants: (u, p) => u.exec || p?.name === 'exec' || p?.config?.exec,
+    load: async () => new (await import('@kubernetes/client-node/dist/exec_auth.js')).ExecAuth(),
+  },
+  {
+    wants: (_u, p) => p?.config?.tokenFile,
+    load: async () => new (await import('@kubernetes/client-node/dist/file_auth.js')).FileAuth(),
+  },
+  {
+    wants: (_u, p) => p?.name === 'oidc',
+    load: async () => new (await import('@kubernetes/client-node/dist/oidc_auth.js')).OpenIDConnectAuth(),
+  },
 ];
 
 /** The authenticator client-node's KubeConfig would pick for `user`, loaded only now. */
@@ -163,7 +222,11 @@ export class KubeAuth {
     this.user = data.users.find((u) => u.name === context.user) ?? { name: context.user };
     this.server = cluster.server;
     this.namespace = context.namespace;
-    if (cluster.server.startsWith('http:') && !cluster.skipTLSVerify) throw new JobExecutorError('SETTINGS_INVALID', 'kubeconfig: the HTTP protocol is not allowed when skipTLSVerify is not set or false');
+    if (cluster.server.startsWith('http:') && !cluster.skipTLSVerify)
+      throw new JobExecutorError(
+        'SETTINGS_INVALID',
+        'kubeconfig: the HTTP protocol is not allowed when skipTLSVerify is not set or false',
+      );
   }
 
   /** client-node's applyHTTPSOptions: CA, client certificate and key, TLS name and verification. */
@@ -194,7 +257,8 @@ export class KubeAuth {
     if (auth) await auth.applyAuthentication(this.user, opts);
     if (this.user.token) opts.headers.Authorization = `Bearer ${this.user.token}`;
     // Basic credentials only where no token was given (Node's `auth` option, as client-node sets it, yields to one).
-    if (this.user.username && !opts.headers.Authorization) opts.headers.Authorization = `Basic ${Buffer.from(`${this.user.username}:${this.user.password}`).toString('base64')}`;
+    if (this.user.username && !opts.headers.Authorization)
+      opts.headers.Authorization = `Basic ${Buffer.from(`${this.user.username}:${this.user.password}`).toString('base64')}`;
     const agentOptions: https.AgentOptions = {
       ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
       ...(opts.servername ? { servername: opts.servername } : {}),
@@ -211,7 +275,13 @@ export class KubeAuth {
     const last = this.lastAgent;
     const fields = ['rejectUnauthorized', 'servername', 'ca', 'cert', 'key'] as const;
     if (last && fields.every((f) => last.options[f] === options[f])) return last.agent;
-    const key = JSON.stringify([options.rejectUnauthorized, options.servername, String(options.ca), String(options.cert), String(options.key)]);
+    const key = JSON.stringify([
+      options.rejectUnauthorized,
+      options.servername,
+      String(options.ca),
+      String(options.cert),
+      String(options.key),
+    ]);
     const agent = this.agents.get(key) ?? (await this.newAgent(key, options));
     this.lastAgent = { options, agent };
     return agent;
@@ -231,10 +301,15 @@ export class KubeAuth {
     const base = { ...options, keepAlive: true };
     if (!proxyUrl) return server.startsWith('http:') ? new http.Agent(base) : new https.Agent(base);
     if (proxyUrl.startsWith('socks')) {
-      const { SocksProxyAgent } = (await importAsClientNode('socks-proxy-agent')) as { SocksProxyAgent: new (url: string, o: https.AgentOptions) => http.Agent };
+      const { SocksProxyAgent } = (await importAsClientNode('socks-proxy-agent')) as {
+        SocksProxyAgent: new (url: string, o: https.AgentOptions) => http.Agent;
+      };
       return new SocksProxyAgent(proxyUrl, base);
     }
-    const proxies = (await importAsClientNode('hpagent')) as Record<'HttpProxyAgent' | 'HttpsProxyAgent', new (o: https.AgentOptions & { proxy: string }) => http.Agent>;
+    const proxies = (await importAsClientNode('hpagent')) as Record<
+      'HttpProxyAgent' | 'HttpsProxyAgent',
+      new (o: https.AgentOptions & { proxy: string }) => http.Agent
+    >;
     return new proxies[server.startsWith('https') ? 'HttpsProxyAgent' : 'HttpProxyAgent']({ ...base, proxy: proxyUrl });
   }
 

@@ -80,7 +80,11 @@ function liveLogWake(running: Running, pod: string | undefined, live: LiveLog): 
   return live.startable ? Math.max(at, Date.now()) : Number.POSITIVE_INFINITY;
 }
 
-const detached = (log: TaskLog): TaskResult => ({ outcome: 'detached', reason: 'the service stopped while the task ran', ...log.result() });
+const detached = (log: TaskLog): TaskResult => ({
+  outcome: 'detached',
+  reason: 'the service stopped while the task ran',
+  ...log.result(),
+});
 
 /**
  * Tasks as Kubernetes Jobs: create (or adopt the Job of the same name: redelivery, restart, a second replica),
@@ -95,7 +99,12 @@ export class KubernetesRunner implements Runner {
   readonly watcher: JobWatcher;
 
   constructor(private readonly options: KubernetesRunnerOptions) {
-    this.watcher = new JobWatcher(options.api, `${LABEL.managedBy}=${options.defaults.managedBy}`, options.logger, (op, e) => options.onApiError?.(op, e));
+    this.watcher = new JobWatcher(
+      options.api,
+      `${LABEL.managedBy}=${options.defaults.managedBy}`,
+      options.logger,
+      (op, e) => options.onApiError?.(op, e),
+    );
   }
 
   private apiError(operation: string, e: unknown, signal?: AbortSignal): void {
@@ -107,7 +116,13 @@ export class KubernetesRunner implements Runner {
     const log = new TaskLog({ maxBytes: this.options.maxLogBytes, onLine: ctx.onLog });
     let manifests: JobManifests;
     try {
-      manifests = buildJob({ task, event: ctx.event, configHash: ctx.configHash, files: ctx.files, defaults: this.options.defaults });
+      manifests = buildJob({
+        task,
+        event: ctx.event,
+        configHash: ctx.configHash,
+        files: ctx.files,
+        defaults: this.options.defaults,
+      });
     } catch (e) {
       return { outcome: 'failed', reason: errorMessage(e), logs: '' };
     }
@@ -153,14 +168,28 @@ export class KubernetesRunner implements Runner {
   }
 
   /** The files' ConfigMaps, owned by the Job (existing ones are kept: an adopted Job has them), then the Job let run. */
-  private async deliverFiles(made: k8s.V1Job, configMaps: readonly k8s.V1ConfigMap[], ctx: TaskContext): Promise<k8s.V1Job | string> {
+  private async deliverFiles(
+    made: k8s.V1Job,
+    configMaps: readonly k8s.V1ConfigMap[],
+    ctx: TaskContext,
+  ): Promise<k8s.V1Job | string> {
     const ref: JobRef = { namespace: made.metadata?.namespace as string, name: made.metadata?.name as string };
     const { api } = this.options;
-    const owner: k8s.V1OwnerReference = { apiVersion: 'batch/v1', kind: 'Job', name: ref.name, uid: made.metadata?.uid as string, blockOwnerDeletion: false };
+    const owner: k8s.V1OwnerReference = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      name: ref.name,
+      uid: made.metadata?.uid as string,
+      blockOwnerDeletion: false,
+    };
     try {
       for (const cm of configMaps) {
         try {
-          await api.createConfigMap(ref.namespace, { ...cm, metadata: { ...cm.metadata, ownerReferences: [owner] } }, ctx.signal);
+          await api.createConfigMap(
+            ref.namespace,
+            { ...cm, metadata: { ...cm.metadata, ownerReferences: [owner] } },
+            ctx.signal,
+          );
         } catch (e) {
           if (apiStatus(e) !== 409) throw e;
         }
@@ -179,7 +208,9 @@ export class KubernetesRunner implements Runner {
   private async follow(task: TaskSpec, ctx: TaskContext, mine: k8s.V1Job, log: TaskLog): Promise<TaskResult> {
     const ref: JobRef = { namespace: mine.metadata?.namespace as string, name: mine.metadata?.name as string };
     const follow = this.watcher.follow(ref.namespace, ref.name, mine);
-    const live = new LiveLog(this.options.api, ref.namespace, log, ctx.onNote, (pod) => containerStopped(follow.pods(), pod));
+    const live = new LiveLog(this.options.api, ref.namespace, log, ctx.onNote, (pod) =>
+      containerStopped(follow.pods(), pod),
+    );
     let ending: TaskEnding | undefined;
     let streamed: Streamed;
     try {
@@ -193,7 +224,11 @@ export class KubernetesRunner implements Runner {
       return await this.end(ending, { task, ctx, ref, follow, log, streamed });
     } catch (e) {
       // Whatever goes wrong while reading a Job's end, the task gets an answer.
-      return { outcome: 'failed', reason: `could not read the end of Job ${ref.namespace}/${ref.name}: ${errorMessage(e)}`, ...log.result() };
+      return {
+        outcome: 'failed',
+        reason: `could not read the end of Job ${ref.namespace}/${ref.name}: ${errorMessage(e)}`,
+        ...log.result(),
+      };
     } finally {
       follow.close();
     }
@@ -204,7 +239,13 @@ export class KubernetesRunner implements Runner {
    * backstop past the deadline), start the live log once a pod has run for LIVE_LOG_AFTER_MS, wait for the next
    * change. Undefined when the service stops first.
    */
-  private async ending(task: TaskSpec, ctx: TaskContext, mine: k8s.V1Job, follow: JobFollow, live: LiveLog): Promise<TaskEnding | undefined> {
+  private async ending(
+    task: TaskSpec,
+    ctx: TaskContext,
+    mine: k8s.V1Job,
+    follow: JobFollow,
+    live: LiveLog,
+  ): Promise<TaskEnding | undefined> {
     const ref: JobRef = { namespace: mine.metadata?.namespace as string, name: mine.metadata?.name as string };
     const backstopAt = Date.now() + (task.maxPollDuration + BACKSTOP_GRACE_S) * 1000;
     const poll = { at: Date.now() + POLL_MIN_MS, every: POLL_MIN_MS, pods: [] as k8s.V1Pod[] };
@@ -229,7 +270,9 @@ export class KubernetesRunner implements Runner {
   }
 
   private detach(ref: JobRef, ctx: TaskContext, log: TaskLog): TaskResult {
-    ctx.onNote(`the service is stopping; Job ${ref.namespace}/${ref.name} keeps running and is adopted after a restart`);
+    ctx.onNote(
+      `the service is stopping; Job ${ref.namespace}/${ref.name} keeps running and is adopted after a restart`,
+    );
     return detached(log);
   }
 
@@ -245,8 +288,15 @@ export class KubernetesRunner implements Runner {
     const deleted = this.options.deleteOnTimeout && deletesJob(ending);
     if (deleted) await this.deleteJob(ref);
     if (ctx.signal.aborted) return this.detach(ref, ctx, log);
-    const { outcome, reason } = describeEnding(ending, { job: `${ref.namespace}/${ref.name}`, maxPollDuration: c.task.maxPollDuration, deleted, container, events });
-    if (ending.kind !== 'complete' && ending.kind !== 'failed') ctx.onNote(`Job ${ref.namespace}/${ref.name}: ${reason?.split('\n')[0] ?? ending.kind}`);
+    const { outcome, reason } = describeEnding(ending, {
+      job: `${ref.namespace}/${ref.name}`,
+      maxPollDuration: c.task.maxPollDuration,
+      deleted,
+      container,
+      events,
+    });
+    if (ending.kind !== 'complete' && ending.kind !== 'failed')
+      ctx.onNote(`Job ${ref.namespace}/${ref.name}: ${reason?.split('\n')[0] ?? ending.kind}`);
     const exitCode = container.exitCode ?? (ending.kind === 'complete' ? 0 : undefined);
     return {
       outcome,
@@ -266,10 +316,18 @@ export class KubernetesRunner implements Runner {
     for (const source of logSources(pods, failed)) {
       const streamedHere = source.container === CONTAINER_NAME && source.pod === streamed.pod;
       if (streamedHere && streamed.whole) continue;
-      if (source.container !== CONTAINER_NAME) log.writeLine('stdout', `Container ${source.container} of pod ${source.pod}:`);
+      if (source.container !== CONTAINER_NAME)
+        log.writeLine('stdout', `Container ${source.container} of pod ${source.pod}:`);
       const skip = streamedHere ? streamed.lines : 0;
-      const problem = await readContainerLog(this.options.api, { namespace: ref.namespace, ...source }, skip, (text) => log.writeLine('stdout', text), ctx.signal);
-      if (problem) ctx.onNote(`could not read the log of container ${source.container} of pod ${source.pod}: ${problem}`);
+      const problem = await readContainerLog(
+        this.options.api,
+        { namespace: ref.namespace, ...source },
+        skip,
+        (text) => log.writeLine('stdout', text),
+        ctx.signal,
+      );
+      if (problem)
+        ctx.onNote(`could not read the log of container ${source.container} of pod ${source.pod}: ${problem}`);
     }
   }
 
@@ -277,7 +335,12 @@ export class KubernetesRunner implements Runner {
    * The pods as they ended. The pod watch may lag a moment behind the Job watch, so after Complete/Failed it is
    * given SETTLE_MS for the pods to show as stopped; without a live pod watch (or still not settled), they are listed.
    */
-  private async finalPods(ending: TaskEnding, follow: JobFollow, ref: JobRef, signal: AbortSignal): Promise<k8s.V1Pod[]> {
+  private async finalPods(
+    ending: TaskEnding,
+    follow: JobFollow,
+    ref: JobRef,
+    signal: AbortSignal,
+  ): Promise<k8s.V1Pod[]> {
     const until = Date.now() + SETTLE_MS;
     const waits = ending.kind === 'complete' || ending.kind === 'failed';
     for (;;) {
@@ -292,7 +355,11 @@ export class KubernetesRunner implements Runner {
 
   private async listPods(ref: JobRef, signal: AbortSignal): Promise<k8s.V1Pod[]> {
     try {
-      const list = await this.options.api.listPods(ref.namespace, { labelSelector: `batch.kubernetes.io/job-name=${ref.name}` }, signal);
+      const list = await this.options.api.listPods(
+        ref.namespace,
+        { labelSelector: `batch.kubernetes.io/job-name=${ref.name}` },
+        signal,
+      );
       return list.items ?? [];
     } catch (e) {
       this.apiError('list-pods', e, signal);
@@ -305,7 +372,11 @@ export class KubernetesRunner implements Runner {
     const found: Array<{ object: string; event: k8s.CoreV1Event }> = [];
     for (const object of [ref.name, ...pods.map((p) => p.metadata?.name as string)]) {
       try {
-        const list = await this.options.api.listEvents(ref.namespace, { fieldSelector: `involvedObject.name=${object}`, limit: 100 }, signal);
+        const list = await this.options.api.listEvents(
+          ref.namespace,
+          { fieldSelector: `involvedObject.name=${object}`, limit: 100 },
+          signal,
+        );
         for (const event of list.items ?? []) found.push({ object, event });
       } catch (e) {
         this.apiError('list-events', e, signal);
@@ -320,7 +391,10 @@ export class KubernetesRunner implements Runner {
     } catch (e) {
       if (apiStatus(e) !== 404) {
         this.apiError('delete-job', e);
-        this.options.logger.warn({ namespace: ref.namespace, job: ref.name, err: apiMessage(e) }, 'could not delete Job');
+        this.options.logger.warn(
+          { namespace: ref.namespace, job: ref.name, err: apiMessage(e) },
+          'could not delete Job',
+        );
       }
     }
   }

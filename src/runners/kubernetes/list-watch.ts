@@ -129,7 +129,13 @@ export class ListWatch<T extends KubernetesObject> {
   private async watch(signal: AbortSignal): Promise<void> {
     const res = await this.o.api.stream(
       this.o.path,
-      { watch: true, labelSelector: this.o.labelSelector, resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 + Math.floor(Math.random() * 300) },
+      {
+        watch: true,
+        labelSelector: this.o.labelSelector,
+        resourceVersion: this.resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds: 300 + Math.floor(Math.random() * 300),
+      },
       signal,
     );
     this.watches++;
@@ -163,10 +169,17 @@ export class ListWatch<T extends KubernetesObject> {
         if (start < chunk.length) {
           pending.push(chunk.subarray(start));
           pendingBytes += chunk.length - start;
-          if (pendingBytes > MAX_WATCH_LINE_BYTES) fail(new JobExecutorError('KUBERNETES_API_ERROR', `a watch event of more than ${MAX_WATCH_LINE_BYTES} bytes`));
+          if (pendingBytes > MAX_WATCH_LINE_BYTES)
+            fail(
+              new JobExecutorError('KUBERNETES_API_ERROR', `a watch event of more than ${MAX_WATCH_LINE_BYTES} bytes`),
+            );
         }
       });
-      res.once('end', () => (res.complete || signal.aborted ? resolve() : reject(new JobExecutorError('KUBERNETES_API_ERROR', 'the watch was cut short'))));
+      res.once('end', () =>
+        res.complete || signal.aborted
+          ? resolve()
+          : reject(new JobExecutorError('KUBERNETES_API_ERROR', 'the watch was cut short')),
+      );
       res.once('error', (e) => reject(e));
     });
   }

@@ -78,11 +78,19 @@ export class LiveLog {
     });
     let res: IncomingMessage;
     try {
-      res = await this.api.podLog(this.namespace, pod, CONTAINER_NAME, true, this.controller.signal, LOG_OPEN_TIMEOUT_MS);
+      res = await this.api.podLog(
+        this.namespace,
+        pod,
+        CONTAINER_NAME,
+        true,
+        this.controller.signal,
+        LOG_OPEN_TIMEOUT_MS,
+      );
     } catch (e) {
       // Not streamable yet (or at all): the whole log is read at the end anyway.
       if (this.stopped) return;
-      if (this.attempts >= 3) this.onNote(`could not stream the log of pod ${pod} (${apiMessage(e)}); it is read when the Job ends`);
+      if (this.attempts >= 3)
+        this.onNote(`could not stream the log of pod ${pod} (${apiMessage(e)}); it is read when the Job ends`);
       this.pod = undefined;
       return;
     }
@@ -132,7 +140,12 @@ export async function readContainerLog(
     timedOut = true;
     controller.abort();
   }, LOG_READ_TIMEOUT_MS);
-  const why = (e: unknown) => (signal.aborted ? 'the service is stopping' : timedOut ? `the log was not read within ${LOG_READ_TIMEOUT_MS / 1000}s` : apiMessage(e));
+  const why = (e: unknown) =>
+    signal.aborted
+      ? 'the service is stopping'
+      : timedOut
+        ? `the log was not read within ${LOG_READ_TIMEOUT_MS / 1000}s`
+        : apiMessage(e);
   try {
     let res: IncomingMessage;
     try {

@@ -176,7 +176,8 @@ async function writeFiles(message: Extract<ToLauncher, { kind: 'files' }>): Prom
     send({ kind: 'files-written', id: message.id });
   } catch (e) {
     // The task will not start: its folder goes now.
-    if (!message.workspace.keep) await rm(message.workspace.dir, { recursive: true, force: true }).catch(() => undefined);
+    if (!message.workspace.keep)
+      await rm(message.workspace.dir, { recursive: true, force: true }).catch(() => undefined);
     send({ kind: 'files-failed', id: message.id, message: messageOf(e) });
   }
 }
@@ -200,7 +201,9 @@ async function checkCwd(cwd: string): Promise<StartFailure | undefined> {
 
 /** For ENOENT: is the program there (then its #! interpreter is missing)? */
 async function programExists(file: string, cwd: string, env: Readonly<Record<string, string>>): Promise<boolean> {
-  const candidates = file.includes('/') ? [path.resolve(cwd, file)] : (env.PATH ?? '').split(':').map((d) => path.resolve(cwd, d || '.', file));
+  const candidates = file.includes('/')
+    ? [path.resolve(cwd, file)]
+    : (env.PATH ?? '').split(':').map((d) => path.resolve(cwd, d || '.', file));
   for (const c of candidates) {
     try {
       if ((await stat(c)).isFile()) return true;
@@ -232,7 +235,12 @@ function spawnContained(task: Task): { child: ChildProcess; uncontained?: string
     }
   }
   try {
-    const child = spawn(r.file, [...r.args], { cwd: r.cwd, env: { ...r.env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(r.file, [...r.args], {
+      cwd: r.cwd,
+      env: { ...r.env },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     return uncontained === undefined ? { child } : { child, uncontained };
   } finally {
     if (entered && homeCgroup !== undefined) {
@@ -258,7 +266,8 @@ async function start(message: StartMessage): Promise<void> {
   }
   const cwdProblem = await checkCwd(message.cwd);
   if (cwdProblem) return finish(task, { how: 'not-started', failure: cwdProblem });
-  if (task.stopped) return finish(task, { how: 'exited', code: null, signal: null, stopped: true, output: { kind: 'none' } });
+  if (task.stopped)
+    return finish(task, { how: 'exited', code: null, signal: null, stopped: true, output: { kind: 'none' } });
 
   let started: ReturnType<typeof spawnContained>;
   try {
@@ -274,7 +283,12 @@ async function start(message: StartMessage): Promise<void> {
       void (async () => {
         const code = errno(e);
         const exists = code === 'ENOENT' ? await programExists(message.file, message.cwd, message.env) : undefined;
-        const failure: StartFailure = { step: 'spawn', code, message: messageOf(e), ...(exists === undefined ? {} : { programExists: exists }) };
+        const failure: StartFailure = {
+          step: 'spawn',
+          code,
+          message: messageOf(e),
+          ...(exists === undefined ? {} : { programExists: exists }),
+        };
         await finish(task, { how: 'not-started', failure });
       })();
     });
@@ -283,7 +297,13 @@ async function start(message: StartMessage): Promise<void> {
   // Detached: the child leads a new process group, so pgid = pid.
   task.pgid = child.pid;
   const startTime = readProcStat(child.pid)?.startTime ?? '';
-  send({ kind: 'spawned', id: task.id, pid: child.pid, startTime, ...(started.uncontained ? { uncontained: started.uncontained } : {}) });
+  send({
+    kind: 'spawned',
+    id: task.id,
+    pid: child.pid,
+    startTime,
+    ...(started.uncontained ? { uncontained: started.uncontained } : {}),
+  });
   child.stdout?.on('data', (chunk: Buffer) => task.output('stdout', chunk));
   child.stderr?.on('data', (chunk: Buffer) => task.output('stderr', chunk));
   child.on('error', () => {

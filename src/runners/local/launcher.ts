@@ -6,7 +6,14 @@ import type { TaskFile } from '../../config/source.js';
 import { JobExecutorError, errorMessage } from '../../errors.js';
 import type { ProcessHandle } from '../runner.js';
 import { killCgroup, tryRmdir } from './cgroup.js';
-import { FILE_PART_BYTES, type FilePart, type FromLauncher, type TaskEnd, type ToLauncher, type Workspace } from './launcher-protocol.js';
+import {
+  FILE_PART_BYTES,
+  type FilePart,
+  type FromLauncher,
+  type TaskEnd,
+  type ToLauncher,
+  type Workspace,
+} from './launcher-protocol.js';
 import { launcherScript } from './launcher-script.js';
 import { stopOrphanedGroups } from './orphans.js';
 
@@ -119,7 +126,10 @@ export class ProcessLauncher {
       task.filesWritten = undefined;
       if (!worker.tasks.has(task.id)) return; // the launcher died meanwhile: the task is ended already
       if (error !== undefined) {
-        this.end(worker, task, { how: 'not-started', failure: { step: 'workspace', message: `could not write the task's files: ${error}` } });
+        this.end(worker, task, {
+          how: 'not-started',
+          failure: { step: 'workspace', message: `could not write the task's files: ${error}` },
+        });
         return;
       }
     }
@@ -148,7 +158,9 @@ export class ProcessLauncher {
   private ensureWorker(): Promise<Worker> {
     this.worker ??= this.startWorker().catch((e: unknown) => {
       this.worker = undefined;
-      throw new JobExecutorError('LAUNCHER_ERROR', `could not start the process launcher: ${errorMessage(e)}`, { cause: e });
+      throw new JobExecutorError('LAUNCHER_ERROR', `could not start the process launcher: ${errorMessage(e)}`, {
+        cause: e,
+      });
     });
     return this.worker;
   }

@@ -55,7 +55,10 @@ function checkFiles(files: readonly TaskFile[], keptnDir: string, task: TaskSpec
   for (const f of files) {
     const target = path.resolve(keptnDir, f.path);
     if (f.path === '' || path.isAbsolute(f.path) || !target.startsWith(keptnDir + path.sep)) {
-      throw new JobExecutorError('TASK_START_FAILED', `files of task ${task.name}: "${f.path}" is not a path below /keptn`);
+      throw new JobExecutorError(
+        'TASK_START_FAILED',
+        `files of task ${task.name}: "${f.path}" is not a path below /keptn`,
+      );
     }
   }
   return [...files];
@@ -92,7 +95,8 @@ export class LocalRunner implements Runner {
     this.launcher = new ProcessLauncher({
       graceMs: options.killGraceMs,
       cgroupBase: () => this.cgroupBase,
-      onLost: (why, tasks) => options.logger.error({ why, tasks }, 'the process launcher died; its tasks were stopped and failed'),
+      onLost: (why, tasks) =>
+        options.logger.error({ why, tasks }, 'the process launcher died; its tasks were stopped and failed'),
     });
   }
 
@@ -109,7 +113,8 @@ export class LocalRunner implements Runner {
   async stopOrphans(handles: readonly ProcessHandle[]): Promise<void> {
     void this.cgroupBase; // its first use cleans the cgroups of dead services up
     const { stopped, gone } = await stopOrphanedGroups(handles, { graceMs: this.options.killGraceMs });
-    if (stopped.length > 0) this.options.logger.warn({ stopped, gone }, 'stopped the process groups of tasks left by a crash');
+    if (stopped.length > 0)
+      this.options.logger.warn({ stopped, gone }, 'stopped the process groups of tasks left by a crash');
   }
 
   /** The launcher process's pid while it runs (diagnostics). */
@@ -122,7 +127,9 @@ export class LocalRunner implements Runner {
     if (!this.saidNoPull) {
       // Once per process, in the service log: a line in every task's log would only repeat it.
       this.saidNoPull = true;
-      this.options.logger.info('the local runner does not pull or run images: each task runs its cmd as a local process; images are only checked against the allow-list');
+      this.options.logger.info(
+        'the local runner does not pull or run images: each task runs its cmd as a local process; images are only checked against the allow-list',
+      );
     }
     const taskDir = path.join(
       this.options.workDir,
@@ -141,7 +148,9 @@ export class LocalRunner implements Runner {
       }
       const env = await this.environment(task, keptnDir, outputFile);
       const lookup = (n: string) => env.get(n);
-      const [file, ...args] = [...task.cmd, ...task.args].map((a) => mapKeptnPaths(expandVars(a, lookup), keptnDir)) as [string, ...string[]];
+      const [file, ...args] = [...task.cmd, ...task.args].map((a) =>
+        mapKeptnPaths(expandVars(a, lookup), keptnDir),
+      ) as [string, ...string[]];
       request = {
         file,
         args,
@@ -192,7 +201,11 @@ export class LocalRunner implements Runner {
       else values.push([e.name, mapKeptnPaths(e.value, keptnDir)]);
     }
     const env = new Map<string, string>(fromSecrets);
-    for (const [name, value] of [...values, ['KEPTN_OUTPUT', outputFile] as const]) env.set(name, expandVars(value, (n) => env.get(n)));
+    for (const [name, value] of [...values, ['KEPTN_OUTPUT', outputFile] as const])
+      env.set(
+        name,
+        expandVars(value, (n) => env.get(n)),
+      );
     const base = new Map<string, string>();
     for (const name of this.options.passEnv) {
       const v = process.env[name];
@@ -210,10 +223,13 @@ export class LocalRunner implements Runner {
   ): Promise<{ end: LaunchEnd; stoppedFor?: 'timeout' | 'cancelled' }> {
     const launched = await this.launcher.launch(request);
     const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
-    launched.on('data', (stream, data) => log.write(stream, decoders[stream].write(Buffer.from(data.buffer, data.byteOffset, data.byteLength))));
+    launched.on('data', (stream, data) =>
+      log.write(stream, decoders[stream].write(Buffer.from(data.buffer, data.byteOffset, data.byteLength))),
+    );
     launched.on('spawned', (handle, uncontained) => {
       ctx.onProcess?.(handle);
-      if (uncontained) ctx.onNote(`the task is not contained in a cgroup (${uncontained}): only its process group is stopped with it`);
+      if (uncontained)
+        ctx.onNote(`the task is not contained in a cgroup (${uncontained}): only its process group is stopped with it`);
     });
     let stoppedFor: 'timeout' | 'cancelled' | undefined;
     const stop = (why: 'timeout' | 'cancelled') => {

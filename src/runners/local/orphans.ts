@@ -33,12 +33,16 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
  * another process is never touched, and neither is a group whose leader is gone (its number may be reused).
  * SIGTERM first, SIGKILL to what is left after `graceMs`; zombies (dead, not yet reaped) count as gone.
  */
-export async function stopOrphanedGroups(handles: readonly ProcessHandle[], options: StopGroupsOptions): Promise<StopGroupsResult> {
+export async function stopOrphanedGroups(
+  handles: readonly ProcessHandle[],
+  options: StopGroupsOptions,
+): Promise<StopGroupsResult> {
   const stopped: number[] = [];
   const gone: number[] = [];
   for (const h of handles) {
     const leader = readProcStat(h.pgid);
-    if (leader && h.startTime !== '' && leader.startTime === h.startTime && leader.pgrp === h.pgid) stopped.push(h.pgid);
+    if (leader && h.startTime !== '' && leader.startTime === h.startTime && leader.pgrp === h.pgid)
+      stopped.push(h.pgid);
     else gone.push(h.pgid);
   }
   for (const pgid of stopped) signalGroup(pgid, 'SIGTERM');
@@ -54,7 +58,12 @@ export async function stopOrphanedGroups(handles: readonly ProcessHandle[], opti
 }
 
 /** Waits until the groups have no live member, the deadline passes or the signal aborts; the groups left. */
-async function waitForGroups(groups: number[], deadline: number, pollMs: number, signal?: AbortSignal): Promise<number[]> {
+async function waitForGroups(
+  groups: number[],
+  deadline: number,
+  pollMs: number,
+  signal?: AbortSignal,
+): Promise<number[]> {
   let left = groups.filter((g) => liveGroupMembers(g).length > 0);
   while (left.length > 0 && Date.now() < deadline && !signal?.aborted) {
     await sleep(Math.min(pollMs, Math.max(1, deadline - Date.now())), signal);

@@ -25,7 +25,13 @@ export function parseProcStat(text: string): ProcStat | undefined {
   const state = rest[0];
   const pgrp = Number(rest[2]);
   const startTime = rest[19];
-  if (!Number.isInteger(pid) || state === undefined || !Number.isInteger(pgrp) || startTime === undefined || !/^\d+$/.test(startTime)) {
+  if (
+    !Number.isInteger(pid) ||
+    state === undefined ||
+    !Number.isInteger(pgrp) ||
+    startTime === undefined ||
+    !/^\d+$/.test(startTime)
+  ) {
     return undefined;
   }
   return { pid, state, pgrp, startTime };

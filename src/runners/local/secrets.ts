@@ -18,7 +18,10 @@ export class DirectorySecretStore {
       );
     }
     if (name === '' || name.startsWith('.') || /[/\\]/.test(name)) {
-      throw new JobExecutorError('ENV_ERROR', `could not add env with name ${name}, valueFrom secret: not a valid secret name`);
+      throw new JobExecutorError(
+        'ENV_ERROR',
+        `could not add env with name ${name}, valueFrom secret: not a valid secret name`,
+      );
     }
     const secretDir = path.join(this.dir, name);
     let keys: string[];

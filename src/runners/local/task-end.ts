@@ -61,14 +61,18 @@ function exitOutcome(end: Extract<LaunchEnd, { how: 'exited' }>, c: EndContext):
   if (end.stopped && c.stoppedFor === 'timeout') {
     return { outcome: 'timeout', reason: `task exceeded maxPollDuration of ${c.maxPollDuration}s and was stopped` };
   }
-  if (end.stopped && c.stoppedFor === 'cancelled') return { outcome: 'cancelled', reason: 'task was cancelled (the service is shutting down)' };
+  if (end.stopped && c.stoppedFor === 'cancelled')
+    return { outcome: 'cancelled', reason: 'task was cancelled (the service is shutting down)' };
   if (end.code === 0) return { outcome: 'succeeded', exitCode: 0 };
   if (end.code !== null) return { outcome: 'failed', exitCode: end.code, reason: `exited with code ${end.code}` };
   return { outcome: 'failed', reason: `killed by signal ${end.signal ?? 'unknown'}` };
 }
 
 /** `$KEPTN_OUTPUT`: a JSON object merged into the .finished data; anything else is a note, and too much a failure. */
-function readOutput(read: OutputRead, c: EndContext): { output?: Record<string, unknown>; note?: string; failure?: string } {
+function readOutput(
+  read: OutputRead,
+  c: EndContext,
+): { output?: Record<string, unknown>; note?: string; failure?: string } {
   switch (read.kind) {
     case 'none':
       return {};

@@ -14,9 +14,15 @@ export function helmBinary(): string {
 
 export async function helm(args: string[], timeoutMs = 180_000): Promise<{ stdout: string; stderr: string }> {
   try {
-    return await execFileAsync(helmBinary(), args, { timeout: timeoutMs, env: process.env, maxBuffer: 16 * 1024 * 1024 });
+    return await execFileAsync(helmBinary(), args, {
+      timeout: timeoutMs,
+      env: process.env,
+      maxBuffer: 16 * 1024 * 1024,
+    });
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message?: string };
-    throw new Error(`helm ${args.join(' ')} failed: ${e.message ?? ''}\n${e.stderr ?? ''}${e.stdout ?? ''}`, { cause: err });
+    throw new Error(`helm ${args.join(' ')} failed: ${e.message ?? ''}\n${e.stderr ?? ''}${e.stdout ?? ''}`, {
+      cause: err,
+    });
   }
 }

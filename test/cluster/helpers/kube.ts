@@ -93,11 +93,18 @@ export async function waitForJobCondition(
   return vi.waitFor(
     async () => {
       const job = await clients.batch.readNamespacedJobStatus({ name, namespace });
-      const done = job.status?.conditions?.find((c) => c.status === 'True' && (c.type === 'Complete' || c.type === 'Failed'));
+      const done = job.status?.conditions?.find(
+        (c) => c.status === 'True' && (c.type === 'Complete' || c.type === 'Failed'),
+      );
       if (done && done.type !== type) {
-        throw new Error(`Job ${namespace}/${name} ended ${done.type} (${done.reason ?? ''}: ${done.message ?? ''}), not ${type}`);
+        throw new Error(
+          `Job ${namespace}/${name} ended ${done.type} (${done.reason ?? ''}: ${done.message ?? ''}), not ${type}`,
+        );
       }
-      return found(job.status?.conditions?.some((c) => c.type === type && c.status === 'True') && job, `Job ${namespace}/${name} condition ${type}=True`);
+      return found(
+        job.status?.conditions?.some((c) => c.type === type && c.status === 'True') && job,
+        `Job ${namespace}/${name} condition ${type}=True`,
+      );
     },
     { ...CLUSTER_WAIT, timeout: timeoutMs },
   );

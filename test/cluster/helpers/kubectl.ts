@@ -16,7 +16,12 @@ export interface KubectlResult {
 }
 
 /** kubectl with `args`, `input` on stdin; resolves with the exit code (never rejects on a non-zero one). */
-export function kubectl(args: string[], input?: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = 120_000): Promise<KubectlResult> {
+export function kubectl(
+  args: string[],
+  input?: string,
+  env: NodeJS.ProcessEnv = process.env,
+  timeoutMs = 120_000,
+): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(kubectlBinary(), args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';

@@ -28,7 +28,11 @@ export const POD_COMPLETE_DELAY_ANNOTATION = 'pod-complete.stage.kwok.x-k8s.io/d
 export const POD_COMPLETE_MESSAGE_ANNOTATION = 'pod-complete.stage.kwok.x-k8s.io/message';
 
 /** Pod-template metadata that makes kwok fail the pod with the given exit code, reason and message. */
-export function failingPodMetadata(exitCode: number, reason: string, message: string): {
+export function failingPodMetadata(
+  exitCode: number,
+  reason: string,
+  message: string,
+): {
   labels: Record<string, string>;
   annotations: Record<string, string>;
 } {
@@ -62,7 +66,12 @@ export function criLine(text: string, time: Date = new Date()): string {
  * Makes kwok serve `lines` as the log of every container of pod `namespace/podName`:
  * writes a CRI-format file in the run directory and creates the kwok `Logs` object that points at it.
  */
-export async function setPodLog(clients: Clients, namespace: string, podName: string, lines: string[]): Promise<string> {
+export async function setPodLog(
+  clients: Clients,
+  namespace: string,
+  podName: string,
+  lines: string[],
+): Promise<string> {
   const dir = join(runDir(), 'logs', 'pods');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${namespace}_${podName}.log`);

@@ -24,15 +24,28 @@ export async function kubeService(
 ): Promise<{ service: Service; sink: CollectingSink }> {
   const sink = new CollectingSink();
   const settings = loadSettings(
-    { config, runner: 'kubernetes', 'job-namespace': namespace, 'allowed-images': 'alpine:*,busybox:*', 'managed-by': `je-${namespace}`, ...flags },
+    {
+      config,
+      runner: 'kubernetes',
+      'job-namespace': namespace,
+      'allowed-images': 'alpine:*,busybox:*',
+      'managed-by': `je-${namespace}`,
+      ...flags,
+    },
     {},
   );
-  const service = await createService(settings, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), { sinks: [sink] });
+  const service = await createService(settings, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), {
+    sinks: [sink],
+  });
   return { service, sink };
 }
 
 let n = 0;
-export function event(type: string, data: Record<string, unknown> = {}, id = `cluster-${Date.now()}-${++n}`): KeptnEvent {
+export function event(
+  type: string,
+  data: Record<string, unknown> = {},
+  id = `cluster-${Date.now()}-${++n}`,
+): KeptnEvent {
   return parseKeptnEvent({
     specversion: '1.0',
     id,
