@@ -1,4 +1,5 @@
 import { JobExecutorError, errorMessage } from '../errors.js';
+import { requestText } from './http-request.js';
 
 /** A failed call to the Keptn API (or the resource service): the HTTP status when there was one. */
 export class KeptnApiError extends JobExecutorError {
@@ -68,16 +69,15 @@ export class KeptnApiClient {
     const url = this.url(path, options.query);
     const timeout = AbortSignal.timeout(this.options.timeoutMs);
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-    let res: Response;
-    let text: string;
+    let res: { status: number; text: string };
     try {
-      res = await fetch(url, { method, ...this.headersAndBody(options.body), signal });
-      text = await res.text();
+      res = await requestText(url, method, this.headersAndBody(options.body), signal);
     } catch (e) {
       // The caller's own abort goes up as it is; only our timeout and network failures become a KeptnApiError.
       if (options.signal?.aborted) throw e;
       throw this.unanswered(`${method} ${url}`, e, timeout.aborted);
     }
+    const { text } = res;
     if (res.status < 200 || res.status >= 300) throw this.refused(`${method} ${url}`, res.status, text);
     if (text.trim() === '') return undefined as T;
     try {
@@ -98,7 +98,7 @@ export class KeptnApiClient {
     return { headers, body: JSON.stringify(payload) };
   }
 
-  /** No answer: our timeout, or a network failure (fetch puts the reason, e.g. ECONNREFUSED, in its cause). */
+  /** No answer: our timeout, or a network failure (the reason, e.g. ECONNREFUSED, may be in the cause). */
   private unanswered(call: string, e: unknown, timedOut: boolean): KeptnApiError {
     if (timedOut)
       return new KeptnApiError(

@@ -174,15 +174,13 @@ describe('ListWatch', () => {
     let allowed = false;
     const { api } = await apiServer(({ url, res }) => {
       if (!allowed) {
-        res
-          .writeHead(403, { 'content-type': 'application/json' })
-          .end(
-            JSON.stringify({
-              kind: 'Status',
-              code: 403,
-              message: 'pods is forbidden: User "u" cannot list resource "pods"',
-            }),
-          );
+        res.writeHead(403, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            kind: 'Status',
+            code: 403,
+            message: 'pods is forbidden: User "u" cannot list resource "pods"',
+          }),
+        );
         return;
       }
       if (url.searchParams.get('watch') === 'true') res.writeHead(200).flushHeaders();

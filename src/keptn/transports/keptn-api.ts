@@ -130,6 +130,8 @@ const CONFIG_RETRY_MS = 30_000;
 /** Heartbeats at which a failing subscription sync is tried before the service gives up on it (and says so). */
 const SYNC_ATTEMPTS = 3;
 const EMPTY_FILTER = { projects: [], stages: [], services: [] };
+/** Events of one poll handed to the executor at the same time. */
+const HANDOVER_BATCH = 64;
 
 /**
  * The remote execution plane (keptn-protocol.md §3.2, what JES 0.3 does): registers as a Uniform integration
@@ -365,11 +367,12 @@ export class KeptnApiTransport implements Transport {
     const { open, fresh } = await this.openEvents(sub);
     const memory = this.memoryFor(sub.id, open);
     const now = Date.now();
-    for (const raw of fresh) {
-      if (this.signal.aborted) return;
-      const seen = memory.get(memoryKey(raw.id));
-      if (seen && seen.retryAt > now) continue;
-      await this.handOver(sub, raw, memory, seen);
+    // Handed over together, not one after another: each one's claim (a write to the journal or the API
+    // server), and so its .started, would otherwise wait for every claim before it.
+    const due = fresh.filter((raw) => !((memory.get(memoryKey(raw.id))?.retryAt ?? 0) > now));
+    for (let i = 0; i < due.length && !this.signal.aborted; i += HANDOVER_BATCH) {
+      const batch = due.slice(i, i + HANDOVER_BATCH);
+      await Promise.all(batch.map((raw) => this.handOver(sub, raw, memory, memory.get(memoryKey(raw.id)))));
     }
   }
 
