@@ -235,7 +235,14 @@ const checks: Record<string, () => Promise<void>> = {
   'npm run bench': async () => {
     // a copy of what the benchmark reads and writes; dist/ with its build info, so that the build is incremental
     const copy = mkdtempSync(path.join(scratch, 'bench-'));
-    for (const p of ['package.json', 'tsconfig.json', 'scripts/tsconfig.build.json', 'src', 'dist'])
+    for (const p of [
+      'package.json',
+      'tsconfig.json',
+      'scripts/tsconfig.build.json',
+      'src',
+      'dist',
+      'test/fixtures/keptn-double.ts',
+    ])
       cpSync(path.join(ROOT, p), path.join(copy, p), { recursive: true, preserveTimestamps: true });
     mkdirSync(path.join(copy, 'bench'));
     for (const f of readdirSync(path.join(ROOT, 'bench')).filter((f) => f.endsWith('.mjs')))
