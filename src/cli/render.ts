@@ -8,7 +8,7 @@ import { checkPolicy } from '../policy/checks.js';
 import { renderActions } from '../render/task-spec.js';
 import { buildJob } from '../runners/kubernetes/job-spec.js';
 import { jobDefaults, policyFromSettings } from '../service.js';
-import { loadSettings } from '../settings/settings.js';
+import { JOB_SPEC_SETTINGS, loadSettings } from '../settings/settings.js';
 import { EXIT, parse, readEventFile, type Io } from './common.js';
 import { parseOptions, type CommandSpec } from './help.js';
 
@@ -31,15 +31,7 @@ export const RENDER_COMMAND: CommandSpec = {
     'jobNamespace',
     'allowedNamespaces',
     'allowPrivileged',
-    'managedBy',
-    'jobServiceAccount',
-    'limitsCpu',
-    'limitsMemory',
-    'requestsCpu',
-    'requestsMemory',
-    'jobTtl',
-    'keptnVolumeSize',
-    'imagePullSecrets',
+    ...JOB_SPEC_SETTINGS,
     'taskDeadline',
   ],
 };

@@ -4,7 +4,7 @@ import { createSinks } from '../keptn/sinks/create.js';
 import { createService } from '../service.js';
 import type { RunRecord } from '../executor/run-store.js';
 import type { Sink } from '../keptn/sinks/sink.js';
-import { loadSettings, type SettingKey, type Settings } from '../settings/settings.js';
+import { JOB_SPEC_SETTINGS, loadSettings, type SettingKey, type Settings } from '../settings/settings.js';
 import { EXIT, parse, readEventFile, type Io } from './common.js';
 import { parseOptions, type CommandSpec } from './help.js';
 import { reportProgress } from './progress.js';
@@ -32,15 +32,7 @@ export const RUN_SETTINGS: SettingKey[] = [
   'deliveryAttempts',
   'logLevel',
   'logFormat',
-  'managedBy',
-  'jobServiceAccount',
-  'limitsCpu',
-  'limitsMemory',
-  'requestsCpu',
-  'requestsMemory',
-  'jobTtl',
-  'keptnVolumeSize',
-  'imagePullSecrets',
+  ...JOB_SPEC_SETTINGS,
   'deleteOnTimeout',
   'taskDeadline',
   'instanceId',

@@ -150,15 +150,7 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     const o = this.options;
     let loaded: LoadedConfig;
     try {
-      loaded = await o.configSource.load(
-        {
-          project: event.data.project,
-          stage: event.data.stage,
-          service: event.data.service,
-          gitcommitid: event.gitcommitid,
-        },
-        this.controller.signal,
-      );
+      loaded = await this.loadConfig(event);
     } catch (e) {
       return this.configProblem(event, e);
     }
@@ -228,6 +220,15 @@ export class Executor extends EventEmitter<ExecutorEvents> {
       ? `no job config for ${scopeOf(event)}`
       : `the job config for ${scopeOf(event)} is invalid (see the service log)`;
     return { status: 'ignored', reason: missing ? 'no-config' : 'config-invalid', message: why, detail: message };
+  }
+
+  /** The config for the event's scope (and commit, where the source has history). */
+  private loadConfig(event: KeptnEvent): Promise<LoadedConfig> {
+    const { project, stage, service } = event.data;
+    return this.options.configSource.load(
+      { project, stage, service, gitcommitid: event.gitcommitid },
+      this.controller.signal,
+    );
   }
 
   private logFor(event: KeptnEvent): Logger {
@@ -428,15 +429,7 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     const log = this.logFor(event);
     let loaded: LoadedConfig;
     try {
-      loaded = await this.options.configSource.load(
-        {
-          project: event.data.project,
-          stage: event.data.stage,
-          service: event.data.service,
-          gitcommitid: event.gitcommitid,
-        },
-        this.controller.signal,
-      );
+      loaded = await this.loadConfig(event);
     } catch (e) {
       log.error({ err: errorMessage(e) }, 'a run taken over after a restart has no usable config any more');
       const run = this.newRun(

@@ -67,21 +67,13 @@ export class Metrics implements KubernetesApiErrorCounter {
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     const p = METRIC_PREFIX;
-    this.received = new Counter({
-      name: `${p}events_received_total`,
-      help: 'Events received: taken, duplicates and rejected ones',
-      registers,
-    });
-    this.matched = new Counter({
-      name: `${p}events_matched_total`,
-      help: 'Events that matched at least one action and started a run',
-      registers,
-    });
-    this.duplicates = new Counter({
-      name: `${p}events_duplicate_total`,
-      help: 'Events received again within the dedup window (answered once)',
-      registers,
-    });
+    const counter = (name: string, help: string) => new Counter({ name: `${p}${name}`, help, registers });
+    this.received = counter('events_received_total', 'Events received: taken, duplicates and rejected ones');
+    this.matched = counter('events_matched_total', 'Events that matched at least one action and started a run');
+    this.duplicates = counter(
+      'events_duplicate_total',
+      'Events received again within the dedup window (answered once)',
+    );
     this.rejected = new Counter({
       name: `${p}events_rejected_total`,
       help: 'Events not taken, by reason: event_invalid, event_not_keptn, unauthorized, body_too_large, unsupported_media_type, body_timeout, no_match, no_config, config_invalid, queue_full, shutting_down',

@@ -531,6 +531,19 @@ export const SETTINGS = {
 } as const;
 
 export type SettingKey = keyof typeof SETTINGS;
+
+/** The settings that shape a Kubernetes Job when a task says nothing (`run` and `render` take them all). */
+export const JOB_SPEC_SETTINGS: readonly SettingKey[] = [
+  'managedBy',
+  'jobServiceAccount',
+  'limitsCpu',
+  'limitsMemory',
+  'requestsCpu',
+  'requestsMemory',
+  'jobTtl',
+  'keptnVolumeSize',
+  'imagePullSecrets',
+];
 type Out<K extends SettingKey> = z.output<(typeof SETTINGS)[K]['schema']>;
 type WithDefault = { [K in SettingKey]: (typeof SETTINGS)[K] extends { default: string } ? K : never }[SettingKey];
 export type Settings = Readonly<{ [K in WithDefault]: Out<K> } & { [K in Exclude<SettingKey, WithDefault>]?: Out<K> }>;

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import { KubeApiError, apiStatus, type KubeApi } from './kube-client.js';
 import { JobExecutorError } from '../../errors.js';
+import { Backoff, sleep } from '../../util/backoff.js';
 
 /** One line of a watch (one object) larger than this ends the watch as broken (then it lists again). */
 export const MAX_WATCH_LINE_BYTES = 8 * 1024 * 1024;
@@ -42,7 +43,8 @@ export class ListWatch<T extends KubernetesObject> {
   private readonly cache = new Map<string, T>();
   private resourceVersion: string | undefined;
   private readonly controller = new AbortController();
-  private retryMs = RETRY_MIN_MS;
+  /** Between tries after an error; reset once a list or watch works again. */
+  private readonly backoff = new Backoff(RETRY_MIN_MS, RETRY_MAX_MS);
   private live = false;
   /** Watch requests opened so far: one unless the server ended a watch or it failed. */
   watches = 0;
@@ -73,11 +75,7 @@ export class ListWatch<T extends KubernetesObject> {
         if (apiStatus(e) === 410) this.resourceVersion = undefined;
         this.setLive(false);
         this.o.onError(e);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.retryMs);
-          signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-        });
-        this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+        await sleep(this.backoff.next(), signal);
       }
     }
   }
@@ -113,7 +111,7 @@ export class ListWatch<T extends KubernetesObject> {
       else if (old.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.apply('update', item);
     }
     this.resourceVersion = version;
-    this.retryMs = RETRY_MIN_MS;
+    this.backoff.reset();
     this.setLive(true);
   }
 
@@ -139,7 +137,7 @@ export class ListWatch<T extends KubernetesObject> {
       signal,
     );
     this.watches++;
-    this.retryMs = RETRY_MIN_MS;
+    this.backoff.reset();
     this.setLive(true);
     await this.read(res, signal);
   }
