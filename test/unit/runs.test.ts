@@ -47,7 +47,7 @@ describe('run views (GET /api/runs/:id, the live stream)', () => {
         },
       ],
     });
-    expect(() => JSON.stringify(output)).toThrow(RangeError);
+    // Node 20 cannot even serialise the raw output (RangeError; Node 26's JSON.stringify can): the view cuts it.
     const text = JSON.stringify(runDetail(r));
     expect(text).toContain(DEEP_MARKER);
     const shown = JSON.parse(text) as { answers: Array<{ event: { data: { output: Record<string, unknown> } } }> };
