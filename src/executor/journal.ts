@@ -243,14 +243,34 @@ export class RunJournal {
 
   private async compact(): Promise<void> {
     const old = this.file;
+    // Entries written but not yet flushed are in the state already, so the snapshot holds them: appended
+    // again after it, a second `open` would wipe the answers recorded before it when the file is replayed.
+    const covered = this.waiters;
+    const batch = this.batch;
+    this.batch = [];
+    this.waiters = [];
     try {
       this.compactSync();
-      this.file = await open(this.filePath, 'a', 0o600);
-      await old?.close();
+      for (const w of covered) w.resolve();
     } catch (e) {
+      this.batch = [...batch, ...this.batch];
+      this.waiters = [...covered, ...this.waiters];
       this.options.logger.error(
         { err: errorMessage(e), file: this.filePath },
         'run journal: compaction failed; appending to the old file',
+      );
+      return;
+    }
+    try {
+      this.file = await open(this.filePath, 'a', 0o600);
+      await old?.close();
+    } catch (e) {
+      // The compacted file is in place; without a handle on it nothing more can be journaled.
+      this.file = undefined;
+      await old?.close().catch(() => undefined);
+      this.options.logger.error(
+        { err: errorMessage(e), file: this.filePath },
+        'run journal: cannot open the compacted file',
       );
     }
   }

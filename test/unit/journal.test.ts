@@ -104,6 +104,33 @@ describe('the run journal', () => {
   });
 });
 
+describe('the run journal under load', () => {
+  it('compacting while writes wait for their flush keeps each entry once: answers and tasks survive a replay', async () => {
+    const dir = tmp();
+    // Compaction after every flush, and writes that pile up behind it.
+    const j = new JournalClaims(await RunJournal.openIn(options(dir, { compactBytes: 1 })));
+    const events = Array.from({ length: 30 }, () => keptnEvent('sh.keptn.event.test.triggered'));
+    // Each run goes its own way at once, so new entries keep arriving while a flush and its compaction run.
+    await Promise.all(
+      events.map(async (e) => {
+        await j.claim(e);
+        await j.answerQueued(e, buildStarted(e, 's'));
+        await j.taskStarted(e, 'build');
+      }),
+    );
+    await j.close();
+    const again = new JournalClaims(await RunJournal.openIn(options(dir)));
+    const taken = await again.takeOver();
+    expect(taken).toHaveLength(30);
+    for (const t of taken) {
+      expect(t.startedDelivered).toBe(true);
+      expect(t.journal?.answers).toHaveLength(1);
+      expect(t.journal?.tasks).toEqual(['build']);
+    }
+    await again.close();
+  });
+});
+
 describe('memory bounds in bytes', () => {
   it('the dedup window forgets the oldest ids past its byte budget', () => {
     const w = new DedupWindow(60_000, 100_000);
