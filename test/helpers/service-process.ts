@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 
 export const BIN = path.resolve('dist/src/cli/main.js');
@@ -59,4 +59,32 @@ export async function startServiceProcess(args: string[], env: Record<string, st
         body: JSON.stringify(event),
       }),
   };
+}
+
+/** Pids of live processes whose command line matches `pattern` (pgrep -f), e.g. a task's unique argument. */
+export function processesMatching(pattern: string): string[] {
+  try {
+    return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * As an OOM kill of the whole container would: SIGKILL to the service and to its children (the process
+ * launcher) at once, so nothing is left to stop the tasks. Resolves once the service is gone.
+ */
+export async function killContainer(svc: ServiceProcess): Promise<void> {
+  let children: string[] = [];
+  try {
+    children = execFileSync('pgrep', ['-P', String(svc.child.pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean);
+  } catch {
+    /* no children */
+  }
+  for (const pid of children) process.kill(Number(pid), 'SIGKILL');
+  svc.child.kill('SIGKILL');
+  await svc.exited;
 }

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -10,20 +9,14 @@ import { startReceiver } from '../helpers/receiver.js';
 import { createService } from '../../src/service.js';
 import { loadSettings } from '../../src/settings/settings.js';
 import { keptnEvent, runEvent, silentLogger, tempTree, testService } from '../helpers/service.js';
-import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
+import {
+  killContainer,
+  processesMatching,
+  startServiceProcess,
+  type ServiceProcess,
+} from '../helpers/service-process.js';
 
 const MARK = `${process.pid}${Date.now() % 100000}`;
-/** Live processes of this test's tasks, found by the unique `sleep` argument they carry. */
-function liveTasks(tag: string): string[] {
-  try {
-    return execFileSync('pgrep', ['-f', `sleep ${tag}`], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .filter(Boolean);
-  } catch {
-    return [];
-  }
-}
 
 function config(seconds: string, extra = ''): string {
   return `apiVersion: v2
@@ -113,25 +106,23 @@ describe('every .started gets exactly one .finished', () => {
     await expect
       .poll(() => receiver.received.length, { timeout: 10_000, message: 'answers at the receiver' })
       .toBeGreaterThanOrEqual(3);
-    await expect.poll(() => liveTasks(tag).length, { timeout: 20_000, message: 'tasks running' }).toBe(2);
+    await expect
+      .poll(() => processesMatching(`sleep ${tag}`).length, { timeout: 20_000, message: 'tasks running' })
+      .toBe(2);
     // As an OOM kill of the whole container would: the service and its process launcher at once (the
     // launcher alone would stop the tasks when the service goes; here nothing is left to do it).
-    for (const pid of execFileSync('pgrep', ['-P', String(first.child.pid)], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .filter(Boolean))
-      process.kill(Number(pid), 'SIGKILL');
-    first.child.kill('SIGKILL');
-    await first.exited;
+    await killContainer(first);
     // The tasks outlive both: their process groups are their own.
-    expect(liveTasks(tag)).toHaveLength(2);
+    expect(processesMatching(`sleep ${tag}`)).toHaveLength(2);
 
     const second = await startServiceProcess(args);
     running.push(second);
     await expect
       .poll(() => receiver.received.length, { timeout: 10_000, message: 'answers at the receiver' })
       .toBeGreaterThanOrEqual(6);
-    await expect.poll(() => liveTasks(tag), { timeout: 20_000, message: 'orphaned tasks still running' }).toEqual([]);
+    await expect
+      .poll(() => processesMatching(`sleep ${tag}`), { timeout: 20_000, message: 'orphaned tasks still running' })
+      .toEqual([]);
     const answers = answersByEvent(receiver.received);
     for (const e of events) {
       expect(answers.get(e.id)?.started.size).toBe(1);

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,7 +6,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { answerOf } from '../helpers/answers.js';
 import { startReceiver } from '../helpers/receiver.js';
 import { keptnEvent, tempTree } from '../helpers/service.js';
-import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
+import { processesMatching, startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
 
 /** mulberry32: a small seeded generator, so a failing sequence of faults can be replayed exactly. */
 function random(seed: number): () => number {
@@ -24,17 +23,6 @@ function random(seed: number): () => number {
 const SEED = 20261201;
 const EVENTS = 200;
 const TAG = `0.${process.pid}${Date.now() % 1000}`;
-
-function liveTasks(): number {
-  try {
-    return execFileSync('pgrep', ['-f', `sleep ${TAG}`], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .filter(Boolean).length;
-  } catch {
-    return 0;
-  }
-}
 
 let svc: ServiceProcess | undefined;
 afterAll(() => svc?.child.kill('SIGKILL'));
@@ -140,7 +128,9 @@ actions:
     svc.child.kill('SIGTERM');
     await svc.exited;
     svc = undefined;
-    await expect.poll(() => liveTasks(), { timeout: 10_000, message: 'task processes left' }).toBe(0);
+    await expect
+      .poll(() => processesMatching(`sleep ${TAG}`).length, { timeout: 10_000, message: 'task processes left' })
+      .toBe(0);
     await receiver.close();
   }, 300_000);
 });

@@ -1,25 +1,18 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KeptnDouble } from '../fixtures/keptn-double.js';
-import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
+import {
+  killContainer,
+  processesMatching,
+  startServiceProcess,
+  type ServiceProcess,
+} from '../helpers/service-process.js';
 
 const SCOPE = { project: 'fulltour', stage: 'production', service: 'helloservice' };
 const TAG = `4${process.pid}`;
-
-function liveTasks(): number {
-  try {
-    return execFileSync('pgrep', ['-f', `sleep ${TAG}`], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .filter(Boolean).length;
-  } catch {
-    return 0;
-  }
-}
 
 /** vi.waitFor with a message that says what was missing. */
 function until(what: string, check: () => boolean, timeout = 30_000): Promise<void> {
@@ -86,15 +79,9 @@ actions:
       double.trigger('sh.keptn.event.action.triggered', SCOPE),
     ];
     await until('both tasks started in Keptn', () => tasks.every((t) => double.task(t.id)?.started === 1));
-    await until('both task processes running', () => liveTasks() === 2);
+    await until('both task processes running', () => processesMatching(`sleep ${TAG}`).length === 2);
     // The whole container at once: the service and its process launcher.
-    for (const pid of execFileSync('pgrep', ['-P', String(first.child.pid)], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .filter(Boolean))
-      process.kill(Number(pid), 'SIGKILL');
-    first.child.kill('SIGKILL');
-    await first.exited;
+    await killContainer(first);
 
     const second = await startServiceProcess(args);
     services.push(second);
@@ -108,7 +95,7 @@ actions:
       expect(String(finished?.data.message)).toContain("the service restarted while task 'sleeper' ran");
     }
     expect(double.violations).toEqual([]);
-    await until('no task process left', () => liveTasks() === 0, 10_000);
+    await until('no task process left', () => processesMatching(`sleep ${TAG}`).length === 0, 10_000);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
   }, 90_000);
