@@ -10,7 +10,7 @@ import type {
   V1Pod,
 } from '@kubernetes/client-node';
 import { JobExecutorError } from '../../errors.js';
-import { KubeAuth, loadKubeConfigData } from './kube-config.js';
+import { type ConnectionPool, KubeAuth, loadKubeConfigData } from './kube-config.js';
 
 /** How long one API call (not a watch or a log stream) may take before it is given up. */
 export const API_TIMEOUT_MS = 30_000;
@@ -141,9 +141,9 @@ export class KubeApi {
   private send(
     method: string,
     path: string,
-    o: { body?: Buffer; contentType?: string; accept?: string; signal: AbortSignal },
+    o: { body?: Buffer; contentType?: string; accept?: string; signal: AbortSignal; pool: ConnectionPool },
   ): Promise<IncomingMessage> {
-    return this.auth.request().then(
+    return this.auth.request(o.pool).then(
       (auth) =>
         new Promise<IncomingMessage>((resolve, reject) => {
           const url = new URL(this.auth.server + path);
@@ -190,6 +190,7 @@ export class KubeApi {
       ...(o.contentType ? { contentType: o.contentType } : {}),
       ...(o.accept ? { accept: o.accept } : {}),
       signal,
+      pool: 'call',
     });
     const text = (await readBody(res, MAX_RESPONSE_BYTES)).toString('utf8');
     return (text === '' ? undefined : JSON.parse(text)) as T;
@@ -197,13 +198,15 @@ export class KubeApi {
 
   /**
    * A streaming GET (a watch, a log): the response once its headers are in, within `openTimeoutMs`. The caller
-   * reads it and ends it by aborting `signal`.
+   * reads it and ends it by aborting `signal`. `pool`: `stream` for one that runs until it is stopped (a watch, a
+   * followed log), `call` for one that ends by itself soon (a finished container's log).
    */
   async stream(
     path: string,
     query: Query,
     signal: AbortSignal,
     openTimeoutMs = API_TIMEOUT_MS,
+    pool: ConnectionPool = 'stream',
   ): Promise<IncomingMessage> {
     const opened = new AbortController();
     const timer = setTimeout(
@@ -214,6 +217,7 @@ export class KubeApi {
       return await this.send('GET', path + queryString(query), {
         signal: AbortSignal.any([signal, opened.signal]),
         accept: '*/*',
+        pool,
       });
     } finally {
       clearTimeout(timer);
@@ -321,6 +325,7 @@ export class KubeApi {
       { container, ...(follow ? { follow: true } : {}) },
       signal,
       openTimeoutMs,
+      follow ? 'stream' : 'call',
     );
   }
 

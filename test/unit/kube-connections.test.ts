@@ -1,0 +1,104 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { KubeApi } from '../../src/runners/kubernetes/kube-client.js';
+import { CALL_CONNECTIONS, KubeAuth, loadKubeConfigData } from '../../src/runners/kubernetes/kube-config.js';
+
+/**
+ * How many connections the runner opens to the API server, counted by an API server stand-in on a real socket:
+ * a burst of short calls shares a bounded set of kept-alive connections (each one a TLS handshake against a real
+ * API server), and watches and followed logs, which hold theirs for as long as they run, never keep a call waiting.
+ */
+
+let server: http.Server | undefined;
+let api: KubeApi | undefined;
+afterEach(async () => {
+  api?.close();
+  server?.closeAllConnections();
+  await new Promise((r) => (server ? server.close(r) : r(undefined)));
+  server = api = undefined;
+});
+
+async function apiServer(): Promise<{
+  api: KubeApi;
+  sockets: Map<string, Set<Socket>>;
+  open: Set<http.ServerResponse>;
+}> {
+  const sockets = new Map<string, Set<Socket>>();
+  const open = new Set<http.ServerResponse>();
+  server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const kind = url.searchParams.has('watch') || url.searchParams.has('follow') ? 'stream' : 'call';
+    if (!sockets.has(kind)) sockets.set(kind, new Set());
+    sockets.get(kind)?.add(req.socket);
+    res.setHeader('content-type', 'application/json');
+    if (kind === 'stream') {
+      // A watch or a followed log: headers now, then it stays open.
+      res.writeHead(200);
+      res.flushHeaders();
+      open.add(res);
+      return;
+    }
+    // A call that takes a moment, so that a burst overlaps.
+    setTimeout(() => res.end(JSON.stringify({ kind: 'ConfigMap', metadata: { name: 'x' } })), 20);
+  });
+  await new Promise<void>((r) => server?.listen(0, '127.0.0.1', r));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'je-conn-'));
+  const file = path.join(dir, 'config');
+  writeFileSync(
+    file,
+    `apiVersion: v1
+kind: Config
+clusters: [{ name: c, cluster: { server: "http://127.0.0.1:${(server.address() as AddressInfo).port}", insecure-skip-tls-verify: true } }]
+users: [{ name: u, user: { token: t } }]
+contexts: [{ name: x, context: { cluster: c, user: u } }]
+current-context: x
+`,
+  );
+  api = new KubeApi(new KubeAuth(loadKubeConfigData(file)));
+  return { api, sockets, open };
+}
+
+describe('connections to the API server', () => {
+  it('makes a burst of calls over at most CALL_CONNECTIONS connections, while more streams than that stay open', async () => {
+    const { api, sockets, open } = await apiServer();
+    const stop = new AbortController();
+    const streams = [
+      ...Array.from({ length: CALL_CONNECTIONS }, (_, i) =>
+        api.stream(`/api/v1/namespaces/ns/pods`, { watch: true, resourceVersion: String(i) }, stop.signal),
+      ),
+      ...Array.from({ length: 4 }, (_, i) => api.podLog('ns', `pod-${i}`, 'job', true, stop.signal)),
+    ];
+    const responses = await Promise.all(streams);
+    expect(open.size).toBe(CALL_CONNECTIONS + 4);
+
+    const calls = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        api.createConfigMap('ns', { metadata: { name: `claim-${i}` } }, AbortSignal.timeout(10_000)),
+      ),
+    );
+    expect(calls).toHaveLength(50);
+    expect(sockets.get('call')?.size).toBeGreaterThan(1);
+    expect(sockets.get('call')?.size).toBeLessThanOrEqual(CALL_CONNECTIONS);
+    // Every stream on a connection of its own, none shared with a call.
+    expect(sockets.get('stream')?.size).toBe(CALL_CONNECTIONS + 4);
+    for (const s of sockets.get('call') ?? []) expect(sockets.get('stream')?.has(s)).toBe(false);
+
+    stop.abort();
+    for (const r of responses) r.destroy();
+  });
+
+  it("reads a finished container's log (it ends by itself) over the calls' connections", async () => {
+    const { api, sockets } = await apiServer();
+    const first = await api.createConfigMap('ns', { metadata: { name: 'a' } });
+    expect(first.metadata?.name).toBe('x');
+    const log = await api.podLog('ns', 'pod', 'job', false, AbortSignal.timeout(10_000));
+    log.resume();
+    await new Promise((r) => log.once('end', r));
+    expect(sockets.get('stream')).toBeUndefined();
+    expect(sockets.get('call')?.size).toBe(1);
+  });
+});
