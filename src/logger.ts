@@ -1,5 +1,15 @@
+import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type pinoPretty from 'pino-pretty';
+
+/**
+ * pino-pretty only for pretty logs: loaded on use (it is CommonJS, so `require` keeps this synchronous), as
+ * it and its dependencies weigh 1 MB of resident memory that JSON logs (the default) never need.
+ */
+function pretty(options: pinoPretty.PrettyOptions): pinoPretty.PrettyStream {
+  const load = createRequire(import.meta.url)('pino-pretty') as typeof pinoPretty;
+  return load(options);
+}
 
 /**
  * pino on stderr (stdout is for answers in `run` and the stdout sink). Tokens are redacted wherever they
