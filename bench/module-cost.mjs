@@ -43,18 +43,9 @@ function measure(body) {
 const importAll = (specs) => specs.map((s) => `await import(${JSON.stringify(s)});`).join('\n');
 const deps = Object.keys(JSON.parse(readFileSync('package.json', 'utf8')).dependencies);
 // What `serve` loads at idle (the rest is loaded on use: nats, cloudevents, the Kubernetes client).
-const IDLE = [
-  'express',
-  'handlebars',
-  'js-yaml',
-  'jsonpath-plus',
-  'pino',
-  'pino-pretty',
-  'prom-client',
-  'uuid',
-  'yaml',
-  'zod',
-].filter((d) => deps.includes(d));
+const IDLE = ['express', 'handlebars', 'js-yaml', 'jsonpath-plus', 'pino', 'pino-pretty', 'uuid', 'yaml', 'zod'].filter(
+  (d) => deps.includes(d),
+);
 const KUBE = path.resolve('node_modules/@kubernetes/client-node/dist');
 
 const result = {

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { processMetrics } from './process-metrics.js';
+import { Counter, Gauge, Histogram, Registry } from './registry.js';
 import type { Executor, SubmitResult } from '../executor/executor.js';
 import type { Outbox } from '../executor/outbox.js';
 import type { Run } from '../executor/run.js';
@@ -49,8 +50,8 @@ export interface KubernetesApiErrorCounter {
 const RUN_OUTCOMES = ['succeeded', 'failed', 'errored', 'no_config', 'detached'];
 
 /**
- * The service's Prometheus metrics, in a registry of its own (not prom-client's global one) so that several
- * services in one process, as in the tests, each count their own events.
+ * The service's Prometheus metrics, in a registry of its own (not a global one) so that several services in
+ * one process, as in the tests, each count their own events.
  */
 export class Metrics implements KubernetesApiErrorCounter {
   readonly registry = new Registry();
@@ -64,7 +65,7 @@ export class Metrics implements KubernetesApiErrorCounter {
   private readonly answers: Counter<'outcome'>;
   private readonly k8sErrors: Counter<'operation' | 'status'>;
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
+  constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
     const p = METRIC_PREFIX;
     const counter = (name: string, help: string) => new Counter({ name: `${p}${name}`, help, registers });
@@ -115,7 +116,7 @@ export class Metrics implements KubernetesApiErrorCounter {
     // Series that exist from the start at 0, so rate() and alerts work before the first rejection or failure.
     for (const reason of REJECT_REASONS) this.rejected.inc({ reason }, 0);
     for (const outcome of RUN_OUTCOMES) this.runs.inc({ outcome }, 0);
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: p });
+    if (options.processMetrics !== false) this.registry.register(processMetrics(p));
   }
 
   /**
@@ -129,33 +130,25 @@ export class Metrics implements KubernetesApiErrorCounter {
       name: `${METRIC_PREFIX}queue_depth`,
       help: 'Runs waiting for a free slot',
       registers,
-      collect() {
-        this.set(executor.queued);
-      },
+      collect: () => executor.queued,
     });
     new Gauge({
       name: `${METRIC_PREFIX}runs_in_flight`,
       help: 'Runs being carried out now',
       registers,
-      collect() {
-        this.set(executor.inFlight);
-      },
+      collect: () => executor.inFlight,
     });
     new Gauge({
       name: `${METRIC_PREFIX}answers_pending`,
       help: 'Answers waiting for delivery (including retries)',
       registers,
-      collect() {
-        this.set(outbox.pending);
-      },
+      collect: () => outbox.pending,
     });
     new Gauge({
       name: `${METRIC_PREFIX}runs_stored`,
       help: 'Runs kept in the in-memory history (JOB_RUN_HISTORY)',
       registers,
-      collect() {
-        this.set(store.size);
-      },
+      collect: () => store.size,
     });
     executor.on('submitted', (result) => this.submitted(result));
     executor.on('run', (run) => this.follow(run));
