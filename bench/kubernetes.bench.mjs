@@ -152,7 +152,7 @@ const result = {
   date: new Date().toISOString(),
   label: process.env.BENCH_LABEL ?? null,
   machine: machine(),
-  nodeFlags: START_FLAGS,
+  nodeFlags: [...START_FLAGS, ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)],
   serviceArgs: EXTRA,
   events: EVENTS,
   reps: REPS,
