@@ -1,4 +1,4 @@
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { runIsFinal, type RunRecord, type RunStore, type TaskRecord } from '../executor/run-store.js';
 import type { LogLine } from '../runners/runner.js';
 import { runDetail, runSummary } from './runs.js';
@@ -38,12 +38,12 @@ function runState(run: RunRecord, withLogs: boolean): Record<string, unknown> {
  * `subscribe` registers the store listeners and returns their removal.
  */
 function openStream(
-  req: Request,
-  res: Response,
+  req: IncomingMessage,
+  res: ServerResponse,
   options: LiveOptions,
   subscribe: (send: (event: string, data: unknown) => void, end: () => void) => () => void,
 ): void {
-  res.status(200).set({
+  res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
     connection: 'keep-alive',
@@ -91,8 +91,8 @@ function openStream(
 export function streamRun(
   store: RunStore,
   run: RunRecord,
-  req: Request,
-  res: Response,
+  req: IncomingMessage,
+  res: ServerResponse,
   options: LiveOptions = LIVE_DEFAULTS,
 ): void {
   openStream(req, res, options, (send, end) => {
@@ -140,8 +140,8 @@ export function streamRun(
 export function streamRuns(
   store: RunStore,
   limit: number,
-  req: Request,
-  res: Response,
+  req: IncomingMessage,
+  res: ServerResponse,
   options: LiveOptions = LIVE_DEFAULTS,
 ): void {
   openStream(req, res, options, (send) => {

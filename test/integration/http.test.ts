@@ -145,4 +145,24 @@ describe('HTTP intake over a real socket, answers to a real CloudEvents receiver
     const res = await post(event());
     expect(res.status).toBe(202);
   });
+
+  it('routes as express did: HEAD like GET without a body, a trailing slash and any case; 404 and 400 with a code', async () => {
+    const head = await served.http.head('/healthz');
+    expect(head.status).toBe(200);
+    expect(head.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(head.text ?? '').toBe('');
+    expect((await served.http.get('/HEALTHZ/')).status).toBe(200);
+    expect((await served.http.get('/api/runs/?limit=1')).body).toEqual({ runs: [expect.any(Object)] });
+    const unknown = await served.http.delete('/api/runs');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toEqual({ error: { code: 'NOT_FOUND', message: 'no such endpoint' } });
+    const missing = await served.http.get('/api/runs/no%20such');
+    expect(missing.body).toEqual({
+      error: { code: 'NOT_FOUND', message: 'no run no such (it may have left the history)' },
+    });
+    const bad = await served.http.get('/api/runs/%E0%A4%A');
+    expect(bad.status).toBe(400);
+    expect((bad.body as { error: { code: string } }).error.code).toBe('BAD_REQUEST');
+    expect(bad.headers['x-powered-by']).toBeUndefined();
+  });
 });
