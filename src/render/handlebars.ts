@@ -1,4 +1,4 @@
-import Handlebars from 'handlebars';
+import { Handlebars } from './handlebars-lib.js';
 import * as yaml from 'js-yaml';
 import { LIMITS } from '../config/limits.js';
 import { JobExecutorError } from '../errors.js';

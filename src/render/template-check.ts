@@ -1,4 +1,4 @@
-import Handlebars from 'handlebars';
+import { Handlebars } from './handlebars-lib.js';
 import { LIMITS } from '../config/limits.js';
 
 /**
