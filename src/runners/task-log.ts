@@ -42,7 +42,10 @@ export class TaskLog {
       const nl = chunk.indexOf('\n', start);
       if (nl === -1) break;
       const piece = chunk.slice(start, nl);
-      const line = this.pending[stream] === '' ? piece : this.pending[stream] + piece;
+      this.pending[stream] = this.pending[stream] === '' ? piece : this.pending[stream] + piece;
+      // A long line that ends within this chunk is cut like one still open: no line goes on over the bound.
+      if (this.pending[stream].length > this.maxLine) this.cutLongLine(stream);
+      const line = this.pending[stream];
       this.pending[stream] = '';
       if (line.endsWith('\r')) this.line(stream, line.slice(0, -1), 'line', 2);
       else this.line(stream, line, 'line', 1);
