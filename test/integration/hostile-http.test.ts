@@ -1,3 +1,6 @@
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
@@ -433,7 +436,9 @@ describe('hostile HTTP intake (issue 10)', () => {
 describe('a slow client is cut off', () => {
   it('a body that does not arrive within the body timeout is answered 408 and the connection closed', async () => {
     const dir = await tempTree({ 'job/config.yaml': CONFIG });
-    const settings = loadSettings({ config: dir, 'allowed-images': '*' }, {});
+    // Its own journal: the default work directory may be held by a service someone is running here.
+    const workDir = await mkdtemp(path.join(os.tmpdir(), 'je-work-'));
+    const settings = loadSettings({ config: dir, 'allowed-images': '*', 'work-dir': workDir }, {});
     const service = await createService(settings, silentLogger, { sinks: [new CollectingSink()] });
     const app = createApp({
       executor: service.executor,

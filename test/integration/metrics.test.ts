@@ -1,3 +1,6 @@
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { createService } from '../../src/service.js';
 import { loadSettings } from '../../src/settings/settings.js';
@@ -129,7 +132,13 @@ describe('/metrics after a few runs, over a real socket', () => {
 
   it('keeps its own registry per service: a second service counts from zero', async () => {
     const settings = loadSettings(
-      { config: await tempTree({ 'job/config.yaml': CONFIG }), port: '0', 'allowed-images': 'alpine' },
+      {
+        config: await tempTree({ 'job/config.yaml': CONFIG }),
+        port: '0',
+        'allowed-images': 'alpine',
+        // Its own journal: the default work directory may be held by a service someone is running here.
+        'work-dir': await mkdtemp(path.join(os.tmpdir(), 'je-work-')),
+      },
       {},
     );
     const other = await createService(settings, silentLogger);
