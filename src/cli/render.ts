@@ -1,4 +1,4 @@
-import * as yaml from 'js-yaml';
+import { jsYaml } from '../render/js-yaml-lib.js';
 import { configSourceFor } from '../config/sources/directory.js';
 import { FileBudget, readTaskFiles } from '../config/task-files.js';
 import { isTaskTriggered } from '../keptn/event.js';
@@ -77,8 +77,8 @@ export async function renderCommand(argv: string[], io: Io): Promise<number> {
         defaults: jobDefaults(settings),
       });
       docs.push(
-        yaml.dump(job, { lineWidth: -1, noRefs: true }),
-        ...configMaps.map((c) => yaml.dump(c, { lineWidth: -1, noRefs: true })),
+        jsYaml().dump(job, { lineWidth: -1, noRefs: true }),
+        ...configMaps.map((c) => jsYaml().dump(c, { lineWidth: -1, noRefs: true })),
       );
     }
     io.out(`# config: ${loaded.origin}\n# policy: ${policy}\n${docs.map((d) => `---\n${d}`).join('')}`);
@@ -89,7 +89,7 @@ export async function renderCommand(argv: string[], io: Io): Promise<number> {
       ? [answerType(event.type, 'started'), answerType(event.type, 'finished')]
       : [];
   io.out(
-    yaml.dump(
+    jsYaml().dump(
       {
         config: loaded.origin,
         level: loaded.level,

@@ -1,4 +1,4 @@
-import * as yaml from 'js-yaml';
+import { jsYaml } from './js-yaml-lib.js';
 import { isPlainObject } from '../util/objects.js';
 
 /**
@@ -54,7 +54,7 @@ export function goV(value: unknown): string {
 
 /** yaml.v2 `Marshal`: block style, keys sorted, a trailing newline. */
 export function goYaml(value: unknown): string {
-  return yaml.dump(value, { sortKeys: true, lineWidth: -1, noRefs: true });
+  return jsYaml().dump(value, { sortKeys: true, lineWidth: -1, noRefs: true });
 }
 
 /** The env text of an event value, by JES's rules: `yaml`, then `json` (or any object), then `%v`. */

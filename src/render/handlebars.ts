@@ -1,5 +1,5 @@
 import { Handlebars } from './handlebars-lib.js';
-import * as yaml from 'js-yaml';
+import { jsYaml } from './js-yaml-lib.js';
 import { LIMITS } from '../config/limits.js';
 import { JobExecutorError } from '../errors.js';
 import { checkedTemplate, HELPERS, isTemplate } from './template-check.js';
@@ -63,7 +63,11 @@ function charged(out: string): string {
 
 hbs.registerHelper('json', (...values: unknown[]) => charged(JSON.stringify(args(values)[0] ?? null) ?? 'null'));
 hbs.registerHelper('yaml', (...values: unknown[]) =>
-  charged(yaml.dump(args(values)[0] ?? null, { lineWidth: -1 }).trimEnd()),
+  charged(
+    jsYaml()
+      .dump(args(values)[0] ?? null, { lineWidth: -1 })
+      .trimEnd(),
+  ),
 );
 hbs.registerHelper('shq', (...values: unknown[]) => charged(shellQuote(String(args(values)[0] ?? ''))));
 hbs.registerHelper('default', (...values: unknown[]) => {

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import * as yaml from 'js-yaml';
+import { parse as parseYaml } from 'yaml';
 import {
   newClusters,
   newContexts,
@@ -51,7 +51,7 @@ function absolute(root: string, file: string | undefined): string | undefined {
 
 /** One kubeconfig file, with its relative certificate paths made absolute (as client-node does). */
 function fromFile(file: string): KubeConfigData {
-  const obj = (yaml.load(fs.readFileSync(file, 'utf8')) ?? {}) as Record<string, unknown>;
+  const obj = (parseYaml(fs.readFileSync(file, 'utf8')) ?? {}) as Record<string, unknown>;
   const root = path.dirname(file);
   const clusters = newClusters(obj.clusters).map((c) => ({ ...c, caFile: absolute(root, c.caFile) }));
   const users = newUsers(obj.users).map((u) => ({
