@@ -1,15 +1,10 @@
-import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
 import type pinoPretty from 'pino-pretty';
+import { lazyRequire } from './util/lazy-require.js';
 
-/**
- * pino-pretty only for pretty logs: loaded on use (it is CommonJS, so `require` keeps this synchronous), as
- * it and its dependencies weigh 1 MB of resident memory that JSON logs (the default) never need.
- */
-function pretty(options: pinoPretty.PrettyOptions): pinoPretty.PrettyStream {
-  const load = createRequire(import.meta.url)('pino-pretty') as typeof pinoPretty;
-  return load(options);
-}
+/** pino-pretty only for pretty logs: it and its dependencies weigh 1 MB that JSON logs (the default) never need. */
+const loadPretty = lazyRequire<typeof pinoPretty>('pino-pretty');
+const pretty = (options: pinoPretty.PrettyOptions): pinoPretty.PrettyStream => loadPretty()(options);
 
 /**
  * pino on stderr (stdout is for answers in `run` and the stdout sink). Tokens are redacted wherever they

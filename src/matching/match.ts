@@ -1,4 +1,5 @@
-import { JSONPath } from 'jsonpath-plus';
+import type * as JsonPathPlus from 'jsonpath-plus';
+import { lazyRequire } from '../util/lazy-require.js';
 import type { Action, JobConfig } from '../config/schema.js';
 import type { KeptnEvent } from '../keptn/event.js';
 import { globMatches } from './glob.js';
@@ -17,10 +18,13 @@ export function eventDocument(event: KeptnEvent): Record<string, unknown> {
   return { ...event, gitcommitid: event.gitcommitid ?? '' };
 }
 
+/** jsonpath-plus on first use: only configs with a `jsonpath` filter need it (0.3 MB, and node:vm with it). */
+const jsonPath = lazyRequire<typeof JsonPathPlus>('jsonpath-plus');
+
 /** All values a JSONPath selects, in document order; none when it selects nothing. */
 export function queryJsonPath(path: string, doc: unknown): unknown[] {
   // eval: false keeps script filter expressions off: configs are data, not code.
-  const result: unknown = JSONPath({ path, json: doc as object, wrap: true, eval: false });
+  const result: unknown = jsonPath().JSONPath({ path, json: doc as object, wrap: true, eval: false });
   return Array.isArray(result) ? result : [];
 }
 
