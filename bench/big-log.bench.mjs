@@ -7,18 +7,12 @@
 //   - the service's peak resident memory (VmRSS sampled every 50 ms).
 // Target: answered within a few seconds of the exit, never a timeout.
 // Usage: npm run build --silent && node bench/big-log.bench.mjs   (BENCH_MB=200; writes bench/results/big-log-<date>.json)
-import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { startService } from './footprint.mjs';
 
-const BIN = path.resolve('dist/src/cli/main.js');
-const START_FLAGS = (
-  /node (.*?)dist\/src\/cli\/main\.js/.exec(JSON.parse(readFileSync('package.json', 'utf8')).scripts.start)?.[1] ?? ''
-)
-  .split(' ')
-  .filter(Boolean);
 const MB = Number(process.env.BENCH_MB ?? 200);
 const BYTES = MB * 1000 * 1000;
 const TICK = 100; // USER_HZ on Linux
@@ -110,15 +104,8 @@ function startReceiver() {
 async function main() {
   const stamps = mkdtempSync(path.join(os.tmpdir(), 'je-bench-stamps-'));
   const receiver = await startReceiver();
-  const port = 19000 + (process.pid % 1000);
-  const child = spawn(
-    process.execPath,
+  const svc = await startService(
     [
-      ...START_FLAGS,
-      BIN,
-      'serve',
-      '--port',
-      String(port),
       '--config',
       configDir(stamps),
       '--allowed-images',
@@ -130,38 +117,17 @@ async function main() {
       '--work-dir',
       mkdtempSync(path.join(os.tmpdir(), 'je-bench-work-')),
     ],
-    { stdio: ['ignore', 'inherit', 'inherit'] },
+    { rssSampleMs: 50 },
   );
-  for (let i = 0; i < 200; i++) {
-    if (
-      await fetch(`http://127.0.0.1:${port}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  let peakRss = 0;
-  const sampler = setInterval(() => {
-    try {
-      peakRss = Math.max(
-        peakRss,
-        Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024,
-      );
-    } catch {
-      /* exited */
-    }
-  }, 50);
 
   const results = [];
   for (const [i, shape] of Object.keys(SHAPES).entries()) {
-    peakRss = 0;
+    svc.resetPeakRss();
     const id = `biglog-${process.pid}-${i}`;
     const finished = receiver.finished(id);
-    const cpu0 = cpuSeconds(child.pid);
+    const cpu0 = cpuSeconds(svc.pid);
     const sent = Date.now();
-    await fetch(`http://127.0.0.1:${port}/`, {
+    await fetch(`${svc.url}/`, {
       method: 'POST',
       headers: { 'content-type': 'application/cloudevents+json' },
       body: event(i),
@@ -170,12 +136,12 @@ async function main() {
     let launcher;
     let launcherCpu0 = 0;
     while (launcher === undefined && Date.now() - sent < 5000) {
-      launcher = launcherOf(child.pid);
+      launcher = launcherOf(svc.pid);
       if (launcher !== undefined) launcherCpu0 = i === 0 ? 0 : cpuSeconds(launcher);
       else await new Promise((r) => setTimeout(r, 10));
     }
     const { at, data } = await finished;
-    const cpu1 = cpuSeconds(child.pid);
+    const cpu1 = cpuSeconds(svc.pid);
     const launcherCpu = launcher === undefined ? NaN : cpuSeconds(launcher) - launcherCpu0;
     const end = Number(readFileSync(path.join(stamps, `end-${i}`), 'utf8'));
     const r = {
@@ -188,7 +154,7 @@ async function main() {
       serviceCpuS: Number((cpu1 - cpu0).toFixed(2)),
       serviceCpuShare: Number(((cpu1 - cpu0) / ((at - sent) / 1000)).toFixed(2)),
       launcherCpuS: Number(launcherCpu.toFixed(2)),
-      peakRssMb: Math.round(peakRss / 1024 / 1024),
+      peakRssMb: Math.round(svc.peakRssMb()),
       messageBytes: Buffer.byteLength(data.message ?? ''),
       // What the answer says about the bytes it does not show.
       cutNote: /\[\.\.\. \d+ bytes [^\]]*\]/.exec(data.message ?? '')?.[0],
@@ -196,9 +162,7 @@ async function main() {
     results.push(r);
     console.log(JSON.stringify(r));
   }
-  clearInterval(sampler);
-  child.kill('SIGTERM');
-  await new Promise((r) => child.on('exit', r));
+  await svc.stop();
   receiver.close();
   const file = path.join('bench', 'results', `big-log-${new Date().toISOString().slice(0, 16).replace(/:/g, '')}.json`);
   mkdirSync(path.dirname(file), { recursive: true });

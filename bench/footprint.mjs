@@ -11,6 +11,8 @@
 //   - Keptn API requests the service made (the double's request log);
 //   - with `audit`, kube-apiserver requests by verb and resource, counted from the test control plane's audit
 //     log (scripts/testenv: only the user `audited` is logged, and the service runs with its kubeconfig).
+// startService starts the service for these runs and for the intake and big-log benchmarks, so that every one
+// measures it as `npm start` runs it.
 import { spawn } from 'node:child_process';
 import {
   mkdtempSync,
@@ -27,7 +29,6 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import ts from 'typescript';
 
 export const BIN = path.resolve('dist/src/cli/main.js');
 /** The service is measured as `npm start` runs it: the same Node flags. */
@@ -41,6 +42,8 @@ const CLK_TCK = 100;
 
 /** The Keptn double, compiled from its TypeScript source (it imports only node: modules). */
 export async function loadKeptnDouble() {
+  // Loaded here, not at the top: the benchmarks that only need startService need no compiler.
+  const { default: ts } = await import('typescript');
   const source = readFileSync('test/fixtures/keptn-double.ts', 'utf8');
   const js = ts.transpileModule(source, {
     compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
@@ -99,6 +102,92 @@ async function waitFor(what, test, timeoutMs, everyMs = 20) {
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+/**
+ * Starts the built service as `npm start` runs it (START_FLAGS, then BENCH_NODE_FLAGS), with
+ * `serve --port <port> ...args`, and resolves once it is ready:
+ *   - `ready: 'healthz'` (the default): GET /healthz answers 2xx, tried 200 times 50 ms apart, then on regardless;
+ *   - `ready: { what, test, timeoutMs = 60_000 }`: `test()` holds (tried every 20 ms); past the timeout the service
+ *     is killed and the wait throws.
+ * `port` defaults to a free one; `env` is laid over this process's environment; `stdio` defaults to the
+ * service's stdout and stderr on ours. With `rssSampleMs`, VmRSS is sampled that often from ready on: the
+ * kernel's VmHWM cannot be reset, so a peak per phase has to be sampled (`peakRssMb()`, `resetPeakRss()`).
+ * Returns { child, pid, port, url (no trailing slash), spawnedAt (performance.now() just before the spawn),
+ * exited() (null, or { code, signal }), peakRssMb(), resetPeakRss(), stop() }; `stop()` sends SIGTERM unless the
+ * service has exited already and resolves with its { code, signal }.
+ */
+export async function startService(
+  args,
+  { port, env = {}, stdio = ['ignore', 'inherit', 'inherit'], ready = 'healthz', rssSampleMs } = {},
+) {
+  port ??= await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const spawnedAt = performance.now();
+  const child = spawn(
+    process.execPath,
+    [
+      ...START_FLAGS,
+      // e.g. BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to see where the CPU goes (not for figures)
+      ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+      BIN,
+      'serve',
+      '--port',
+      String(port),
+      ...args,
+    ],
+    { stdio, env: { ...process.env, ...env } },
+  );
+  let exit = null;
+  const exitPromise = new Promise((resolve) =>
+    child.once('exit', (code, signal) => resolve((exit = { code, signal }))),
+  );
+  if (ready === 'healthz') {
+    for (let i = 0; i < 200; i++) {
+      const ok = await fetch(`${url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ok) break;
+      await sleep(50);
+    }
+  } else {
+    try {
+      await waitFor(ready.what, ready.test, ready.timeoutMs ?? 60_000);
+    } catch (e) {
+      child.kill('SIGKILL');
+      await exitPromise;
+      throw e;
+    }
+  }
+  let peakKb = 0;
+  const sampler =
+    rssSampleMs &&
+    setInterval(() => {
+      try {
+        const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
+        peakKb = Math.max(peakKb, kb);
+      } catch {
+        /* exited */
+      }
+    }, rssSampleMs);
+  return {
+    child,
+    pid: child.pid,
+    port,
+    url,
+    spawnedAt,
+    exited: () => exit,
+    peakRssMb: () => peakKb / 1024,
+    resetPeakRss: () => {
+      peakKb = 0;
+    },
+    stop: () => {
+      clearInterval(sampler);
+      if (exit === null) child.kill('SIGTERM');
+      return exitPromise;
+    },
+  };
 }
 
 /** Reads the audit log from `offset` on: one record per request (auditID), the last stage seen. */
@@ -160,7 +249,7 @@ export async function burstRun(o) {
   let lastAnswer;
   let cpuAtLastAnswer;
   let systemAtLastAnswer;
-  let child;
+  let svc;
   // Every answer as the double's controller sees it, with this process's clock.
   const process0 = double.process.bind(double);
   double.process = (event) => {
@@ -171,8 +260,8 @@ export async function burstRun(o) {
         finishedAt.set(event.triggeredid, now);
         if (finishedAt.size === offeredAt.size) {
           lastAnswer = now;
-          cpuAtLastAnswer = cpuSeconds(child.pid);
-          systemAtLastAnswer = cpuSeconds(child.pid, 'system');
+          cpuAtLastAnswer = cpuSeconds(svc.pid);
+          systemAtLastAnswer = cpuSeconds(svc.pid, 'system');
         }
       }
     }
@@ -194,57 +283,47 @@ export async function burstRun(o) {
       error,
     );
 
-  const port = await freePort();
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'je-footprint-work-'));
   const auditOffset = o.audit ? fileSize(o.audit.log) : 0;
-  const args = [
-    ...START_FLAGS,
-    // e.g. BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to see where the CPU goes (not for figures)
-    ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
-    BIN,
-    'serve',
-    '--port',
-    String(port),
-    '--transport',
-    'keptn-api',
-    '--config-source',
-    'keptn',
-    '--keptn-api-endpoint',
-    double.api,
-    '--keptn-api-token',
-    double.token,
-    '--allowed-images',
-    'alpine',
-    '--log-level',
-    'warn',
-    '--work-dir',
-    workDir,
-    ...(o.args ?? []),
-  ];
-  const spawnedAt = performance.now();
-  child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, ...(o.env ?? {}) },
-  });
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   try {
-    await waitFor(
-      'the service to register and poll',
-      () => double.requests.some((r) => r.method === 'GET' && r.url.includes('/event/triggered/')),
-      60_000,
+    svc = await startService(
+      [
+        '--transport',
+        'keptn-api',
+        '--config-source',
+        'keptn',
+        '--keptn-api-endpoint',
+        double.api,
+        '--keptn-api-token',
+        double.token,
+        '--allowed-images',
+        'alpine',
+        '--log-level',
+        'warn',
+        '--work-dir',
+        workDir,
+        ...(o.args ?? []),
+      ],
+      {
+        env: o.env,
+        ready: {
+          what: 'the service to register and poll',
+          test: () => double.requests.some((r) => r.method === 'GET' && r.url.includes('/event/triggered/')),
+        },
+      },
     );
     const readyAt = performance.now();
     await o.observer?.ready?.();
     const keptnRequestsBefore = double.requests.length;
-    const cpuAtOffer = cpuSeconds(child.pid);
-    const systemAtOffer = cpuSeconds(child.pid, 'system');
+    const cpuAtOffer = cpuSeconds(svc.pid);
+    const systemAtOffer = cpuSeconds(svc.pid, 'system');
     const t0 = performance.now();
     // BENCH_RSS_TRACE=1: resident memory every 20 ms (anonymous and file-backed), to see when the peak comes.
     const trace = [];
     const tracer = process.env.BENCH_RSS_TRACE
       ? setInterval(() => {
           try {
-            const st = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+            const st = readFileSync(`/proc/${svc.pid}/status`, 'utf8');
             const kb = (n) => Number(new RegExp(`${n}:\\s+(\\d+)`).exec(st)?.[1] ?? 0);
             trace.push([
               Math.round(performance.now() - t0),
@@ -265,14 +344,13 @@ export async function burstRun(o) {
     // Anything the service does right after its last answer (closing a claim) belongs to the run.
     await sleep(o.settleMs ?? 1000);
     clearInterval(tracer);
-    const mem = memoryMb(child.pid);
-    const smaps = process.env.BENCH_SMAPS ? smapsSummary(child.pid) : undefined;
-    const threads = process.env.BENCH_THREADS ? threadCpu(child.pid) : undefined;
-    const cpuLifetime = cpuSeconds(child.pid);
+    const mem = memoryMb(svc.pid);
+    const smaps = process.env.BENCH_SMAPS ? smapsSummary(svc.pid) : undefined;
+    const threads = process.env.BENCH_THREADS ? threadCpu(svc.pid) : undefined;
+    const cpuLifetime = cpuSeconds(svc.pid);
     const keptnRequests = double.requests.length - keptnRequestsBefore;
-    await o.beforeStop?.(child);
-    child.kill('SIGTERM');
-    const exit = await exited;
+    await o.beforeStop?.(svc.child);
+    const exit = await svc.stop();
     const ids = [...offeredAt.keys()];
     const per = (from, to) => ids.map((id) => (to.get(id) ?? NaN) - (from.get(id) ?? NaN));
     const result = {
@@ -280,7 +358,7 @@ export async function burstRun(o) {
       answered: finishedAt.size,
       statuses: countStatuses(double, ids),
       violations: double.violations.slice(0, 10),
-      startupSeconds: +((readyAt - spawnedAt) / 1000).toFixed(2),
+      startupSeconds: +((readyAt - svc.spawnedAt) / 1000).toFixed(2),
       wallSeconds: +((lastAnswer - t0) / 1000).toFixed(2),
       cpuSeconds: {
         runWindow: +(cpuAtLastAnswer - cpuAtOffer).toFixed(2),
@@ -311,7 +389,7 @@ export async function burstRun(o) {
     }
     return result;
   } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (svc?.exited() === null) svc.child.kill('SIGKILL');
     await double.stop();
   }
 }

@@ -10,18 +10,12 @@
 // Usage: npm run build --silent && node bench/hostile-intake.bench.mjs
 //   (writes bench/results/hostile-intake-<date>.json and prints it). BENCH_EVENTS (per load, 1000), BENCH_PARALLEL
 //   (16), BENCH_LOG_LEVEL (info), BENCH_LOADS (comma-separated subset), BENCH_SERVICE_FLAGS (extra flags for serve).
-import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { START_FLAGS, startService } from './footprint.mjs';
 
-const BIN = path.resolve('dist/src/cli/main.js');
-const START_FLAGS = (
-  /node (.*?)dist\/src\/cli\/main\.js/.exec(JSON.parse(readFileSync('package.json', 'utf8')).scripts.start)?.[1] ?? ''
-)
-  .split(' ')
-  .filter(Boolean);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1000);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 16);
 const BODY_LIMIT = 1024 * 1024; // the default JOB_EXECUTOR_BODY_LIMIT, 1mb
@@ -80,73 +74,20 @@ const LOADS = {
   dataNearBodyLimit: (i) => event({ id: `d-${process.pid}-${i}`, data: { pad: pad(`${i}`, BODY_LIMIT - 1024) } }),
 };
 
-async function startService(port, sinkUrl) {
-  const child = spawn(
-    process.execPath,
-    [
-      ...START_FLAGS,
-      BIN,
-      'serve',
-      '--port',
-      String(port),
-      '--config',
-      configDir(),
-      '--allowed-images',
-      'alpine:*',
-      '--sink',
-      `http:${sinkUrl}`,
-      '--log-level',
-      process.env.BENCH_LOG_LEVEL ?? 'info',
-      '--concurrency',
-      '16',
-      '--queue-size',
-      '5000',
-      '--dedup-window',
-      '600',
-      ...(process.env.BENCH_SERVICE_FLAGS ?? '').split(' ').filter(Boolean),
-    ],
-    // The log goes nowhere, but is written: logging each refusal is part of what is measured.
-    { stdio: ['ignore', 'ignore', 'ignore'] },
-  );
-  let exited = null;
-  child.on('exit', (code, signal) => (exited = { code, signal }));
-  for (let i = 0; i < 200; i++) {
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 50));
+/** The service's `field` of /proc/<pid>/status (VmRSS, VmHWM) in MB; 0 once it has exited. */
+function statusMb(pid, field) {
+  try {
+    return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
   }
-  const status = (field) => {
-    try {
-      return (
-        Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) /
-        1024
-      );
-    } catch {
-      return 0;
-    }
-  };
-  let peak = 0;
-  const sampler = setInterval(() => (peak = Math.max(peak, status('VmRSS'))), 50);
-  return {
-    exited: () => exited,
-    rssMb: () => status('VmRSS'),
-    hwmMb: () => status('VmHWM'),
-    /** The peak sampled since the last call. */
-    takePeakMb: () => {
-      const p = Math.max(peak, status('VmRSS'));
-      peak = 0;
-      return p;
-    },
-    stop: () => {
-      clearInterval(sampler);
-      if (exited) return Promise.resolve();
-      child.kill('SIGTERM');
-      return new Promise((r) => child.on('exit', r));
-    },
-  };
+}
+
+/** The peak sampled since the last call. */
+function takePeakMb(svc) {
+  const p = Math.max(svc.peakRssMb(), statusMb(svc.pid, 'VmRSS'));
+  svc.resetPeakRss();
+  return p;
 }
 
 function startReceiver() {
@@ -212,10 +153,29 @@ async function load(target, make, count) {
 
 async function main() {
   const receiver = await startReceiver();
-  const port = 19000 + (process.pid % 1000);
-  const svc = await startService(port, receiver.url);
-  const target = `http://127.0.0.1:${port}/`;
-  const idleMb = svc.takePeakMb();
+  const svc = await startService(
+    [
+      '--config',
+      configDir(),
+      '--allowed-images',
+      'alpine:*',
+      '--sink',
+      `http:${receiver.url}`,
+      '--log-level',
+      process.env.BENCH_LOG_LEVEL ?? 'info',
+      '--concurrency',
+      '16',
+      '--queue-size',
+      '5000',
+      '--dedup-window',
+      '600',
+      ...(process.env.BENCH_SERVICE_FLAGS ?? '').split(' ').filter(Boolean),
+    ],
+    // The log goes nowhere, but is written: logging each refusal is part of what is measured.
+    { stdio: ['ignore', 'ignore', 'ignore'], rssSampleMs: 50 },
+  );
+  const target = `${svc.url}/`;
+  const idleMb = takePeakMb(svc);
   const phases = {};
   const chosen = (process.env.BENCH_LOADS ?? Object.keys(LOADS).join(',')).split(',');
   for (const [name, make] of Object.entries(LOADS).filter(([n]) => chosen.includes(n))) {
@@ -228,11 +188,11 @@ async function main() {
     phases[name] = {
       ...result,
       finishedReceived: receiver.counts().finished - before,
-      peakRssMb: Math.round(svc.takePeakMb()),
-      rssAfterMb: Math.round(svc.rssMb()),
+      peakRssMb: Math.round(takePeakMb(svc)),
+      rssAfterMb: Math.round(statusMb(svc.pid, 'VmRSS')),
     };
   }
-  const alive = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+  const alive = await fetch(`${svc.url}/healthz`).then(
     (r) => r.ok,
     () => false,
   );
@@ -256,7 +216,7 @@ async function main() {
     idleRssMb: Math.round(idleMb),
     phases,
     // The kernel's peak resident set over the whole run.
-    vmHwmMb: Math.round(svc.hwmMb()),
+    vmHwmMb: Math.round(statusMb(svc.pid, 'VmHWM')),
     aliveAtEnd: alive && svc.exited() === null,
     targetMb: TARGET_MB,
   };

@@ -8,21 +8,13 @@
 //      at once by the Keptn control-plane double through the Keptn API transport, each a `sleep 1` task, default
 //      settings: CPU seconds, peak RSS, offered → .started, wall time (bench/footprint.mjs).
 // Usage: npm run bench   (writes bench/results/<date>.json and prints a summary)
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { burstRun, cpuSeconds, memoryMb } from './footprint.mjs';
+import { START_FLAGS, burstRun, cpuSeconds, memoryMb, startService } from './footprint.mjs';
 
-const BIN = path.resolve('dist/src/cli/main.js');
-// The service is measured as `npm start` runs it: the same Node flags.
-const START_FLAGS = (
-  /node (.*?)dist\/src\/cli\/main\.js/.exec(JSON.parse(readFileSync('package.json', 'utf8')).scripts.start)?.[1] ?? ''
-)
-  .split(' ')
-  .filter(Boolean);
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10);
 const RATE = Number(process.env.BENCH_RATE ?? 200);
 
@@ -51,60 +43,6 @@ function event(type, i) {
     datacontenttype: 'application/json',
     data: { project: 'bench', stage: 'dev', service: 'svc' },
   });
-}
-
-async function startService(port, sinkUrl) {
-  const child = spawn(
-    process.execPath,
-    [
-      ...START_FLAGS,
-      BIN,
-      'serve',
-      '--port',
-      String(port),
-      '--config',
-      configDir(),
-      '--allowed-images',
-      'alpine:*',
-      '--sink',
-      `http:${sinkUrl}`,
-      '--log-level',
-      'warn',
-      '--concurrency',
-      process.env.BENCH_CONCURRENCY ?? '16',
-      '--queue-size',
-      '5000',
-      '--dedup-window',
-      '600',
-    ],
-    { stdio: ['ignore', 'inherit', 'inherit'] },
-  );
-  for (let i = 0; i < 200; i++) {
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  let maxRss = 0;
-  const sampler = setInterval(() => {
-    try {
-      const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
-      maxRss = Math.max(maxRss, kb * 1024);
-    } catch {
-      /* exited */
-    }
-  }, 50);
-  return {
-    child,
-    maxRssMb: () => maxRss / 1024 / 1024,
-    stop: () => {
-      clearInterval(sampler);
-      child.kill('SIGTERM');
-      return new Promise((r) => child.on('exit', r));
-    },
-  };
 }
 
 function startReceiver() {
@@ -154,13 +92,30 @@ const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((
 
 async function main() {
   const receiver = await startReceiver();
-  const port = 18000 + (process.pid % 1000);
-  const svc = await startService(port, receiver.url);
-  const target = `http://127.0.0.1:${port}/`;
+  const svc = await startService(
+    [
+      '--config',
+      configDir(),
+      '--allowed-images',
+      'alpine:*',
+      '--sink',
+      `http:${receiver.url}`,
+      '--log-level',
+      'warn',
+      '--concurrency',
+      process.env.BENCH_CONCURRENCY ?? '16',
+      '--queue-size',
+      '5000',
+      '--dedup-window',
+      '600',
+    ],
+    { rssSampleMs: 50 },
+  );
+  const target = `${svc.url}/`;
 
   // 1. Non-matching events: throughput.
   let n = 0;
-  const cpuStart = cpuSeconds(svc.child.pid);
+  const cpuStart = cpuSeconds(svc.pid);
   const cannon = await autocannon({
     url: target,
     connections: 32,
@@ -174,8 +129,8 @@ async function main() {
       },
     ],
   });
-  const rssAfterIntake = svc.maxRssMb();
-  const cpuAfterIntake = cpuSeconds(svc.child.pid);
+  const rssAfterIntake = svc.peakRssMb();
+  const cpuAfterIntake = cpuSeconds(svc.pid);
 
   // 2. Trivial task at a fixed rate: .started latency.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -213,8 +168,8 @@ async function main() {
     tick();
   });
   for (let w = 0; w < 200 && receiver.finishedCount() < total; w++) await new Promise((r) => setTimeout(r, 100));
-  const cpuAfterTasks = cpuSeconds(svc.child.pid);
-  const peak = memoryMb(svc.child.pid);
+  const cpuAfterTasks = cpuSeconds(svc.pid);
+  const peak = memoryMb(svc.pid);
   const latencies = [...sentAt].map(([id, t]) => (receiver.startedAt.get(id) ?? Infinity) - t).sort((a, b) => a - b);
   const result = {
     date: new Date().toISOString(),
@@ -253,7 +208,7 @@ async function main() {
       cpuSeconds: +(cpuAfterTasks - cpuAfterIntake).toFixed(2),
       cpuPerEventMs: +(((cpuAfterTasks - cpuAfterIntake) / total) * 1000).toFixed(2),
     },
-    maxRssMb: Math.round(svc.maxRssMb()),
+    maxRssMb: Math.round(svc.peakRssMb()),
     peakRssMb: peak.hwm,
   };
   await svc.stop();
