@@ -134,6 +134,9 @@ export async function startService(
       'serve',
       '--port',
       String(port),
+      // A journal of its own unless the caller gives one: the default directory outlives the run, and a
+      // benchmark that offers the same event ids again would find them taken by the last run.
+      ...(args.includes('--work-dir') ? [] : ['--work-dir', mkdtempSync(path.join(os.tmpdir(), 'je-bench-work-'))]),
       ...args,
     ],
     { stdio, env: { ...process.env, ...env } },
