@@ -452,7 +452,8 @@ export function machine() {
 
 export function writeResult(name, result) {
   mkdirSync('bench/results', { recursive: true });
-  const file = `bench/results/${name}-${result.date.slice(0, 16).replace(':', '')}.json`;
+  // To the second: two runs within a minute must not write over each other.
+  const file = `bench/results/${name}-${result.date.slice(0, 19).replace(/:/g, '')}.json`;
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   return file;
 }
