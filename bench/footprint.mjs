@@ -37,6 +37,8 @@ export const START_FLAGS = (
 )
   .split(' ')
   .filter(Boolean);
+/** The flags the service is started with: START_FLAGS and, for experiments, BENCH_NODE_FLAGS (recorded with results). */
+export const NODE_FLAGS = [...START_FLAGS, ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
 /** USER_HZ, the unit of /proc/<pid>/stat times: 100 on every Linux architecture Node runs on. */
 const CLK_TCK = 100;
 
@@ -127,9 +129,8 @@ export async function startService(
   const child = spawn(
     process.execPath,
     [
-      ...START_FLAGS,
-      // e.g. BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to see where the CPU goes (not for figures)
-      ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+      // BENCH_NODE_FLAGS e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where the CPU goes (not for figures)
+      ...NODE_FLAGS,
       BIN,
       'serve',
       '--port',

@@ -14,7 +14,7 @@ import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { START_FLAGS, startService } from './footprint.mjs';
+import { NODE_FLAGS, startService } from './footprint.mjs';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1000);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 16);
@@ -198,7 +198,7 @@ async function main() {
   );
   const result = {
     date: new Date().toISOString(),
-    nodeFlags: START_FLAGS,
+    nodeFlags: NODE_FLAGS,
     machine: {
       cpus: os.cpus().length,
       model: os.cpus()[0]?.model,

@@ -13,7 +13,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { START_FLAGS, burstRun, cpuSeconds, memoryMb, startService } from './footprint.mjs';
+import { NODE_FLAGS, burstRun, cpuSeconds, memoryMb, startService } from './footprint.mjs';
 
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10);
 const RATE = Number(process.env.BENCH_RATE ?? 200);
@@ -173,7 +173,7 @@ async function main() {
   const latencies = [...sentAt].map(([id, t]) => (receiver.startedAt.get(id) ?? Infinity) - t).sort((a, b) => a - b);
   const result = {
     date: new Date().toISOString(),
-    nodeFlags: START_FLAGS,
+    nodeFlags: NODE_FLAGS,
     machine: {
       cpus: os.cpus().length,
       model: os.cpus()[0]?.model,
@@ -217,7 +217,7 @@ async function main() {
   if (process.env.BENCH_BURST !== '0') result.keptnBurst = await keptnBurst();
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(
-    `bench/results/intake-${result.date.slice(0, 16).replace(':', '')}.json`,
+    `bench/results/intake-${result.date.slice(0, 19).replaceAll(':', '')}.json`,
     `${JSON.stringify(result, null, 2)}\n`,
   );
   console.log(JSON.stringify(result, null, 2));

@@ -20,7 +20,7 @@ import {
   machine,
   summary,
   writeResult,
-  START_FLAGS,
+  NODE_FLAGS,
 } from './footprint.mjs';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 50);
@@ -152,7 +152,7 @@ const result = {
   date: new Date().toISOString(),
   label: process.env.BENCH_LABEL ?? null,
   machine: machine(),
-  nodeFlags: [...START_FLAGS, ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)],
+  nodeFlags: NODE_FLAGS,
   serviceArgs: EXTRA,
   events: EVENTS,
   reps: REPS,
