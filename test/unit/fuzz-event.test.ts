@@ -123,7 +123,14 @@ describe('fuzz: parseKeptnEvent', () => {
     run(
       fc.property(validEvent, (ev) => {
         const text = JSON.stringify(ev);
-        const parsed = eventFromHttp({ 'content-type': 'application/cloudevents+json' }, text);
+        const take = () => eventFromHttp({ 'content-type': 'application/cloudevents+json' }, text);
+        // A `__proto__` key is refused by design, naming where it is (json-shape.ts); in JSON text, `"__proto__":`
+        // can only be a key.
+        if (text.includes('"__proto__":')) {
+          expect(take).toThrow(/^data\..*__proto__: key not allowed$/);
+          return;
+        }
+        const parsed = take();
         expect(JSON.stringify(parsed.data)).toBe(JSON.stringify((JSON.parse(text) as { data: unknown }).data));
       }),
     );
