@@ -6,75 +6,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { TaskSpec } from '../../src/render/task-spec.js';
-import { LocalRunner, type LocalRunnerOptions } from '../../src/runners/local/local-runner.js';
+import { LocalRunner } from '../../src/runners/local/local-runner.js';
 import { DirectorySecretStore } from '../../src/runners/local/secrets.js';
-import type { LogLine, ProcessHandle, TaskContext } from '../../src/runners/runner.js';
-import { keptnEvent, silentLogger } from '../helpers/service.js';
+import type { LogLine, ProcessHandle } from '../../src/runners/runner.js';
+import { alive, closeLocalRunners, localRunner, taskContext, taskSpec } from '../helpers/local-runner.js';
+import { silentLogger } from '../helpers/service.js';
 import { found } from '../helpers/wait.js';
 
-const runners: LocalRunner[] = [];
-afterAll(async () => {
-  await Promise.all(runners.map((r) => r.close()));
-});
-
-async function runner(opts: Partial<LocalRunnerOptions> = {}): Promise<LocalRunner> {
-  const r = new LocalRunner({
-    workDir: await mkdtemp(path.join(os.tmpdir(), 'je-iso-')),
-    secrets: new DirectorySecretStore(undefined),
-    passEnv: ['PATH'],
-    maxLogBytes: 1024 * 1024,
-    killGraceMs: 500,
-    keepWorkDirs: false,
-    logger: silentLogger,
-    ...opts,
-  });
-  runners.push(r);
-  return r;
-}
-
-function spec(partial: Partial<TaskSpec>): TaskSpec {
-  return {
-    actionIndex: 0,
-    taskIndex: 0,
-    actionName: 'a',
-    name: 't',
-    image: 'alpine',
-    cmd: [],
-    args: [],
-    env: [],
-    files: [],
-    maxPollDuration: 60,
-    onError: 'fail',
-    ...partial,
-  };
-}
-
-let runs = 0;
-function ctx(
-  extra: Partial<TaskContext> & { lines?: LogLine[]; notes?: string[]; handles?: ProcessHandle[] } = {},
-): TaskContext {
-  const { lines = [], notes = [], handles = [], ...rest } = extra;
-  return {
-    runId: `run-${++runs}`,
-    event: keptnEvent('sh.keptn.event.x.triggered'),
-    files: [],
-    configHash: 'h',
-    signal: new AbortController().signal,
-    onLog: (l) => lines.push(l),
-    onNote: (n) => notes.push(n),
-    onProcess: (h) => handles.push(h),
-    ...rest,
-  };
-}
-
-/** Running, not a zombie (in a container, PID 1 may never reap orphans). */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
+const runner = localRunner;
+const spec = taskSpec;
+const ctx = taskContext;
+afterAll(closeLocalRunners);
 
 function valueOf(lines: LogLine[], key: string): number | undefined {
   for (const l of lines) {

@@ -1,75 +1,26 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { TaskFile } from '../../src/config/source.js';
 import { DirectoryFileSource } from '../../src/config/sources/directory.js';
 import type { TaskSpec } from '../../src/render/task-spec.js';
 import { LocalRunner, mapKeptnPaths } from '../../src/runners/local/local-runner.js';
 import { DirectorySecretStore } from '../../src/runners/local/secrets.js';
 import type { LogLine } from '../../src/runners/runner.js';
-import { keptnEvent, silentLogger } from '../helpers/service.js';
+import { alive, closeLocalRunners, localRunner, taskContext, taskSpec } from '../helpers/local-runner.js';
+import { silentLogger } from '../helpers/service.js';
 
-async function runner(opts: { secretsDir?: string } = {}) {
-  return new LocalRunner({
-    workDir: await mkdtemp(path.join(os.tmpdir(), 'je-lr-')),
-    secrets: new DirectorySecretStore(opts.secretsDir),
-    passEnv: ['PATH'],
-    maxLogBytes: 1024 * 1024,
-    killGraceMs: 500,
-    keepWorkDirs: false,
-    logger: silentLogger,
-  });
-}
-
-function spec(partial: Partial<TaskSpec>): TaskSpec {
-  return {
-    actionIndex: 0,
-    taskIndex: 0,
-    actionName: 'a',
-    name: 't',
-    image: 'alpine',
-    cmd: [],
-    args: [],
-    env: [],
-    files: [],
-    maxPollDuration: 30,
-    onError: 'fail',
-    ...partial,
-  };
-}
-
-function ctx(
-  lines: LogLine[] = [],
-  files: TaskFile[] = [],
-  signal = new AbortController().signal,
-  notes: string[] = [],
-) {
-  return {
-    runId: 'run-1',
-    event: keptnEvent('sh.keptn.event.x.triggered'),
-    files,
-    configHash: 'h',
-    signal,
-    onLog: (l: LogLine) => lines.push(l),
-    onNote: (n: string) => notes.push(n),
-  };
-}
+const runner = localRunner;
+const spec = (partial: Partial<TaskSpec>) => taskSpec({ maxPollDuration: 30, ...partial });
+const ctx = taskContext;
+afterAll(closeLocalRunners);
 
 async function readFiles(root: string, entries: string[]): Promise<TaskFile[]> {
   const source = new DirectoryFileSource(root);
   return (await Promise.all(entries.map((e) => source.read(e)))).flat();
-}
-
-/** Running, not a zombie (in a container, PID 1 may never reap orphans). */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
 }
 
 describe('local runner (real processes)', () => {
@@ -78,7 +29,7 @@ describe('local runner (real processes)', () => {
     const r = await runner();
     const result = await r.run(
       spec({ cmd: ['sh', '-c'], args: ['echo first; sleep 0.6; echo second >&2; exit 3'] }),
-      ctx(lines),
+      ctx({ lines }),
     );
     expect(result).toMatchObject({ outcome: 'failed', exitCode: 3, reason: 'exited with code 3' });
     expect(lines.map((l) => `${l.stream}:${l.text}`)).toEqual(['stdout:first', 'stderr:second']);
@@ -102,7 +53,7 @@ describe('local runner (real processes)', () => {
     expect(echoed.logs).toBe('hi $(GREETING) $(UNSET)\n');
     const result = await r.run(spec({ cmd: ['sh', '-c'], args: ['pwd; echo "$DATA"'], env }), ctx());
     const [cwd, data] = result.logs.trim().split('\n');
-    expect(cwd).toMatch(/\/run-1\/000-001\/keptn$/);
+    expect(cwd).toMatch(/\/run-\d+\/000-001\/keptn$/);
     expect(data).toBe(`${cwd}/data`);
   });
 
@@ -111,7 +62,7 @@ describe('local runner (real processes)', () => {
     const r = await runner();
     const result = await r.run(
       spec({ cmd: ['sh', '-c'], args: ['sleep 30 & echo child=$!; wait'], maxPollDuration: 1 }),
-      ctx(lines),
+      ctx({ lines }),
     );
     expect(result.outcome).toBe('timeout');
     expect(result.reason).toBe('task exceeded maxPollDuration of 1s and was stopped');
@@ -124,7 +75,7 @@ describe('local runner (real processes)', () => {
   it('is cancelled by its AbortSignal', async () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 200);
-    const result = await (await runner()).run(spec({ cmd: ['sleep'], args: ['30'] }), ctx([], undefined, ac.signal));
+    const result = await (await runner()).run(spec({ cmd: ['sleep'], args: ['30'] }), ctx({ signal: ac.signal }));
     expect(result.outcome).toBe('cancelled');
   });
 
@@ -153,7 +104,7 @@ describe('local runner (real processes)', () => {
       await runner()
     ).run(
       spec({ cmd: ['sh', '-c'], args: ['cd /keptn && find . -type f | sort'], files: ['small.file', '/helm'] }),
-      ctx([], await readFiles(root, ['small.file', '/helm'])),
+      ctx({ files: await readFiles(root, ['small.file', '/helm']) }),
     );
     expect(result.logs).toBe('./helm/values.yaml\n./small.file\n');
   });
@@ -166,7 +117,7 @@ describe('local runner (real processes)', () => {
     const notes: string[] = [];
     const bad = await (
       await runner()
-    ).run(spec({ cmd: ['sh', '-c'], args: ['echo "[1]" > "$KEPTN_OUTPUT"'] }), ctx([], [], undefined, notes));
+    ).run(spec({ cmd: ['sh', '-c'], args: ['echo "[1]" > "$KEPTN_OUTPUT"'] }), ctx({ notes }));
     expect(bad.output).toBeUndefined();
     expect(bad.outcome).toBe('succeeded');
     // A runner note, not the task's output: the answer's logs are only what the task printed.
@@ -212,7 +163,7 @@ describe('local runner (real processes)', () => {
     await writeFile(path.join(root, 'a.txt'), 'a');
     await r.run(
       spec({ cmd: ['sh', '-c'], args: ['echo x > /keptn/out.txt; echo "{}" > $KEPTN_OUTPUT'], files: ['a.txt'] }),
-      ctx([], await readFiles(root, ['a.txt'])),
+      ctx({ files: await readFiles(root, ['a.txt']) }),
     );
     expect(readdirSync(workDir)).toEqual([]);
     await r.close();
