@@ -1,11 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
+import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KubeApi } from '../../src/runners/kubernetes/kube-client.js';
-import { CALL_CONNECTIONS, KubeAuth, loadKubeConfigData } from '../../src/runners/kubernetes/kube-config.js';
+import { CALL_CONNECTIONS } from '../../src/runners/kubernetes/kube-config.js';
+import { kubeApiFor } from '../helpers/kube-stand-in.js';
 
 /**
  * How many connections the runner opens to the API server, counted by an API server stand-in on a real socket:
@@ -29,7 +27,7 @@ async function apiServer(): Promise<{
 }> {
   const sockets = new Map<string, Set<Socket>>();
   const open = new Set<http.ServerResponse>();
-  server = http.createServer((req, res) => {
+  const listening = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const kind = url.searchParams.has('watch') || url.searchParams.has('follow') ? 'stream' : 'call';
     if (!sockets.has(kind)) sockets.set(kind, new Set());
@@ -45,21 +43,11 @@ async function apiServer(): Promise<{
     // A call that takes a moment, so that a burst overlaps.
     setTimeout(() => res.end(JSON.stringify({ kind: 'ConfigMap', metadata: { name: 'x' } })), 20);
   });
-  await new Promise<void>((r) => server?.listen(0, '127.0.0.1', r));
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'je-conn-'));
-  const file = path.join(dir, 'config');
-  writeFileSync(
-    file,
-    `apiVersion: v1
-kind: Config
-clusters: [{ name: c, cluster: { server: "http://127.0.0.1:${(server.address() as AddressInfo).port}", insecure-skip-tls-verify: true } }]
-users: [{ name: u, user: { token: t } }]
-contexts: [{ name: x, context: { cluster: c, user: u } }]
-current-context: x
-`,
-  );
-  api = new KubeApi(new KubeAuth(loadKubeConfigData(file)));
-  return { api, sockets, open };
+  server = listening;
+  await new Promise<void>((r) => listening.listen(0, '127.0.0.1', r));
+  const made = kubeApiFor(listening);
+  api = made;
+  return { api: made, sockets, open };
 }
 
 describe('connections to the API server', () => {

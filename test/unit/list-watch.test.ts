@@ -1,14 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { KubeApi } from '../../src/runners/kubernetes/kube-client.js';
-import { KubeAuth, loadKubeConfigData } from '../../src/runners/kubernetes/kube-config.js';
 import { ListWatch, MAX_WATCH_LINE_BYTES, type WatchEventType } from '../../src/runners/kubernetes/list-watch.js';
 import { found } from '../helpers/wait.js';
+import { kubeApiFor } from '../helpers/kube-stand-in.js';
 
 /**
  * The runner's informer against an API server stand-in on a real socket: what it lists and watches, in what
@@ -42,19 +38,7 @@ async function apiServer(handle: (r: Req) => void): Promise<{ api: KubeApi; requ
   });
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'je-lw-'));
-  const file = path.join(dir, 'config');
-  writeFileSync(
-    file,
-    `apiVersion: v1
-kind: Config
-clusters: [{ name: c, cluster: { server: "http://127.0.0.1:${(server.address() as AddressInfo).port}", insecure-skip-tls-verify: true } }]
-users: [{ name: u, user: { token: t } }]
-contexts: [{ name: x, context: { cluster: c, user: u } }]
-current-context: x
-`,
-  );
-  return { api: new KubeApi(new KubeAuth(loadKubeConfigData(file))), requests };
+  return { api: kubeApiFor(server), requests };
 }
 
 const pod = (name: string, rv: string, phase = 'Running'): V1Pod => ({

@@ -1,14 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { KubeApi } from '../../src/runners/kubernetes/kube-client.js';
-import { KubeAuth, loadKubeConfigData } from '../../src/runners/kubernetes/kube-config.js';
 import { LiveLog, readContainerLog } from '../../src/runners/kubernetes/pod-logs.js';
 import { TaskLog } from '../../src/runners/task-log.js';
 import { found } from '../helpers/wait.js';
+import { kubeApiFor } from '../helpers/kube-stand-in.js';
 
 /**
  * A task's log over a real socket from an API server stand-in: streamed live, read once at the end, and the
@@ -36,18 +32,7 @@ async function apiServer(
   });
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'je-logs-')), 'config');
-  writeFileSync(
-    file,
-    `apiVersion: v1
-kind: Config
-clusters: [{ name: c, cluster: { server: "http://127.0.0.1:${(server.address() as AddressInfo).port}", insecure-skip-tls-verify: true } }]
-users: [{ name: u, user: { token: t } }]
-contexts: [{ name: x, context: { cluster: c, user: u } }]
-current-context: x
-`,
-  );
-  return { api: new KubeApi(new KubeAuth(loadKubeConfigData(file))), requests };
+  return { api: kubeApiFor(server), requests };
 }
 
 /** A task's log that keeps the lines it was given. */
