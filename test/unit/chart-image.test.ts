@@ -85,7 +85,10 @@ describe('deploy/Dockerfile', () => {
     const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
       scripts: Record<string, string>;
     };
-    expect(pkg.scripts.build).toBe('node node_modules/typescript7/bin/tsc -b scripts/tsconfig.build.json');
+    // tsc with the copied tsconfigs, then node itself making the bin executable (tsc writes it 0644).
+    expect(pkg.scripts.build).toBe(
+      "node node_modules/typescript7/bin/tsc -b scripts/tsconfig.build.json && node -e \"require('node:fs').chmodSync('dist/src/cli/main.js', 0o755)\"",
+    );
     expect(existsSync(path.join(ROOT, 'src/cli/main.ts'))).toBe(true);
   });
 
