@@ -18,7 +18,7 @@ export function eventDocument(event: KeptnEvent): Record<string, unknown> {
   return { ...event, gitcommitid: event.gitcommitid ?? '' };
 }
 
-/** jsonpath-plus on first use: only configs with a `jsonpath` filter need it (0.3 MB, and node:vm with it). */
+/** jsonpath-plus on first use: only a `jsonpath` filter or an env `valueFrom: event` needs it (0.3 MB, and node:vm). */
 const jsonPath = lazyRequire<typeof JsonPathPlus>('jsonpath-plus');
 
 /** All values a JSONPath selects, in document order; none when it selects nothing. */
