@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -26,6 +26,7 @@ import {
 } from './helpers/kwok.js';
 import { configDir, event, kubeService, runToEnd } from './helpers/service.js';
 import { found } from '../helpers/wait.js';
+import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
 import { CLUSTER_WAIT } from './helpers/wait.js';
 
 /**
@@ -538,14 +539,10 @@ describe('Kubernetes runner', () => {
       ),
     });
     const answers = path.join(dir, 'answers.jsonl');
-    const bin = path.resolve('dist/src/cli/main.js');
-    const port = 18000 + Math.floor(Math.random() * 1000);
-    const start = (instanceId: string): ChildProcess => {
-      const c = spawn(
-        process.execPath,
+    // The built service as users run it; the kubeconfig is the only thing it takes from this process's environment.
+    const start = async (instanceId: string): Promise<ServiceProcess> => {
+      const svc = await startServiceProcess(
         [
-          bin,
-          'serve',
           '--runner',
           'kubernetes',
           '--config',
@@ -558,47 +555,31 @@ describe('Kubernetes runner', () => {
           'alpine:*',
           '--sink',
           `file:${answers}`,
-          '--port',
-          String(port),
           '--instance-id',
           instanceId,
           '--shutdown-grace',
           '1',
         ],
-        {
-          stdio: 'ignore',
-          env: { ...process.env },
-        },
+        { KUBECONFIG: process.env.KUBECONFIG ?? '' },
       );
-      children.add(c);
-      return c;
+      children.add(svc.child);
+      return svc;
     };
-    const health = async () =>
-      fetch(`http://127.0.0.1:${port}/healthz`).then(
-        (r) => (r.ok ? true : undefined),
-        () => undefined,
-      );
-    let child = start(firstId);
-    await expect.poll(health, { ...CLUSTER_WAIT, message: 'service up' }).toBe(true);
+    let svc = await start(firstId);
     const ev = event('sh.keptn.event.deployment.triggered');
-    const res = await fetch(`http://127.0.0.1:${port}/`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/cloudevents+json' },
-      body: JSON.stringify(ev),
-    });
-    expect(res.status).toBe(202);
+    expect((await svc.post(ev)).status).toBe(202);
     await vi.waitFor(
       () => clients.batch.readNamespacedJob({ name: jobName(ev.id, 0, 0), namespace: ns }),
       CLUSTER_WAIT,
     );
-    child.kill(signal);
-    await new Promise((r) => child.once('exit', r));
+    svc.child.kill(signal);
+    await svc.exited;
     const before = existsSync(answers) ? readFileSync(answers, 'utf8').trim().split('\n') : [];
     expect(before.map((l) => (JSON.parse(l) as { type: string }).type)).toEqual(['sh.keptn.event.deployment.started']);
     // Not stopped with the service: the Job is still there, not finished.
     const job = await clients.batch.readNamespacedJob({ name: jobName(ev.id, 0, 0), namespace: ns });
     expect(job.status?.conditions?.some((c) => c.type === 'Complete' || c.type === 'Failed')).toBeFalsy();
-    child = start(secondId);
+    svc = await start(secondId);
     const lines = await vi.waitFor(
       () => {
         const l = readFileSync(answers, 'utf8')
@@ -621,8 +602,8 @@ describe('Kubernetes runner', () => {
     ]);
     expect(lines.find((e) => e.type.endsWith('.finished'))?.data.status).toBe('succeeded');
     expect((await clients.batch.listNamespacedJob({ namespace: ns })).items).toHaveLength(1);
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    svc.child.kill('SIGTERM');
+    await svc.exited;
   });
 });
 

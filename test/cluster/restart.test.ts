@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { jobName } from '../../src/runners/kubernetes/naming.js';
 import { startReceiver } from '../helpers/receiver.js';
+import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
 import { found } from '../helpers/wait.js';
 import { createNamespace, deleteNamespaces, makeClients, type Clients } from './helpers/kube.js';
 import { POD_COMPLETE_DELAY_ANNOTATION } from './helpers/kwok.js';
@@ -51,37 +51,32 @@ actions:
 `,
     });
     const receiver = await startReceiver();
-    const bin = path.resolve('dist/src/cli/main.js');
-    const port = 19000 + Math.floor(Math.random() * 1000);
-    const start = (): { child: ChildProcess; output: () => string } => {
-      const args = [
-        'serve',
-        '--runner',
-        'kubernetes',
-        '--config',
-        dir,
-        '--job-namespace',
-        ns,
-        '--managed-by',
-        `je-${ns}`,
-        '--allowed-images',
-        'alpine:*',
-        '--sink',
-        `http:${receiver.url}/`,
-        '--port',
-        String(port),
-        '--instance-id',
-        'restart-test',
-      ];
-      const child = spawn(process.execPath, [bin, ...args], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, LOG_LEVEL: 'info' },
-      });
-      let out = '';
-      child.stdout?.setEncoding('utf8').on('data', (c: string) => (out += c));
-      child.stderr?.setEncoding('utf8').on('data', (c: string) => (out += c));
-      children.add(child);
-      return { child, output: () => out };
+    // The built service as users run it, at info level (what it says of each Job is asserted below); the
+    // kubeconfig is the only thing it takes from this process's environment.
+    const start = async (): Promise<ServiceProcess> => {
+      const svc = await startServiceProcess(
+        [
+          '--runner',
+          'kubernetes',
+          '--config',
+          dir,
+          '--job-namespace',
+          ns,
+          '--managed-by',
+          `je-${ns}`,
+          '--allowed-images',
+          'alpine:*',
+          '--sink',
+          `http:${receiver.url}/`,
+          '--instance-id',
+          'restart-test',
+          '--log-level',
+          'info',
+        ],
+        { KUBECONFIG: process.env.KUBECONFIG ?? '' },
+      );
+      children.add(svc.child);
+      return svc;
     };
     // Structured (the whole event as JSON) or binary mode (attributes in ce-* headers, the data as the body).
     const answers = () =>
@@ -91,23 +86,9 @@ actions:
         const header = (name: string) => decodeURIComponent(String(r.headers[`ce-${name}`] ?? ''));
         return { type: header('type'), triggeredid: header('triggeredid'), data: JSON.parse(r.body) as Answer['data'] };
       });
-    const health = async () =>
-      fetch(`http://127.0.0.1:${port}/healthz`).then(
-        (r) => (r.ok ? true : undefined),
-        () => undefined,
-      );
-
-    const first = start();
-    await expect.poll(health, { ...CLUSTER_WAIT, message: 'service up' }).toBe(true);
+    const first = await start();
     const events = Array.from({ length: EVENTS }, () => event('sh.keptn.event.deployment.triggered'));
-    for (const ev of events) {
-      const res = await fetch(`http://127.0.0.1:${port}/`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/cloudevents+json' },
-        body: JSON.stringify(ev),
-      });
-      expect(res.status).toBe(202);
-    }
+    for (const ev of events) expect((await first.post(ev)).status).toBe(202);
     const names = events.map((ev) => jobName(ev.id, 0, 0));
     // Every Job exists and its pod runs: the kill lands mid-run.
     const uids = await vi.waitFor(async () => {
@@ -118,7 +99,7 @@ actions:
       );
     }, CLUSTER_WAIT);
     first.child.kill('SIGKILL');
-    await new Promise((r) => first.child.once('exit', r));
+    await first.exited;
     expect(answers().map((a) => a.type)).toEqual(Array(EVENTS).fill('sh.keptn.event.deployment.started'));
     for (const name of names) {
       const job = await clients.batch.readNamespacedJob({ name, namespace: ns });
@@ -127,7 +108,7 @@ actions:
       ).toBeFalsy();
     }
 
-    const second = start();
+    const second = await start();
     await expect
       .poll(() => answers().filter((a) => a.type.endsWith('.finished')).length, {
         ...CLUSTER_WAIT,
@@ -152,11 +133,11 @@ actions:
     // The same Jobs (uids), none made again, and the restarted service says it adopted each.
     const jobs = (await clients.batch.listNamespacedJob({ namespace: ns })).items;
     expect(jobs.map((j) => j.metadata?.uid).sort()).toEqual([...uids].sort());
-    for (const name of names) expect(second.output()).toContain(`adopted existing Job ${ns}/${name}`);
-    expect(second.output()).not.toContain('created Job');
+    for (const name of names) expect(second.stderr()).toContain(`adopted existing Job ${ns}/${name}`);
+    expect(second.stderr()).not.toContain('created Job');
 
     second.child.kill('SIGTERM');
-    await new Promise((r) => second.child.once('exit', r));
+    await second.exited;
     await receiver.close();
   });
 });

@@ -9,6 +9,8 @@ export interface ServiceProcess {
   readonly url: string;
   /** The service's JSON log lines so far. */
   logs(): Array<Record<string, unknown>>;
+  /** Its stderr so far, as written. */
+  stderr(): string;
   /** Resolves with the exit code (or signal) once the process is gone. */
   readonly exited: Promise<number | string | null>;
   post(event: unknown): Promise<Response>;
@@ -51,6 +53,7 @@ export async function startServiceProcess(args: string[], env: Record<string, st
     port,
     url,
     logs,
+    stderr: () => stderr,
     exited,
     post: (event: unknown) =>
       fetch(url, {
