@@ -4,11 +4,11 @@
 // idle set of packages weighs without it (leave one out: what dropping it would save). Then the built service
 // itself at idle per runner and transport, and a few single operations (the first fetch, a TLS context).
 // Usage: npm run build && node bench/module-cost.mjs   (KUBECONFIG set: also the Kubernetes runner)
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BIN, START_FLAGS, freePort, loadKeptnDouble, machine, memoryMb, writeResult } from './footprint.mjs';
+import { START_FLAGS, loadKeptnDouble, machine, memoryMb, startService, writeResult } from './footprint.mjs';
 
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -100,37 +100,22 @@ result.operations["TLS context with Node's root CAs"] = measure(`(await import('
 result.operations['Intl.DateTimeFormat (ICU data)'] = measure(`new Intl.DateTimeFormat().format(new Date());`);
 result.operations['String.prototype.localeCompare (ICU collation)'] = measure(`'a'.localeCompare('b');`);
 
-/** The built service at idle, after `waitMs`: VmRSS and VmHWM. */
+/** The built service at idle, 4 s after it was started: VmRSS and VmHWM. */
 async function idle(name, args, env = {}) {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      ...START_FLAGS,
-      BIN,
-      'serve',
-      '--port',
-      String(port),
-      '--log-level',
-      'warn',
-      '--allowed-images',
-      'alpine',
-      ...args,
-    ],
-    { stdio: 'ignore', env: { ...process.env, ...env } },
-  );
-  await new Promise((r) => setTimeout(r, 4000));
-  result.service[name] = memoryMb(child.pid);
-  child.kill();
-  await new Promise((r) => child.once('exit', r));
+  const svc = await startService(['--log-level', 'warn', '--allowed-images', 'alpine', ...args], {
+    env,
+    stdio: 'ignore',
+  });
+  await new Promise((r) => setTimeout(r, Math.max(0, 4000 - (performance.now() - svc.spawnedAt))));
+  result.service[name] = memoryMb(svc.pid);
+  await svc.stop();
 }
 
 const KeptnDouble = await loadKeptnDouble();
 const double = await new KeptnDouble({ token: 't' }).start();
 double.addResource({ project: 'p', stage: 's', service: 'v' }, 'job/config.yaml', 'apiVersion: v2\nactions: []\n');
 const cfg = path.resolve('job-config');
-await idle('local runner, http transport', ['--config', cfg, '--work-dir', `/tmp/je-module-cost-${process.pid}`]);
-await idle('local runner, keptn-api transport', [
+const keptnApi = [
   '--transport',
   'keptn-api',
   '--config-source',
@@ -139,30 +124,17 @@ await idle('local runner, keptn-api transport', [
   double.api,
   '--keptn-api-token',
   't',
-  '--work-dir',
-  `/tmp/je-module-cost-${process.pid}`,
-]);
+];
+await idle('local runner, http transport', ['--config', cfg]);
+await idle('local runner, keptn-api transport', keptnApi);
 if (process.env.KUBECONFIG) {
   const kubeconfig = process.env.TESTENV_AUDITED_KUBECONFIG ?? process.env.KUBECONFIG;
   await idle('kubernetes runner, http transport', ['--runner', 'kubernetes', '--config', cfg], {
     KUBECONFIG: kubeconfig,
   });
-  await idle(
-    'kubernetes runner, keptn-api transport',
-    [
-      '--runner',
-      'kubernetes',
-      '--transport',
-      'keptn-api',
-      '--config-source',
-      'keptn',
-      '--keptn-api-endpoint',
-      double.api,
-      '--keptn-api-token',
-      't',
-    ],
-    { KUBECONFIG: kubeconfig },
-  );
+  await idle('kubernetes runner, keptn-api transport', ['--runner', 'kubernetes', ...keptnApi], {
+    KUBECONFIG: kubeconfig,
+  });
 }
 await double.stop();
 
