@@ -112,6 +112,7 @@ async function waitFor(what, test, timeoutMs, everyMs = 20) {
  *   - `ready: 'healthz'` (the default): GET /healthz answers 2xx, tried 200 times 50 ms apart, then on regardless;
  *   - `ready: { what, test, timeoutMs = 60_000 }`: `test()` holds (tried every 20 ms); past the timeout the service
  *     is killed and the wait throws.
+ * `bin` (default BIN, the built service) is the script started in its place, e.g. bench/floor-client.mjs.
  * `port` defaults to a free one; `env` is laid over this process's environment; `stdio` defaults to the
  * service's stdout and stderr on ours. With `rssSampleMs`, VmRSS is sampled that often from ready on: the
  * kernel's VmHWM cannot be reset, so a peak per phase has to be sampled (`peakRssMb()`, `resetPeakRss()`).
@@ -121,7 +122,7 @@ async function waitFor(what, test, timeoutMs, everyMs = 20) {
  */
 export async function startService(
   args,
-  { port, env = {}, stdio = ['ignore', 'inherit', 'inherit'], ready = 'healthz', rssSampleMs } = {},
+  { bin = BIN, port, env = {}, stdio = ['ignore', 'inherit', 'inherit'], ready = 'healthz', rssSampleMs } = {},
 ) {
   port ??= await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -131,7 +132,7 @@ export async function startService(
     [
       // BENCH_NODE_FLAGS e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where the CPU goes (not for figures)
       ...NODE_FLAGS,
-      BIN,
+      bin,
       'serve',
       '--port',
       String(port),
@@ -239,6 +240,7 @@ export function countByVerb(requests) {
  * One run: starts the double and the service, waits until the service polls, offers `events` task events at
  * once, waits for every `.finished`, reads the process figures, stops the service (SIGTERM) and the double.
  * `observer` (optional) is told when events are offered and may add per-event times (Job created, Complete).
+ * `bin` (optional) runs another script in the service's place (startService).
  */
 export async function burstRun(o) {
   const KeptnDouble = o.KeptnDouble ?? (await loadKeptnDouble());
@@ -309,6 +311,7 @@ export async function burstRun(o) {
         ...(o.args ?? []),
       ],
       {
+        bin: o.bin,
         env: o.env,
         ready: {
           what: 'the service to register and poll',

@@ -6,7 +6,9 @@
 // (/proc/<pid>/stat) are read per phase;
 //   3. (issue 11) the footprint burst of bench/kubernetes.bench.mjs on the local runner: 50 task events offered
 //      at once by the Keptn control-plane double through the Keptn API transport, each a `sleep 1` task, default
-//      settings: CPU seconds, peak RSS, offered → .started, wall time (bench/footprint.mjs).
+//      settings: CPU seconds, peak RSS, offered → .started, wall time (bench/footprint.mjs). With BENCH_FLOOR=1
+//      the same burst is also answered by bench/floor-client.mjs (`--runner local`: each task a `sleep 1` process
+//      of its own), bare and with the service's libraries loaded: what Node.js itself needs for this work.
 // Usage: npm run bench   (writes bench/results/<date>.json and prints a summary)
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -70,8 +72,10 @@ function startReceiver() {
 }
 
 /** Phase 3: the footprint burst (the Kubernetes benchmark's measures) on the local runner, default settings. */
-async function keptnBurst() {
+async function keptnBurst(bin, env) {
   const run = await burstRun({
+    bin,
+    env,
     events: Number(process.env.BENCH_BURST_EVENTS ?? 50),
     config: `apiVersion: v2
 actions:
@@ -215,6 +219,11 @@ async function main() {
   receiver.close();
   agent.destroy();
   if (process.env.BENCH_BURST !== '0') result.keptnBurst = await keptnBurst();
+  if (process.env.BENCH_BURST !== '0' && process.env.BENCH_FLOOR === '1') {
+    const floor = path.resolve('bench/floor-client.mjs');
+    result.keptnBurstFloor = await keptnBurst(floor, { FLOOR_LIBS: '0' });
+    result.keptnBurstFloorLibs = await keptnBurst(floor, { FLOOR_LIBS: '1' });
+  }
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(
     `bench/results/intake-${result.date.slice(0, 19).replaceAll(':', '')}.json`,
@@ -232,6 +241,12 @@ async function main() {
     console.log(
       `issue 11, local runner: peak RSS ${peakMb} MB (target ≤ 60), burst CPU ${burst.cpuSeconds.perEventMs} ms per event (JES: ~13 ms with its Kubernetes Jobs)`,
     );
+    for (const [name, floor] of [
+      ['floor', result.keptnBurstFloor],
+      ['floor with the libraries', result.keptnBurstFloorLibs],
+    ])
+      if (floor)
+        console.log(`  ${name}: peak RSS ${floor.peakRssMb} MB, burst CPU ${floor.cpuSeconds.perEventMs} ms per event`);
   }
 }
 

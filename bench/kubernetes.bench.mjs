@@ -10,7 +10,13 @@
 //
 // Usage: scripts/testenv up && eval "$(scripts/testenv env)" && npm run build && node bench/kubernetes.bench.mjs
 //   BENCH_EVENTS (50), BENCH_REPS (3), BENCH_ARGS (extra service flags, e.g. "--concurrency 4"),
-//   BENCH_LABEL (a name for the run in the results file).
+//   BENCH_LABEL (a name for the run in the results file),
+//   BENCH_SUBJECTS (`service` by default; `service,floor,floor+libs` also runs bench/floor-client.mjs, the least a
+//   Node.js process can do to answer the same events, bare and with the service's libraries loaded, each
+//   repetition in the same order; the floor's Jobs copy one the service made in that repetition).
+import path from 'node:path';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import * as k8s from '@kubernetes/client-node';
 import {
   auditRequests,
@@ -34,6 +40,12 @@ if (!process.env.KUBECONFIG || !AUDITED || !AUDIT_LOG) {
   );
   process.exit(2);
 }
+
+const SUBJECTS = (process.env.BENCH_SUBJECTS ?? 'service').split(',').filter(Boolean);
+for (const s of SUBJECTS)
+  if (!['service', 'floor', 'floor+libs'].includes(s)) throw new Error(`BENCH_SUBJECTS: unknown subject ${s}`);
+if (SUBJECTS.some((s) => s !== 'service') && SUBJECTS[0] !== 'service')
+  throw new Error('BENCH_SUBJECTS: the floor copies a Job the service made, so `service` comes first');
 
 const admin = new k8s.KubeConfig();
 admin.loadFromDefault();
@@ -119,44 +131,93 @@ function sentinel(ns) {
   };
 }
 
+/**
+ * One Job the service made, as a template for the floor's: what the API server and the Job controller add is
+ * taken off, so that it can be created again under another name.
+ */
+async function jobTemplate(ns) {
+  const { items } = await admin.makeApiClient(k8s.BatchV1Api).listNamespacedJob({ namespace: ns, limit: 1 });
+  const job = items[0];
+  if (!job) throw new Error(`no Job in ${ns} to copy`);
+  const generated = [
+    'controller-uid',
+    'batch.kubernetes.io/controller-uid',
+    'job-name',
+    'batch.kubernetes.io/job-name',
+  ];
+  const labels = Object.fromEntries(
+    Object.entries(job.spec?.template?.metadata?.labels ?? {}).filter(([k]) => !generated.includes(k)),
+  );
+  const {
+    name: _n,
+    uid: _u,
+    resourceVersion: _r,
+    creationTimestamp: _c,
+    managedFields: _m,
+    generation: _g,
+    ...meta
+  } = job.metadata ?? {};
+  const { selector: _s, ...spec } = job.spec ?? {};
+  const template = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: meta,
+    spec: { ...spec, template: { ...spec.template, metadata: { ...spec.template?.metadata, labels } } },
+  };
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'je-floor-')), 'job.json');
+  writeFileSync(file, JSON.stringify(template));
+  return file;
+}
+
+const floorKube = () => {
+  const cfg = new k8s.KubeConfig();
+  cfg.loadFromFile(AUDITED);
+  const cluster = cfg.getCurrentCluster();
+  return JSON.stringify({ server: cluster?.server, caFile: cluster?.caFile, token: cfg.getCurrentUser()?.token });
+};
+
 const KeptnDouble = await loadKeptnDouble();
 const runs = [];
 for (let rep = 0; rep < REPS; rep++) {
-  const ns = `je-fp-${Date.now().toString(36)}-${rep}`;
-  await namespace(ns);
-  try {
-    const mark = sentinel(ns);
-    const run = await burstRun({
-      KeptnDouble,
-      events: EVENTS,
-      config: CONFIG,
-      args: ['--runner', 'kubernetes', '--job-namespace', ns, '--managed-by', ns, ...EXTRA],
-      env: { KUBECONFIG: AUDITED },
-      observer: jobObserver(ns),
-      audit: { log: AUDIT_LOG, ...mark },
-    });
-    runs.push(run);
-    console.error(
-      `rep ${rep + 1}/${REPS}: ${JSON.stringify({ wall: run.wallSeconds, cpu: run.cpuSeconds, hwm: run.peakRssMb, kube: run.kubeApiRequests?.perEvent, started: run.offeredToStartedMs.p50, c2f: run.completeToFinishedMs?.p50 })}`,
-    );
-  } finally {
-    await core.deleteNamespace({ name: ns, propagationPolicy: 'Background' }).catch(() => undefined);
+  let template;
+  for (const subject of SUBJECTS) {
+    const ns = `je-fp-${Date.now().toString(36)}-${rep}`;
+    await namespace(ns);
+    try {
+      const mark = sentinel(ns);
+      const floor = subject !== 'service';
+      const run = await burstRun({
+        KeptnDouble,
+        events: EVENTS,
+        config: CONFIG,
+        args: ['--runner', 'kubernetes', '--job-namespace', ns, '--managed-by', ns, ...EXTRA],
+        ...(floor ? { bin: path.resolve('bench/floor-client.mjs') } : {}),
+        env: {
+          KUBECONFIG: AUDITED,
+          ...(floor
+            ? { FLOOR_KUBE: floorKube(), FLOOR_JOB: template, FLOOR_LIBS: subject === 'floor+libs' ? '1' : '0' }
+            : {}),
+        },
+        observer: jobObserver(ns),
+        audit: { log: AUDIT_LOG, ...mark },
+      });
+      runs.push({ subject, ...run });
+      if (subject === 'service' && SUBJECTS.length > 1) template = await jobTemplate(ns);
+      console.error(
+        `rep ${rep + 1}/${REPS} ${subject}: ${JSON.stringify({ wall: run.wallSeconds, cpu: run.cpuSeconds, hwm: run.peakRssMb, kube: run.kubeApiRequests?.perEvent, started: run.offeredToStartedMs.p50, c2f: run.completeToFinishedMs?.p50 })}`,
+      );
+    } finally {
+      await core.deleteNamespace({ name: ns, propagationPolicy: 'Background' }).catch(() => undefined);
+    }
   }
 }
 
-const range = (f) => {
-  const v = runs.map(f).filter((x) => typeof x === 'number');
-  return v.length ? [Math.min(...v), Math.max(...v)] : null;
-};
-const result = {
-  date: new Date().toISOString(),
-  label: process.env.BENCH_LABEL ?? null,
-  machine: machine(),
-  nodeFlags: NODE_FLAGS,
-  serviceArgs: EXTRA,
-  events: EVENTS,
-  reps: REPS,
-  ranges: {
+const rangesOf = (list) => {
+  const range = (f) => {
+    const v = list.map(f).filter((x) => typeof x === 'number');
+    return v.length ? [Math.min(...v), Math.max(...v)] : null;
+  };
+  return {
     peakRssMb: range((r) => r.peakRssMb),
     cpuRunWindowS: range((r) => r.cpuSeconds.runWindow),
     cpuPerEventMs: range((r) => r.cpuSeconds.perEventMs),
@@ -167,10 +228,25 @@ const result = {
     completeToFinishedP50Ms: range((r) => r.completeToFinishedMs?.p50),
     wallSeconds: range((r) => r.wallSeconds),
     keptnApiRequests: range((r) => r.keptnApiRequests),
-  },
+  };
+};
+const result = {
+  date: new Date().toISOString(),
+  label: process.env.BENCH_LABEL ?? null,
+  machine: machine(),
+  nodeFlags: NODE_FLAGS,
+  serviceArgs: EXTRA,
+  events: EVENTS,
+  reps: REPS,
+  subjects: SUBJECTS,
+  // The service's runs, as before subjects were added; the others under their names.
+  ranges: rangesOf(runs.filter((r) => r.subject === 'service')),
+  ...(SUBJECTS.length > 1
+    ? { rangesBySubject: Object.fromEntries(SUBJECTS.map((s) => [s, rangesOf(runs.filter((r) => r.subject === s))])) }
+    : {}),
   runs,
 };
 const file = writeResult(`kubernetes-footprint${process.env.BENCH_LABEL ? `-${process.env.BENCH_LABEL}` : ''}`, result);
-console.log(JSON.stringify(result.ranges, null, 2));
+console.log(JSON.stringify(result.rangesBySubject ?? result.ranges, null, 2));
 console.log(`written to ${file}`);
 process.exit(0);

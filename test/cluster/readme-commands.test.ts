@@ -149,6 +149,18 @@ async function installed(
 
 const envOf = (c: Container | undefined, name: string) => c?.env?.find((e) => e.name === name);
 
+/** A copy of what bench/kubernetes.bench.mjs reads (it writes bench/results there), under `name`. */
+function benchCopy(name: string): string {
+  const copy = path.join(scratch, name);
+  for (const p of ['package.json', 'dist', 'test/fixtures/keptn-double.ts'])
+    cpSync(path.join(ROOT, p), path.join(copy, p), { recursive: true });
+  mkdirSync(path.join(copy, 'bench'));
+  for (const f of readdirSync(path.join(ROOT, 'bench')).filter((f) => f.endsWith('.mjs')))
+    cpSync(path.join(ROOT, 'bench', f), path.join(copy, 'bench', f));
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'));
+  return copy;
+}
+
 // ---------------------------------------------------------------------------------------- a second testenv
 
 interface SecondTestenv {
@@ -319,13 +331,7 @@ const checks: Record<string, () => Promise<void>> = {
     }
   },
   'node bench/kubernetes.bench.mjs': async () => {
-    const copy = path.join(scratch, 'bench-copy');
-    for (const p of ['package.json', 'dist', 'test/fixtures/keptn-double.ts'])
-      cpSync(path.join(ROOT, p), path.join(copy, p), { recursive: true });
-    mkdirSync(path.join(copy, 'bench'));
-    for (const f of readdirSync(path.join(ROOT, 'bench')).filter((f) => f.endsWith('.mjs')))
-      cpSync(path.join(ROOT, 'bench', f), path.join(copy, 'bench', f));
-    symlinkSync(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'));
+    const copy = benchCopy('bench-copy');
     await runIn(session(`cd ${copy} && BENCH_EVENTS=5 BENCH_REPS=1 node bench/kubernetes.bench.mjs`), {
       env: userEnv(),
       timeoutMs: 300_000,
@@ -333,6 +339,26 @@ const checks: Record<string, () => Promise<void>> = {
     expect(readdirSync(path.join(copy, 'bench/results'))).toEqual([
       expect.stringMatching(/^kubernetes-footprint-.*\.json$/),
     ]);
+  },
+  'BENCH_SUBJECTS=service,floor,floor+libs node bench/kubernetes.bench.mjs': async () => {
+    const copy = benchCopy('bench-floor-copy');
+    await runIn(
+      session(
+        `cd ${copy} && BENCH_EVENTS=5 BENCH_REPS=1 BENCH_SUBJECTS=service,floor,floor+libs node bench/kubernetes.bench.mjs`,
+      ),
+      { env: userEnv(), timeoutMs: 300_000 },
+    );
+    const [file] = readdirSync(path.join(copy, 'bench/results'));
+    const result = JSON.parse(readFileSync(path.join(copy, 'bench/results', file ?? ''), 'utf8')) as {
+      runs: { subject: string; answered: number; violations: unknown[]; kubeApiRequests: { total: number } }[];
+    };
+    // Each subject answered every event by Keptn's rules, and the floor's requests reached the audit log.
+    expect(result.runs.map((r) => [r.subject, r.answered, r.violations])).toEqual([
+      ['service', 5, []],
+      ['floor', 5, []],
+      ['floor+libs', 5, []],
+    ]);
+    for (const r of result.runs) expect(r.kubeApiRequests.total).toBeGreaterThanOrEqual(5 * 4);
   },
   'bash scripts/testenv deps': async () => {
     await run('bash scripts/testenv deps');
@@ -389,6 +415,7 @@ const checks: Record<string, () => Promise<void>> = {
 const TESTENV_ONLY = new Set([
   SESSION,
   'node bench/kubernetes.bench.mjs',
+  'BENCH_SUBJECTS=service,floor,floor+libs node bench/kubernetes.bench.mjs',
   'scripts/testenv up',
   'eval "$(scripts/testenv env)"',
   'scripts/testenv status',

@@ -311,6 +311,10 @@ export const DOCUMENTED_COMMANDS: Readonly<Record<string, Classification>> = {
     where: 'cluster',
     how: 'run in a copy of the repository with BENCH_EVENTS=5 BENCH_REPS=1 after eval "$(scripts/testenv env)": exit 0 and a results file',
   },
+  'BENCH_SUBJECTS=service,floor,floor+libs node bench/kubernetes.bench.mjs': {
+    where: 'cluster',
+    how: "run in a copy of the repository with BENCH_EVENTS=5 BENCH_REPS=1: the service and both floors answer every event without a breach of Keptn's rules, and their requests are in the audit log",
+  },
   // --- README: the cluster suite
   'scripts/testenv': {
     where: 'integration',
