@@ -184,7 +184,13 @@ export class KubernetesClaims implements RunClaims {
     try {
       if (this.heartbeatExists !== false) {
         try {
-          await this.o.api.patchConfigMap(this.o.namespace, this.heartbeatName, { metadata: { annotations } });
+          await this.o.api.patchConfigMap(
+            this.o.namespace,
+            this.heartbeatName,
+            { metadata: { annotations } },
+            undefined,
+            'lease',
+          );
           this.heartbeatExists = true;
           return;
         } catch (e) {
@@ -196,7 +202,12 @@ export class KubernetesClaims implements RunClaims {
           (kv): kv is [string, string] => kv[1] !== null,
         ),
       );
-      await this.o.api.createConfigMap(this.o.namespace, { metadata: { ...metadata, annotations: fresh } });
+      await this.o.api.createConfigMap(
+        this.o.namespace,
+        { metadata: { ...metadata, annotations: fresh } },
+        undefined,
+        'lease',
+      );
       this.heartbeatExists = true;
     } catch (e) {
       if (apiStatus(e) === 409) this.heartbeatExists = true;

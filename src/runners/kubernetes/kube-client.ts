@@ -73,6 +73,8 @@ export interface CallOptions {
   readonly timeoutMs?: number;
   /** Default `application/json`; METADATA_ONLY asks for the objects' metadata alone. */
   readonly accept?: string;
+  /** Default `call`; `lease` for the claims' heartbeat (kube-config.ts says why). */
+  readonly pool?: 'call' | 'lease';
 }
 
 export const MERGE_PATCH = 'application/merge-patch+json';
@@ -190,7 +192,7 @@ export class KubeApi {
       ...(o.contentType ? { contentType: o.contentType } : {}),
       ...(o.accept ? { accept: o.accept } : {}),
       signal,
-      pool: 'call',
+      pool: o.pool ?? 'call',
     });
     const text = (await readBody(res, MAX_RESPONSE_BYTES)).toString('utf8');
     return (text === '' ? undefined : JSON.parse(text)) as T;
@@ -267,17 +269,30 @@ export class KubeApi {
     return this.call('GET', `/api/v1/namespaces/${enc(namespace)}/events`, { query, ...(signal ? { signal } : {}) });
   }
 
-  createConfigMap(namespace: string, cm: V1ConfigMap, signal?: AbortSignal): Promise<V1ConfigMap> {
+  createConfigMap(
+    namespace: string,
+    cm: V1ConfigMap,
+    signal?: AbortSignal,
+    pool: CallOptions['pool'] = 'call',
+  ): Promise<V1ConfigMap> {
     return this.call('POST', `/api/v1/namespaces/${enc(namespace)}/configmaps`, {
       body: cm,
+      pool,
       ...(signal ? { signal } : {}),
     });
   }
 
-  patchConfigMap(namespace: string, name: string, patch: unknown, signal?: AbortSignal): Promise<V1ConfigMap> {
+  patchConfigMap(
+    namespace: string,
+    name: string,
+    patch: unknown,
+    signal?: AbortSignal,
+    pool: CallOptions['pool'] = 'call',
+  ): Promise<V1ConfigMap> {
     return this.call('PATCH', `/api/v1/namespaces/${enc(namespace)}/configmaps/${enc(name)}`, {
       body: patch,
       contentType: MERGE_PATCH,
+      pool,
       ...(signal ? { signal } : {}),
     });
   }

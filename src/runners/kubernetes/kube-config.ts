@@ -205,8 +205,10 @@ export interface RequestAuth {
  * connections (a burst of 50 runs opened 50 TLS connections before, each a handshake and its buffers; the
  * burst's peak RSS fell by 2 MB with the bound). `stream`: a watch or a followed log, which holds its connection for as long as
  * it runs; its own pool has no bound, so streams never keep a call waiting (and calls never keep a stream).
+ * `lease`: the claims' heartbeat, over one kept-alive connection of its own: behind a queue of calls to a slow
+ * API server it could come too late, and peers would take over this instance's runs while they still run.
  */
-export type ConnectionPool = 'call' | 'stream';
+export type ConnectionPool = 'call' | 'stream' | 'lease';
 /** Concurrent short calls to the API server; more wait for a free connection (their timeout counts the wait). */
 export const CALL_CONNECTIONS = 8;
 
@@ -305,6 +307,7 @@ export class KubeAuth {
     const agent = this.makeAgent({
       ...options,
       ...(pool === 'call' ? { maxSockets: CALL_CONNECTIONS, maxFreeSockets: CALL_CONNECTIONS } : {}),
+      ...(pool === 'lease' ? { maxSockets: 1, maxFreeSockets: 1 } : {}),
     });
     // Agents for material that has rotated away are let go (not destroyed: a watch may still be reading on one).
     if (this.agents.size >= 8) this.agents.clear();
