@@ -43,7 +43,7 @@ function measure(body) {
 const importAll = (specs) => specs.map((s) => `await import(${JSON.stringify(s)});`).join('\n');
 const deps = Object.keys(JSON.parse(readFileSync('package.json', 'utf8')).dependencies);
 // What `serve` loads at idle, as it loads them (the rest on use: js-yaml, jsonpath-plus, pino-pretty, nats,
-// cloudevents, the Kubernetes client). Handlebars is its single-file build (src/render/handlebars-lib.ts).
+// the Kubernetes client). Handlebars is its single-file build (src/render/handlebars-lib.ts).
 const IDLE = ['handlebars/dist/handlebars.min.js', 'pino', 'yaml', 'zod'];
 const KUBE = path.resolve('node_modules/@kubernetes/client-node/dist');
 
