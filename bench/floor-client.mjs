@@ -1,16 +1,18 @@
 // The floor of issue 11's footprint: the least a Node.js process can do and still answer each polled event as
-// the service does through the Keptn API transport with the Kubernetes runner. It makes the same requests the
-// audit log counts for the service (per event: claim ConfigMap create, `.started`, Job create, pod log read,
-// claim patch, `.finished`; one list and one watch of Jobs and of pods; six subscriptions polled every second),
-// with node:http and node:https alone: no package, no validation, no templates, no logs, no journal, no retries.
-// What it leaves out of the service's requests is small and named in bench/RESULTS.md (registration and its
-// heartbeat, the claims' heartbeat, the config read). `bench/floor.bench.mjs` runs it in the service's place.
+// the service does through the Keptn API transport. With the Kubernetes runner it makes the requests the audit
+// log counts for the service (per event: claim ConfigMap create, `.started`, Job create, pod log read, claim
+// patch, `.finished`; one list and one watch of Jobs and of pods; six subscriptions polled every second, every
+// page); with `--runner local` each task is a child process whose output is read whole. node:http, node:https
+// and node:child_process alone: no package, no validation, no templates, no logs, no journal, no retries, no
+// bounds. What it leaves out of the service's requests (registration and its heartbeat, the claims' heartbeat,
+// the config read) is named in bench/RESULTS.md, "The floor".
 //
-// It is started as the service is (`serve --port … --keptn-api-endpoint … --keptn-api-token … --job-namespace …`,
-// other flags ignored), with FLOOR_KUBE (JSON: { server, caFile, token }) and FLOOR_JOB (a file holding one Job
-// the service's own builder made for the benchmark's config, used as the template of every Job). With
-// FLOOR_LIBS=1 it also loads the libraries the service cannot do without (zod, pino, Handlebars, yaml), to
-// price their memory apart from everything else.
+// bench/kubernetes.bench.mjs (BENCH_SUBJECTS) and bench/intake.bench.mjs (BENCH_FLOOR=1) start it as they start
+// the service (`serve --port … --keptn-api-endpoint … --keptn-api-token … [--runner local] [--job-namespace …
+// --managed-by …]`, other flags ignored), with FLOOR_KUBE (JSON: { server, caFile, token }) and FLOOR_JOB (a
+// file holding a Job the service made in the same repetition, the template of every Job); FLOOR_COMMAND (JSON
+// argv, default `["sleep", "1"]`) is the local task. With FLOOR_LIBS=1 it also loads the packages the service
+// cannot do without (zod, pino, Handlebars, yaml), to price them apart from everything else.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -175,7 +177,7 @@ async function run(event) {
   const n = ++runs;
   const claim = `je-floor-claim-${n}`;
   await kube('POST', `/api/v1/namespaces/${NS}/configmaps`, {
-    metadata: { name: claim, labels: { 'app.kubernetes.io/managed-by': NS } },
+    metadata: { name: claim, labels: { 'app.kubernetes.io/managed-by': MANAGED_BY } },
     data: { event: JSON.stringify(event) },
   });
   await answer(event, 'started', { status: 'succeeded' });

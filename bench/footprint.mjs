@@ -240,7 +240,9 @@ export function countByVerb(requests) {
  * One run: starts the double and the service, waits until the service polls, offers `events` task events at
  * once, waits for every `.finished`, reads the process figures, stops the service (SIGTERM) and the double.
  * `observer` (optional) is told when events are offered and may add per-event times (Job created, Complete).
- * `bin` (optional) runs another script in the service's place (startService).
+ * `bin` (optional) runs another script in the service's place (startService). `phaseEvents` (optional): after
+ * the burst's figures are read, that many single events one after another, each offered at a random point of
+ * the poll interval (`pollIntervalMs`, 1000 by default): `singleEventsOfferedToStartedMs`.
  */
 export async function burstRun(o) {
   const KeptnDouble = o.KeptnDouble ?? (await loadKeptnDouble());
@@ -256,10 +258,18 @@ export async function burstRun(o) {
   let cpuAtLastAnswer;
   let systemAtLastAnswer;
   let svc;
+  // The single events offered after the burst (`phaseEvents`), each at its own point of the poll interval.
+  const phaseOfferedAt = new Map();
+  const phaseStartedAt = new Map();
+  const phaseFinishedAt = new Map();
   // Every answer as the double's controller sees it, with this process's clock.
   const process0 = double.process.bind(double);
   double.process = (event) => {
     const now = performance.now();
+    if (event.triggeredid && phaseOfferedAt.has(event.triggeredid)) {
+      const at = event.type.endsWith('.started') ? phaseStartedAt : phaseFinishedAt;
+      if (!at.has(event.triggeredid)) at.set(event.triggeredid, now);
+    }
     if (event.triggeredid && offeredAt.has(event.triggeredid)) {
       if (event.type.endsWith('.started') && !startedAt.has(event.triggeredid)) startedAt.set(event.triggeredid, now);
       if (event.type.endsWith('.finished') && !finishedAt.has(event.triggeredid)) {
@@ -356,6 +366,26 @@ export async function burstRun(o) {
     const threads = process.env.BENCH_THREADS ? threadCpu(svc.pid) : undefined;
     const cpuLifetime = cpuSeconds(svc.pid);
     const keptnRequests = double.requests.length - keptnRequestsBefore;
+    /** The service's requests to the API server from its start on (counted at its stop, unless single events follow). */
+    const auditedRequests = async () => {
+      await o.audit.sentinel();
+      const requests = auditRequests(o.audit.log, auditOffset).filter(
+        (e) => e.user?.username === 'audited' && !o.audit.isSentinel(e),
+      );
+      const total = requests.length;
+      return { total, perEvent: +(total / o.events).toFixed(2), byVerb: countByVerb(requests) };
+    };
+    // The single events' requests are not the burst's: counted before them.
+    const kubeRequests = o.audit && (o.phaseEvents ?? 0) > 0 ? await auditedRequests() : undefined;
+    // The burst's events all wait for one poll, so its offered → `.started` is either about 0 or a whole poll
+    // interval. After its figures are read: single events, each offered at a random point of the interval once
+    // the one before was answered, whose median is what an event waits on average.
+    for (let i = 0; i < (o.phaseEvents ?? 0); i++) {
+      await sleep(Math.random() * (o.pollIntervalMs ?? 1000));
+      const e = double.trigger(type, { ...scope, bench: { phase: i } });
+      phaseOfferedAt.set(e.id, performance.now());
+      await waitFor(`the .finished of single event ${i + 1}`, () => phaseFinishedAt.has(e.id), 120_000, 5);
+    }
     await o.beforeStop?.(svc.child);
     const exit = await svc.stop();
     const ids = [...offeredAt.keys()];
@@ -383,17 +413,17 @@ export async function burstRun(o) {
       offeredToPolledMs: summary(per(offeredAt, polledAt)),
       polledToStartedMs: summary(per(polledAt, startedAt)),
       offeredToFinishedMs: summary(per(offeredAt, finishedAt)),
+      ...(phaseOfferedAt.size > 0
+        ? {
+            singleEventsOfferedToStartedMs: summary(
+              [...phaseOfferedAt].map(([id, at]) => (phaseStartedAt.get(id) ?? NaN) - at),
+            ),
+          }
+        : {}),
       exit,
     };
     if (o.observer?.times) Object.assign(result, o.observer.times({ offeredAt, finishedAt }));
-    if (o.audit) {
-      await o.audit.sentinel();
-      const requests = auditRequests(o.audit.log, auditOffset).filter(
-        (e) => e.user?.username === 'audited' && !o.audit.isSentinel(e),
-      );
-      const total = requests.length;
-      result.kubeApiRequests = { total, perEvent: +(total / o.events).toFixed(2), byVerb: countByVerb(requests) };
-    }
+    if (o.audit) result.kubeApiRequests = kubeRequests ?? (await auditedRequests());
     return result;
   } finally {
     if (svc?.exited() === null) svc.child.kill('SIGKILL');

@@ -11,6 +11,8 @@
 // Usage: scripts/testenv up && eval "$(scripts/testenv env)" && npm run build && node bench/kubernetes.bench.mjs
 //   BENCH_EVENTS (50), BENCH_REPS (3), BENCH_ARGS (extra service flags, e.g. "--concurrency 4"),
 //   BENCH_LABEL (a name for the run in the results file),
+//   BENCH_PHASE_EVENTS (0; after each burst, that many single events offered at random points of the poll
+//   interval, for offered → `.started` over the poll's phase),
 //   BENCH_SUBJECTS (`service` by default; `service,floor,floor+libs` also runs bench/floor-client.mjs, the least a
 //   Node.js process can do to answer the same events, bare and with the service's libraries loaded, each
 //   repetition in the same order; the floor's Jobs copy one the service made in that repetition).
@@ -41,6 +43,7 @@ if (!process.env.KUBECONFIG || !AUDITED || !AUDIT_LOG) {
   process.exit(2);
 }
 
+const PHASE_EVENTS = Number(process.env.BENCH_PHASE_EVENTS ?? 0);
 const SUBJECTS = (process.env.BENCH_SUBJECTS ?? 'service').split(',').filter(Boolean);
 for (const s of SUBJECTS)
   if (!['service', 'floor', 'floor+libs'].includes(s)) throw new Error(`BENCH_SUBJECTS: unknown subject ${s}`);
@@ -200,6 +203,7 @@ for (let rep = 0; rep < REPS; rep++) {
         },
         observer: jobObserver(ns),
         audit: { log: AUDIT_LOG, ...mark },
+        phaseEvents: PHASE_EVENTS,
       });
       runs.push({ subject, ...run });
       if (subject === 'service' && SUBJECTS.length > 1) template = await jobTemplate(ns);
@@ -225,6 +229,7 @@ const rangesOf = (list) => {
     kubeApiRequests: range((r) => r.kubeApiRequests?.total),
     kubeApiRequestsPerEvent: range((r) => r.kubeApiRequests?.perEvent),
     offeredToStartedP50Ms: range((r) => r.offeredToStartedMs.p50),
+    singleEventsOfferedToStartedP50Ms: range((r) => r.singleEventsOfferedToStartedMs?.p50),
     completeToFinishedP50Ms: range((r) => r.completeToFinishedMs?.p50),
     wallSeconds: range((r) => r.wallSeconds),
     keptnApiRequests: range((r) => r.keptnApiRequests),
