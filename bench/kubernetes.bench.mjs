@@ -1,10 +1,11 @@
 // Kubernetes runner footprint benchmark (issue 11), against the project's test control plane (scripts/testenv;
 // kwok runs each Job's pod for TESTENV_POD_COMPLETE_DELAY_MS, 1 s by default).
 //
-// Each repetition: a fresh namespace, the built service as its own process (`node --max-semi-space-size=1
-// dist/src/cli/main.js serve --runner kubernetes --transport keptn-api --config-source keptn`, default settings
-// otherwise) with the kubeconfig of testenv's `audited` user, 50 `sh.keptn.event.action.triggered` events
-// offered at once by the Keptn control-plane double, one Job each (bench/footprint.mjs has the measures).
+// Each repetition (and each subject in it, see BENCH_SUBJECTS): a fresh namespace, the built service as its own
+// process (`node --max-semi-space-size=1 dist/src/cli/main.js serve --runner kubernetes --transport keptn-api
+// --config-source keptn`, default settings otherwise) with the kubeconfig of testenv's `audited` user,
+// 50 `sh.keptn.event.action.triggered` events offered at once by the Keptn control-plane double, one Job each
+// (bench/footprint.mjs has the measures).
 // An independent watch in this process (admin user, not counted) notes when each Job is created and when it
 // gets its Complete condition.
 //
