@@ -42,6 +42,24 @@ export const NODE_FLAGS = [...START_FLAGS, ...(process.env.BENCH_NODE_FLAGS ?? '
 /** USER_HZ, the unit of /proc/<pid>/stat times: 100 on every Linux architecture Node runs on. */
 const CLK_TCK = 100;
 
+/** The service's flags for the Keptn double: the Keptn API transport, the config from the double's resources. */
+export const keptnApiArgs = (double) => [
+  '--transport',
+  'keptn-api',
+  '--config-source',
+  'keptn',
+  '--keptn-api-endpoint',
+  double.api,
+  '--keptn-api-token',
+  double.token,
+];
+
+/** startService's `ready` with the Keptn API transport: the service has polled the double. */
+export const pollingReady = (double) => ({
+  what: 'the service to register and poll',
+  test: () => double.requests.some((r) => r.method === 'GET' && r.url.includes('/event/triggered/')),
+});
+
 /** The Keptn double, compiled from its TypeScript source (it imports only node: modules). */
 export async function loadKeptnDouble() {
   // Loaded here, not at the top: the benchmarks that only need startService need no compiler.
@@ -304,14 +322,7 @@ export async function burstRun(o) {
   try {
     svc = await startService(
       [
-        '--transport',
-        'keptn-api',
-        '--config-source',
-        'keptn',
-        '--keptn-api-endpoint',
-        double.api,
-        '--keptn-api-token',
-        double.token,
+        ...keptnApiArgs(double),
         '--allowed-images',
         'alpine',
         '--log-level',
@@ -320,14 +331,7 @@ export async function burstRun(o) {
         workDir,
         ...(o.args ?? []),
       ],
-      {
-        bin: o.bin,
-        env: o.env,
-        ready: {
-          what: 'the service to register and poll',
-          test: () => double.requests.some((r) => r.method === 'GET' && r.url.includes('/event/triggered/')),
-        },
-      },
+      { bin: o.bin, env: o.env, ready: pollingReady(double) },
     );
     const readyAt = performance.now();
     await o.observer?.ready?.();

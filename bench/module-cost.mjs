@@ -8,7 +8,15 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { START_FLAGS, loadKeptnDouble, machine, memoryMb, startService, writeResult } from './footprint.mjs';
+import {
+  START_FLAGS,
+  keptnApiArgs,
+  loadKeptnDouble,
+  machine,
+  memoryMb,
+  startService,
+  writeResult,
+} from './footprint.mjs';
 
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -115,16 +123,7 @@ const KeptnDouble = await loadKeptnDouble();
 const double = await new KeptnDouble({ token: 't' }).start();
 double.addResource({ project: 'p', stage: 's', service: 'v' }, 'job/config.yaml', 'apiVersion: v2\nactions: []\n');
 const cfg = path.resolve('job-config');
-const keptnApi = [
-  '--transport',
-  'keptn-api',
-  '--config-source',
-  'keptn',
-  '--keptn-api-endpoint',
-  double.api,
-  '--keptn-api-token',
-  't',
-];
+const keptnApi = keptnApiArgs(double);
 await idle('local runner, http transport', ['--config', cfg]);
 await idle('local runner, keptn-api transport', keptnApi);
 if (process.env.KUBECONFIG) {

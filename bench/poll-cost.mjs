@@ -5,7 +5,17 @@
 //
 // Usage: npm run build && node bench/poll-cost.mjs
 //   BENCH_INTERVALS (ms, comma-separated; 1000,500,250), BENCH_IDLE_SECONDS (20), BENCH_SINGLE_EVENTS (20).
-import { cpuSeconds, loadKeptnDouble, machine, startService, summary, writeResult, NODE_FLAGS } from './footprint.mjs';
+import {
+  cpuSeconds,
+  keptnApiArgs,
+  loadKeptnDouble,
+  machine,
+  pollingReady,
+  startService,
+  summary,
+  writeResult,
+  NODE_FLAGS,
+} from './footprint.mjs';
 
 const INTERVALS = (process.env.BENCH_INTERVALS ?? '1000,500,250').split(',').map(Number);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 20);
@@ -36,14 +46,7 @@ async function measure(KeptnDouble, intervalMs) {
   };
   const svc = await startService(
     [
-      '--transport',
-      'keptn-api',
-      '--config-source',
-      'keptn',
-      '--keptn-api-endpoint',
-      double.api,
-      '--keptn-api-token',
-      double.token,
+      ...keptnApiArgs(double),
       '--allowed-images',
       'alpine',
       '--log-level',
@@ -51,12 +54,7 @@ async function measure(KeptnDouble, intervalMs) {
       '--poll-interval-ms',
       String(intervalMs),
     ],
-    {
-      ready: {
-        what: 'the service to poll',
-        test: () => double.requests.some((r) => r.method === 'GET' && r.url.includes('/event/triggered/')),
-      },
-    },
+    { ready: pollingReady(double) },
   );
   try {
     // Settled first: the first seconds hold start-up work (registration, compiling the code paths).
