@@ -237,9 +237,9 @@ async function main() {
   console.log(ok ? 'targets met' : 'TARGETS MISSED');
   const burst = result.keptnBurst;
   if (burst) {
-    const peakMb = Math.max(burst.peakRssMb, result.peakRssMb);
+    // The target is the burst's (issue 11); the intake phases before it drive the service far harder.
     console.log(
-      `issue 11, local runner: peak RSS ${peakMb} MB (target ≤ 60), burst CPU ${burst.cpuSeconds.perEventMs} ms per event (JES: ~13 ms with its Kubernetes Jobs)`,
+      `issue 11, local runner: burst peak RSS ${burst.peakRssMb} MB (target ≤ 60; the whole benchmark's ${result.peakRssMb} MB), burst CPU ${burst.cpuSeconds.perEventMs} ms per event (JES: ~13 ms with its Kubernetes Jobs)`,
     );
     for (const [name, floor] of [
       ['floor', result.keptnBurstFloor],
