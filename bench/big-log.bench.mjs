@@ -7,15 +7,13 @@
 //   - the service's peak resident memory (VmRSS sampled every 50 ms).
 // Target: answered within a few seconds of the exit, never a timeout.
 // Usage: npm run build --silent && node bench/big-log.bench.mjs   (BENCH_MB=200; writes bench/results/big-log-<date>.json)
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startService } from './footprint.mjs';
+import { configDir, cpuSeconds, machine, startReceiver, startService, writeResult } from './footprint.mjs';
 
 const MB = Number(process.env.BENCH_MB ?? 200);
 const BYTES = MB * 1000 * 1000;
-const TICK = 100; // USER_HZ on Linux
 
 const SHAPES = {
   // 100-byte lines: 2 million lines for 200 MB.
@@ -24,9 +22,8 @@ const SHAPES = {
   'one line': `head -c ${BYTES} /dev/zero | tr '\\0' a`,
 };
 
-function configDir(stamps) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'je-bench-biglog-'));
-  mkdirSync(path.join(dir, 'job'));
+/** One action per shape; each task's last step stamps when it ended into `stamps`. */
+function config(stamps) {
   const actions = Object.entries(SHAPES).map(
     ([name, cmd], i) => `  - name: "shape ${i}"
     events: [{ name: "sh.keptn.event.biglog${i}.triggered" }]
@@ -36,8 +33,7 @@ function configDir(stamps) {
         maxPollDuration: 600
         cmd: [sh, -c, "${cmd.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}; date +%s%3N > ${stamps}/end-${i}"]`,
   );
-  writeFileSync(path.join(dir, 'job', 'config.yaml'), `apiVersion: v2\nactions:\n${actions.join('\n')}\n`);
-  return dir;
+  return `apiVersion: v2\nactions:\n${actions.join('\n')}\n`;
 }
 
 function event(i) {
@@ -52,11 +48,10 @@ function event(i) {
   });
 }
 
-function cpuSeconds(pid) {
+/** CPU seconds of a process, NaN once it is gone (the launcher may exit between reads). */
+function cpuOf(pid) {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / TICK; // utime, stime (fields 14, 15)
+    return cpuSeconds(pid);
   } catch {
     return NaN;
   }
@@ -76,38 +71,13 @@ function launcherOf(pid) {
   return undefined;
 }
 
-function startReceiver() {
-  const waiting = new Map();
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      const at = Date.now();
-      const type = req.headers['ce-type'];
-      // Binary mode: the body is the event's data.
-      if (type?.endsWith('.finished')) waiting.get(req.headers['ce-triggeredid'])?.({ at, data: JSON.parse(body) });
-      res.writeHead(200).end();
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        url: `http://127.0.0.1:${server.address().port}/`,
-        finished: (id) => new Promise((r) => waiting.set(id, r)),
-        close: () => server.close(),
-      }),
-    ),
-  );
-}
-
 async function main() {
   const stamps = mkdtempSync(path.join(os.tmpdir(), 'je-bench-stamps-'));
   const receiver = await startReceiver();
   const svc = await startService(
     [
       '--config',
-      configDir(stamps),
+      configDir(config(stamps), 'je-bench-biglog-'),
       '--allowed-images',
       'alpine',
       '--sink',
@@ -125,7 +95,7 @@ async function main() {
     svc.resetPeakRss();
     const id = `biglog-${process.pid}-${i}`;
     const finished = receiver.finished(id);
-    const cpu0 = cpuSeconds(svc.pid);
+    const cpu0 = cpuOf(svc.pid);
     const sent = Date.now();
     await fetch(`${svc.url}/`, {
       method: 'POST',
@@ -137,12 +107,12 @@ async function main() {
     let launcherCpu0 = 0;
     while (launcher === undefined && Date.now() - sent < 5000) {
       launcher = launcherOf(svc.pid);
-      if (launcher !== undefined) launcherCpu0 = i === 0 ? 0 : cpuSeconds(launcher);
+      if (launcher !== undefined) launcherCpu0 = i === 0 ? 0 : cpuOf(launcher);
       else await new Promise((r) => setTimeout(r, 10));
     }
     const { at, data } = await finished;
-    const cpu1 = cpuSeconds(svc.pid);
-    const launcherCpu = launcher === undefined ? NaN : cpuSeconds(launcher) - launcherCpu0;
+    const cpu1 = cpuOf(svc.pid);
+    const launcherCpu = launcher === undefined ? NaN : cpuOf(launcher) - launcherCpu0;
     const end = Number(readFileSync(path.join(stamps, `end-${i}`), 'utf8'));
     const r = {
       shape,
@@ -164,12 +134,7 @@ async function main() {
   }
   await svc.stop();
   receiver.close();
-  const file = path.join('bench', 'results', `big-log-${new Date().toISOString().slice(0, 16).replace(/:/g, '')}.json`);
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(
-    file,
-    `${JSON.stringify({ date: new Date().toISOString(), host: { cpus: os.cpus().length, node: process.version }, results }, null, 2)}\n`,
-  );
+  const file = writeResult('big-log', { date: new Date().toISOString(), machine: machine(), results });
   console.log(`written ${file}`);
 }
 

@@ -25,6 +25,7 @@ import {
   closeSync,
   mkdirSync,
 } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -59,6 +60,58 @@ export const pollingReady = (double) => ({
   what: 'the service to register and poll',
   test: () => double.requests.some((r) => r.method === 'GET' && r.url.includes('/event/triggered/')),
 });
+
+/** A config folder as the service reads it (`--config`): `job/config.yaml` holding `yaml`. */
+export function configDir(yaml, prefix = 'je-bench-') {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  mkdirSync(path.join(dir, 'job'));
+  writeFileSync(path.join(dir, 'job', 'config.yaml'), yaml);
+  return dir;
+}
+
+/**
+ * A receiver for the service's `http:` sink in binary mode (the attributes in `ce-*` headers, the data as the
+ * body). `startedAt`: performance.now() of each `.started`, by triggeredid; `counts()`: answers of each kind so
+ * far; `finished(id)`: resolves with { at: Date.now(), data } of that run's `.finished` (only those bodies are
+ * read; the others are let go unread).
+ */
+export function startReceiver() {
+  const startedAt = new Map();
+  const waiting = new Map();
+  let started = 0;
+  let finished = 0;
+  const server = http.createServer((req, res) => {
+    const type = req.headers['ce-type'];
+    const id = req.headers['ce-triggeredid'];
+    const waiter = type?.endsWith('.finished') ? waiting.get(id) : undefined;
+    let body = '';
+    if (waiter) {
+      req.setEncoding('utf8');
+      req.on('data', (d) => (body += d));
+    } else req.resume();
+    req.on('end', () => {
+      if (type?.endsWith('.started')) {
+        started++;
+        startedAt.set(id, performance.now());
+      } else if (type?.endsWith('.finished')) {
+        finished++;
+        waiter?.({ at: Date.now(), data: JSON.parse(body) });
+      }
+      res.writeHead(200).end();
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        url: `http://127.0.0.1:${server.address().port}/`,
+        startedAt,
+        counts: () => ({ started, finished }),
+        finished: (runId) => new Promise((r) => waiting.set(runId, r)),
+        close: () => server.close(),
+      }),
+    ),
+  );
+}
 
 /** The Keptn double, compiled from its TypeScript source (it imports only node: modules). */
 export async function loadKeptnDouble() {

@@ -10,11 +10,9 @@
 // Usage: npm run build --silent && node bench/hostile-intake.bench.mjs
 //   (writes bench/results/hostile-intake-<date>.json and prints it). BENCH_EVENTS (per load, 1000), BENCH_PARALLEL
 //   (16), BENCH_LOG_LEVEL (info), BENCH_LOADS (comma-separated subset), BENCH_SERVICE_FLAGS (extra flags for serve).
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
-import { NODE_FLAGS, startService } from './footprint.mjs';
+import { NODE_FLAGS, configDir, machine, startReceiver, startService, writeResult } from './footprint.mjs';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1000);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 16);
@@ -23,20 +21,12 @@ const TARGET_MB = 200;
 // The limits of src/keptn/event-limits.ts.
 const LIMITS = { id: 256, shkeptncontext: 256, source: 512, gitcommitid: 128 };
 
-function configDir() {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'je-hostile-bench-'));
-  mkdirSync(path.join(dir, 'job'));
-  writeFileSync(
-    path.join(dir, 'job', 'config.yaml'),
-    `apiVersion: v2
+const CONFIG = `apiVersion: v2
 actions:
   - name: trivial
     events: [{ name: "sh.keptn.event.hostile.triggered" }]
     tasks: [{ name: "true", image: "alpine", cmd: ["true"] }]
-`,
-  );
-  return dir;
-}
+`;
 
 const pad = (prefix, length) => prefix.padEnd(length, 'x');
 
@@ -90,29 +80,6 @@ function takePeakMb(svc) {
   return p;
 }
 
-function startReceiver() {
-  let finished = 0;
-  let started = 0;
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      const type = req.headers['ce-type'];
-      if (type?.endsWith('.started')) started++;
-      else if (type?.endsWith('.finished')) finished++;
-      res.writeHead(200).end();
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        url: `http://127.0.0.1:${server.address().port}/`,
-        counts: () => ({ started, finished }),
-        close: () => server.close(),
-      }),
-    ),
-  );
-}
-
 /** Posts `count` bodies from `make`, PARALLEL at a time; returns the status codes seen and the time taken. */
 async function load(target, make, count) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: PARALLEL });
@@ -156,7 +123,7 @@ async function main() {
   const svc = await startService(
     [
       '--config',
-      configDir(),
+      configDir(CONFIG, 'je-hostile-bench-'),
       '--allowed-images',
       'alpine:*',
       '--sink',
@@ -199,13 +166,7 @@ async function main() {
   const result = {
     date: new Date().toISOString(),
     nodeFlags: NODE_FLAGS,
-    machine: {
-      cpus: os.cpus().length,
-      model: os.cpus()[0]?.model,
-      memoryGb: Math.round(os.totalmem() / 2 ** 30),
-      node: process.version,
-      platform: `${os.platform()} ${os.release()}`,
-    },
+    machine: machine(),
     settings: {
       bodyLimitBytes: BODY_LIMIT,
       parallel: PARALLEL,
@@ -231,11 +192,7 @@ async function main() {
   };
   await svc.stop();
   receiver.close();
-  mkdirSync('bench/results', { recursive: true });
-  writeFileSync(
-    `bench/results/hostile-intake-${result.date.slice(0, 19).replaceAll(':', '')}.json`,
-    `${JSON.stringify(result, null, 2)}\n`,
-  );
+  writeResult('hostile-intake', result);
   console.log(JSON.stringify(result, null, 2));
   console.log(result.verdict.met ? 'target met' : 'TARGET MISSED');
 }

@@ -10,30 +10,30 @@
 //      the same burst is also answered by bench/floor-client.mjs (`--runner local`: each task a `sleep 1` process
 //      of its own), bare and with the service's libraries loaded: what Node.js itself needs for this work.
 // Usage: npm run bench   (writes bench/results/<date>.json and prints a summary)
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { NODE_FLAGS, burstRun, cpuSeconds, memoryMb, startService } from './footprint.mjs';
+import {
+  NODE_FLAGS,
+  burstRun,
+  configDir,
+  cpuSeconds,
+  machine,
+  memoryMb,
+  startReceiver,
+  startService,
+  writeResult,
+} from './footprint.mjs';
 
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10);
 const RATE = Number(process.env.BENCH_RATE ?? 200);
 
-function configDir() {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'je-bench-'));
-  mkdirSync(path.join(dir, 'job'));
-  writeFileSync(
-    path.join(dir, 'job', 'config.yaml'),
-    `apiVersion: v2
+const CONFIG = `apiVersion: v2
 actions:
   - name: trivial
     events: [{ name: "sh.keptn.event.bench.triggered" }]
     tasks: [{ name: "true", image: "alpine", cmd: ["true"] }]
-`,
-  );
-  return dir;
-}
+`;
 
 function event(type, i) {
   return JSON.stringify({
@@ -45,30 +45,6 @@ function event(type, i) {
     datacontenttype: 'application/json',
     data: { project: 'bench', stage: 'dev', service: 'svc' },
   });
-}
-
-function startReceiver() {
-  const startedAt = new Map();
-  let finished = 0;
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      const type = req.headers['ce-type'];
-      if (type?.endsWith('.started')) startedAt.set(req.headers['ce-triggeredid'], performance.now());
-      else if (type?.endsWith('.finished')) finished++;
-      res.writeHead(200).end();
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        url: `http://127.0.0.1:${server.address().port}/`,
-        startedAt,
-        finishedCount: () => finished,
-        close: () => server.close(),
-      }),
-    ),
-  );
 }
 
 /** Phase 3: the footprint burst (the Kubernetes benchmark's measures) on the local runner, default settings. */
@@ -99,7 +75,7 @@ async function main() {
   const svc = await startService(
     [
       '--config',
-      configDir(),
+      configDir(CONFIG),
       '--allowed-images',
       'alpine:*',
       '--sink',
@@ -171,20 +147,14 @@ async function main() {
     };
     tick();
   });
-  for (let w = 0; w < 200 && receiver.finishedCount() < total; w++) await new Promise((r) => setTimeout(r, 100));
+  for (let w = 0; w < 200 && receiver.counts().finished < total; w++) await new Promise((r) => setTimeout(r, 100));
   const cpuAfterTasks = cpuSeconds(svc.pid);
   const peak = memoryMb(svc.pid);
   const latencies = [...sentAt].map(([id, t]) => (receiver.startedAt.get(id) ?? Infinity) - t).sort((a, b) => a - b);
   const result = {
     date: new Date().toISOString(),
     nodeFlags: NODE_FLAGS,
-    machine: {
-      cpus: os.cpus().length,
-      model: os.cpus()[0]?.model,
-      memoryGb: Math.round(os.totalmem() / 2 ** 30),
-      node: process.version,
-      platform: `${os.platform()} ${os.release()}`,
-    },
+    machine: machine(),
     nonMatching: {
       connections: 32,
       seconds: DURATION_S,
@@ -202,7 +172,7 @@ async function main() {
       events: total,
       httpStatus: codes,
       startedReceived: receiver.startedAt.size,
-      finishedReceived: receiver.finishedCount(),
+      finishedReceived: receiver.counts().finished,
       startedLatencyMs: {
         p50: +percentile(latencies, 50).toFixed(2),
         p90: +percentile(latencies, 90).toFixed(2),
@@ -224,11 +194,7 @@ async function main() {
     result.keptnBurstFloor = await keptnBurst(floor, { FLOOR_LIBS: '0' });
     result.keptnBurstFloorLibs = await keptnBurst(floor, { FLOOR_LIBS: '1' });
   }
-  mkdirSync('bench/results', { recursive: true });
-  writeFileSync(
-    `bench/results/intake-${result.date.slice(0, 19).replaceAll(':', '')}.json`,
-    `${JSON.stringify(result, null, 2)}\n`,
-  );
+  writeResult('intake', result);
   console.log(JSON.stringify(result, null, 2));
   const ok =
     result.nonMatching.eventsPerSecond >= 3000 &&
