@@ -24,9 +24,9 @@ import {
   criLine,
   defaultPodLogFile,
 } from './helpers/kwok.js';
-import { configDir, event, kubeService, runToEnd } from './helpers/service.js';
+import { configDir, event, kubeService, runToEnd, kubeServiceProcess } from './helpers/service.js';
 import { found } from '../helpers/wait.js';
-import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
+import type { ServiceProcess } from '../helpers/service-process.js';
 import { CLUSTER_WAIT } from './helpers/wait.js';
 
 /**
@@ -539,29 +539,14 @@ describe('Kubernetes runner', () => {
       ),
     });
     const answers = path.join(dir, 'answers.jsonl');
-    // The built service as users run it; the kubeconfig is the only thing it takes from this process's environment.
     const start = async (instanceId: string): Promise<ServiceProcess> => {
-      const svc = await startServiceProcess(
-        [
-          '--runner',
-          'kubernetes',
-          '--config',
-          dir,
-          '--job-namespace',
-          ns,
-          '--managed-by',
-          `je-${ns}`,
-          '--allowed-images',
-          'alpine:*',
-          '--sink',
-          `file:${answers}`,
-          '--instance-id',
-          instanceId,
-          '--shutdown-grace',
-          '1',
-        ],
-        { KUBECONFIG: process.env.KUBECONFIG ?? '' },
-      );
+      const svc = await kubeServiceProcess({
+        config: dir,
+        ns,
+        sink: `file:${answers}`,
+        instanceId,
+        args: ['--shutdown-grace', '1'],
+      });
       children.add(svc.child);
       return svc;
     };

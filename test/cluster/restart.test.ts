@@ -3,11 +3,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { jobName } from '../../src/runners/kubernetes/naming.js';
 import { startReceiver } from '../helpers/receiver.js';
-import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
+import type { ServiceProcess } from '../helpers/service-process.js';
 import { found } from '../helpers/wait.js';
 import { createNamespace, deleteNamespaces, makeClients, type Clients } from './helpers/kube.js';
 import { POD_COMPLETE_DELAY_ANNOTATION } from './helpers/kwok.js';
-import { configDir, event } from './helpers/service.js';
+import { configDir, event, kubeServiceProcess } from './helpers/service.js';
 import { CLUSTER_WAIT } from './helpers/wait.js';
 
 /**
@@ -51,30 +51,15 @@ actions:
 `,
     });
     const receiver = await startReceiver();
-    // The built service as users run it, at info level (what it says of each Job is asserted below); the
-    // kubeconfig is the only thing it takes from this process's environment.
+    // At info level: what it says of each Job is asserted below.
     const start = async (): Promise<ServiceProcess> => {
-      const svc = await startServiceProcess(
-        [
-          '--runner',
-          'kubernetes',
-          '--config',
-          dir,
-          '--job-namespace',
-          ns,
-          '--managed-by',
-          `je-${ns}`,
-          '--allowed-images',
-          'alpine:*',
-          '--sink',
-          `http:${receiver.url}/`,
-          '--instance-id',
-          'restart-test',
-          '--log-level',
-          'info',
-        ],
-        { KUBECONFIG: process.env.KUBECONFIG ?? '' },
-      );
+      const svc = await kubeServiceProcess({
+        config: dir,
+        ns,
+        sink: `http:${receiver.url}/`,
+        instanceId: 'restart-test',
+        args: ['--log-level', 'info'],
+      });
       children.add(svc.child);
       return svc;
     };

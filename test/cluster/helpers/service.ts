@@ -7,6 +7,7 @@ import { parseKeptnEvent, type KeptnEvent } from '../../../src/keptn/event.js';
 import { createService, type Service } from '../../../src/service.js';
 import { loadSettings } from '../../../src/settings/settings.js';
 import { CollectingSink } from '../../helpers/service.js';
+import { startServiceProcess, type ServiceProcess } from '../../helpers/service-process.js';
 
 export async function configDir(files: Record<string, string | Buffer>): Promise<string> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'je-cluster-'));
@@ -60,4 +61,37 @@ export async function runToEnd(service: Service, ev: KeptnEvent) {
   const r = await service.executor.submit(ev);
   if (r.status !== 'accepted') throw new Error(`event not accepted: ${r.status}`);
   return r.done;
+}
+
+/**
+ * The built service as users run it with the Kubernetes runner (its own process), on the jobs namespace `ns`
+ * and managing `je-<ns>`; the kubeconfig is the only thing it takes from this process's environment.
+ */
+export function kubeServiceProcess(o: {
+  config: string;
+  ns: string;
+  sink: string;
+  instanceId: string;
+  args?: string[];
+}): Promise<ServiceProcess> {
+  return startServiceProcess(
+    [
+      '--runner',
+      'kubernetes',
+      '--config',
+      o.config,
+      '--job-namespace',
+      o.ns,
+      '--managed-by',
+      `je-${o.ns}`,
+      '--allowed-images',
+      'alpine:*',
+      '--sink',
+      o.sink,
+      '--instance-id',
+      o.instanceId,
+      ...(o.args ?? []),
+    ],
+    { KUBECONFIG: process.env.KUBECONFIG ?? '' },
+  );
 }
